@@ -1,0 +1,1 @@
+"""Framework front-ends (installed as onnxlayer.converters)."""

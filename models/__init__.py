@@ -1,0 +1,1 @@
+"""Architecture zoo built in pure ONNX (installed as onnxlayer.models)."""
