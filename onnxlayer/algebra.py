@@ -1,0 +1,286 @@
+"""The layer algebra: a topological walk computing d, c and P per leaf (SPEC §3).
+
+The walk is the algebra on any DAG. `series` and `parallel` state the algebra's rules
+for series-parallel blocks; tests check they give the walk's numbers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from .bounds import region_bits
+from .graph import DATA, GraphView
+from .registry import REGISTRY, Leaf, LeafContext
+from .transfer import LTA, NONLINEAR_KINDS, Settings
+
+SOURCE = -1  # the virtual node feeding every source tensor
+
+
+@dataclass
+class LeafWalk:
+    """The walk's numbers for one leaf (before they become an immutable result)."""
+
+    leaf: Leaf
+    lta: LTA
+    d_in: int
+    d_out: int
+    in_size: int
+    out_size: int
+    complexity: float
+    depth: int  # nonlinear depth of the leaf's units (1 for the first nonlinear layer)
+    reaches_output: bool = True
+    opaque_reason: str = ""
+
+    @property
+    def nonlinear(self) -> bool:
+        return bool(self.lta.groups) and self.lta.kind in NONLINEAR_KINDS | {"opaque"}
+
+
+def leaf_complexity(lta: LTA, d_in: int) -> float:
+    return sum(region_bits(g.units, g.pieces, d_in) for g in lta.groups)
+
+
+def log2_ratio(num: int, den: int) -> float | None:
+    """log2(num/den) for exact ints; None where undefined (a zero)."""
+    if num <= 0 or den <= 0:
+        return None if num != den else 0.0
+    return math.log2(num) - math.log2(den) if num != den else 0.0
+
+
+def transfer_of(leaf: Leaf, view: GraphView, settings: Settings) -> tuple[LTA, str]:
+    """Look up and apply the leaf's registry rule; opaque (with the reason) if none applies."""
+    from .errors import ShapeError
+
+    entry = REGISTRY.lookup(leaf.op_type, leaf.domain, view.opsets.get(leaf.domain, view.opset))
+    ctx = LeafContext(leaf, view, settings)
+    if entry is None:
+        reason = f"no registry rule for {leaf.op_type}" + (f" (domain {leaf.domain})" if leaf.domain else "")
+    else:
+        try:
+            return entry.rule(ctx), ""
+        except ShapeError:
+            raise
+        except Exception as exc:  # a rule meeting attributes it cannot read: report, don't guess
+            reason = f"rule for {leaf.op_type} failed on {leaf.name!r}: {type(exc).__name__}: {exc}"
+    return LTA("opaque", (), ctx.data_out_size, False, note=reason), reason
+
+
+def walk(view: GraphView, leaves: Sequence[Leaf], settings: Settings) -> tuple[list[LeafWalk], dict[str, int], int]:
+    """Walk leaves in topological order; return per-leaf numbers, d per tensor and D0."""
+    tensors = view.tensors
+    d: dict[str, int] = {}
+    depth_of: dict[str, int] = {}
+    # immediate dominators over the tensor/leaf DAG from a virtual source (for the fork cap)
+    order: dict[object, int] = {SOURCE: 0}
+    idom: dict[object, object] = {SOURCE: SOURCE}
+    bound: dict[object, int] = {}
+    d0 = 0
+    for t in view.sources:
+        d[t.name] = t.size
+        depth_of[t.name] = 0
+        d0 += t.size
+    bound[SOURCE] = d0
+    for t in view.sources:
+        order[t.name] = len(order)
+        idom[t.name] = SOURCE
+        bound[t.name] = d[t.name]
+
+    def intersect(a: object, b: object) -> object:
+        while a != b:
+            while order[a] > order[b]:
+                a = idom[a]
+            while order[b] > order[a]:
+                b = idom[b]
+        return a
+
+    reaching = _reaching_outputs(view, leaves)
+    results: list[LeafWalk] = []
+    for k, leaf in enumerate(leaves):
+        data_inputs = list(dict.fromkeys(n for n in leaf.inputs + leaf.node.implicit_inputs if n and tensors[n].role == DATA))
+        lta, reason = transfer_of(leaf, view, settings)
+        key = ("leaf", k)
+        dom: object = data_inputs[0] if data_inputs else SOURCE
+        for name in data_inputs[1:]:
+            dom = intersect(dom, name)
+        order[key] = len(order)
+        idom[key] = dom
+        d_in = min(d0, sum(d.get(n, 0) for n in data_inputs), bound[dom])
+        depth_in = max((depth_of.get(n, 0) for n in data_inputs), default=0)
+        nonlinear = bool(lta.groups)
+        depth = depth_in + 1 if nonlinear else depth_in
+        outs = [o for o in leaf.outputs if o and tensors[o].role == DATA]
+        d_out_total = 0
+        for o in outs:
+            size = tensors[o].size
+            d[o] = min(d_in, lta.rank_cap, size)
+            depth_of[o] = depth
+            order[o] = len(order)
+            idom[o] = key
+            bound[o] = d[o]
+            d_out_total += d[o]
+        d_out = min(d_in, d_out_total)
+        bound[key] = d_out
+        in_size = sum(tensors[n].size for n in data_inputs)
+        out_size = sum(tensors[o].size for o in outs)
+        results.append(
+            LeafWalk(leaf, lta, d_in, d_out, in_size, out_size, leaf_complexity(lta, d_in),
+                     depth if nonlinear else depth_in + 1, k in reaching, reason)
+        )
+    return results, d, d0
+
+
+def _reaching_outputs(view: GraphView, leaves: Sequence[Leaf]) -> set[int]:
+    """Indices of leaves from which some graph output can be reached."""
+    producer = {o: k for k, leaf in enumerate(leaves) for o in leaf.outputs if o}
+    static_producer = {o: n for n in view.nodes for o in n.outputs if o}
+    needed = set(view.outputs)
+    seen: set[int] = set()
+    stack = list(needed)
+    visited_tensors: set[str] = set()
+    while stack:
+        name = stack.pop()
+        if name in visited_tensors:
+            continue
+        visited_tensors.add(name)
+        k = producer.get(name)
+        if k is not None:
+            if k not in seen:
+                seen.add(k)
+                leaf = leaves[k]
+                stack.extend(n for n in leaf.inputs + leaf.node.implicit_inputs if n)
+        elif name in static_producer:
+            node = static_producer[name]
+            stack.extend(node.all_inputs)
+    return seen
+
+
+def dominator_chain(view: GraphView, leaves: Sequence[Leaf], walked: Sequence[LeafWalk]) -> list[tuple[str, int | None]]:
+    """Data tensors that every source-to-output path passes through, in order.
+
+    Returns (tensor, index of producing leaf or None for a source) pairs.
+    """
+    tensors = view.tensors
+    order: dict[object, int] = {SOURCE: 0}
+    idom: dict[object, object] = {SOURCE: SOURCE}
+    producer: dict[str, int | None] = {}
+    for t in view.sources:
+        order[t.name] = len(order)
+        idom[t.name] = SOURCE
+        producer[t.name] = None
+
+    def intersect(a: object, b: object) -> object:
+        while a != b:
+            while order[a] > order[b]:
+                a = idom[a]
+            while order[b] > order[a]:
+                b = idom[b]
+        return a
+
+    for k, (leaf, w) in enumerate(zip(leaves, walked)):
+        if not w.reaches_output:
+            continue
+        ins = [n for n in dict.fromkeys(leaf.inputs + leaf.node.implicit_inputs) if n in order]
+        if not ins:
+            continue
+        dom = ins[0]
+        for name in ins[1:]:
+            dom = intersect(dom, name)
+        key = ("leaf", k)
+        order[key] = len(order)
+        idom[key] = dom
+        for o in leaf.outputs:
+            if o and tensors[o].role == DATA:
+                order[o] = len(order)
+                idom[o] = key
+                producer[o] = k
+    sinks = [o for o in view.outputs if o in order and tensors[o].role == DATA]
+    if not sinks:
+        return []
+    node: object = sinks[0]
+    for s in sinks[1:]:
+        node = intersect(node, s)
+    chain: list[tuple[str, int | None]] = []
+    # a single output is itself on every path
+    while node != SOURCE:
+        if isinstance(node, str):
+            chain.append((node, producer[node]))
+        node = idom[node]
+    chain.reverse()
+    return chain
+
+
+# ------------------------------------------------------------------ algebra on blocks
+
+
+@dataclass(frozen=True)
+class BlockValue:
+    complexity: float
+    d_in: int
+    d_out: int
+
+    @property
+    def power(self) -> float:
+        return log2_ratio(self.d_out, self.d_in) or 0.0
+
+
+class Block:
+    """A block of the algebra: a function of its input's effective dimension."""
+
+    def evaluate(self, d_in: int) -> BlockValue:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class LeafBlock(Block):
+    lta: LTA
+    out_size: int
+
+    def evaluate(self, d_in: int) -> BlockValue:
+        return BlockValue(leaf_complexity(self.lta, d_in), d_in, min(d_in, self.lta.rank_cap, self.out_size))
+
+
+@dataclass(frozen=True)
+class Series(Block):
+    """A∘B: C = C(A) + C(B | d_out(A)), P = P(A) + P(B)."""
+
+    parts: tuple[Block, ...]
+
+    def evaluate(self, d_in: int) -> BlockValue:
+        total, d = 0.0, d_in
+        for part in self.parts:
+            v = part.evaluate(d)
+            total += v.complexity
+            d = v.d_out
+        return BlockValue(total, d_in, d)
+
+
+@dataclass(frozen=True)
+class Parallel(Block):
+    """Branches on one input merged by Add/Sum/Concat: C = ΣC, d_out = min(Σd_out, out size, d_in)."""
+
+    branches: tuple[Block, ...]
+    merge: Block  # the merge leaf (its own units, if any, see the merged dimension)
+    merged_size: int
+
+    def evaluate(self, d_in: int) -> BlockValue:
+        values = [b.evaluate(d_in) for b in self.branches]
+        merged = min(sum(v.d_out for v in values), self.merged_size, d_in)
+        m = self.merge.evaluate(merged)
+        return BlockValue(sum(v.complexity for v in values) + m.complexity, d_in, m.d_out)
+
+
+def series(*parts: Block) -> Series:
+    return Series(tuple(parts))
+
+
+def parallel(merge: Block, merged_size: int, *branches: Block) -> Parallel:
+    return Parallel(tuple(branches), merge, merged_size)
+
+
+def identity() -> Block:
+    return Series(())
+
+
+def iter_nonlinear(walked: Sequence[LeafWalk]) -> Iterator[LeafWalk]:
+    return (w for w in walked if w.reaches_output and w.lta.groups)

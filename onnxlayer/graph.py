@@ -1,0 +1,596 @@
+"""Graph view: nodes in topological order, tensors with shapes, and data/static roles (SPEC §1)."""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from .errors import GraphError, ModelLoadError, SettingsError, ShapeError
+from .loading import default_opset, skeleton, upgrade_if_old
+
+FLOAT_TYPES = frozenset(
+    t
+    for t in (
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.DOUBLE,
+        onnx.TensorProto.FLOAT16,
+        onnx.TensorProto.BFLOAT16,
+        getattr(onnx.TensorProto, "FLOAT8E4M3FN", -1),
+        getattr(onnx.TensorProto, "FLOAT8E4M3FNUZ", -1),
+        getattr(onnx.TensorProto, "FLOAT8E5M2", -1),
+        getattr(onnx.TensorProto, "FLOAT8E5M2FNUZ", -1),
+    )
+    if t >= 0
+)
+#: Ops whose outputs depend on their inputs' shapes only: always static (SPEC §1).
+SHAPE_ONLY_OPS = frozenset({"Shape", "Size", "EyeLike", "RandomNormalLike", "RandomUniformLike"})
+#: Largest dimension ONNX can store (int64).
+MAX_DIM = (1 << 63) - 1
+#: Static tensors up to this many elements are evaluated on demand when a rule asks.
+FOLD_LIMIT = 1 << 16
+
+DATA, STATIC, DISCRETE = "data", "static", "discrete"
+Dim = "int | str | None"
+
+
+@dataclass
+class Tensor:
+    """One named value of the graph."""
+
+    name: str
+    elem_type: int = 0
+    shape: tuple | None = None
+    producer: int | None = None
+    consumers: list[int] = field(default_factory=list)
+    role: str = STATIC
+    source: bool = False
+    initializer: bool = False
+
+    @property
+    def is_data(self) -> bool:
+        return self.role == DATA
+
+    @property
+    def is_float(self) -> bool:
+        return self.elem_type in FLOAT_TYPES
+
+    @property
+    def size(self) -> int:
+        """Element count (exact Python int). Raises ShapeError if a dim is unresolved."""
+        if self.shape is None:
+            raise ShapeError(f"tensor {self.name!r} has no known shape")
+        return math.prod(self._int_dims())
+
+    def _int_dims(self) -> list[int]:
+        dims = []
+        for axis, d in enumerate(self.shape or ()):
+            if not isinstance(d, int):
+                raise ShapeError(f"tensor {self.name!r} has an unresolved dim {axis} ({d!r})")
+            dims.append(d)
+        return dims
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return tuple(self._int_dims())
+
+
+@dataclass
+class Node:
+    """One ONNX node, with a unique name and its outer-scope references (control flow)."""
+
+    index: int
+    name: str
+    op_type: str
+    domain: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    proto: onnx.NodeProto
+    implicit_inputs: tuple[str, ...] = ()
+
+    @property
+    def all_inputs(self) -> tuple[str, ...]:
+        return tuple(i for i in self.inputs if i) + self.implicit_inputs
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        for a in self.proto.attribute:
+            if a.name == name:
+                return helper.get_attribute_value(a)
+        return default
+
+
+@dataclass
+class GraphView:
+    """The prepared model: nodes in topological order and every tensor's shape and role."""
+
+    model: onnx.ModelProto
+    nodes: list[Node]
+    tensors: dict[str, Tensor]
+    inputs: list[str]
+    outputs: list[str]
+    opsets: dict[str, int]
+    warnings: list[str]
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def opset(self) -> int:
+        return self.opsets.get("", 1)
+
+    @property
+    def sources(self) -> list[Tensor]:
+        return [t for t in self.tensors.values() if t.source]
+
+    def tensor(self, name: str) -> Tensor:
+        return self.tensors[name]
+
+    def value(self, name: str) -> np.ndarray | None:
+        """Value of a small static tensor (initializer, Constant, or folded), else None."""
+        if not name:
+            return None
+        if name in self.constants:
+            return self.constants[name]
+        t = self.tensors.get(name)
+        if t is None or t.role != STATIC or t.producer is None:
+            return None
+        if t.shape is not None and all(isinstance(d, int) for d in t.shape) and t.size > FOLD_LIMIT:
+            return None
+        folded = _fold(self, self.nodes_by_index[t.producer])
+        self.constants.update(folded)
+        return self.constants.get(name)
+
+    @property
+    def nodes_by_index(self) -> dict[int, Node]:
+        cache = self.__dict__.get("_by_index")
+        if cache is None:
+            cache = {n.index: n for n in self.nodes}
+            self.__dict__["_by_index"] = cache
+        return cache
+
+
+# --------------------------------------------------------------------------- preparation
+
+
+def prepare(
+    model: onnx.ModelProto,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    has_rule: Callable[[str, str, int], bool] | None = None,
+) -> GraphView:
+    """Strip, upgrade, inline, fix input shapes, infer shapes and build the graph view."""
+    warnings: list[str] = []
+    model = skeleton(model)
+    model, note = upgrade_if_old(model)
+    if note:
+        warnings.append(note)
+    has_rule = has_rule or (lambda op, domain, opset: False)
+    model = _inline_local_functions(model, has_rule)
+    _fix_input_shapes(model, dict(input_shapes or {}))
+    model = _infer(model)
+    if _expand_schema_functions(model, has_rule):
+        model = _infer(model)
+    view = build_view(model, warnings)
+    classify(view)
+    check_data_shapes(view)
+    return view
+
+
+def _inline_local_functions(model: onnx.ModelProto, has_rule: Callable[[str, str, int], bool]) -> onnx.ModelProto:
+    if not model.functions:
+        return model
+    opset = default_opset(model)
+    keep = [(f.domain, f.name) for f in model.functions if has_rule(f.name, f.domain, opset)]
+    inline = [(f.domain, f.name) for f in model.functions if (f.domain, f.name) not in keep]
+    if not inline:
+        return model
+    from onnx import inliner
+
+    try:
+        return inliner.inline_selected_functions(model, inline, exclude=False)
+    except Exception as exc:
+        raise ModelLoadError(f"could not inline the model's local functions: {exc}") from None
+
+
+def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """Parse `NAME=1x3x224x224` (the CLI's --input-shape)."""
+    name, sep, dims = text.rpartition("=")
+    if not sep or not name or not dims:
+        raise SettingsError(f"--input-shape {text!r}: expected NAME=D1xD2x..., e.g. input=1x3x224x224")
+    try:
+        shape = tuple(int(d) for d in dims.lower().split("x"))
+    except ValueError:
+        raise SettingsError(f"--input-shape {text!r}: dims must be integers separated by 'x'") from None
+    return name, shape
+
+
+def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]]) -> None:
+    inits = {i.name for i in model.graph.initializer}
+    graph_inputs = [i for i in model.graph.input if i.name not in inits]
+    names = [i.name for i in graph_inputs]
+    for name, dims in overrides.items():
+        if name not in names:
+            raise SettingsError(f"--input-shape names {name!r}, which is not a graph input; inputs are: {', '.join(names) or '(none)'}")
+        for d in dims:
+            if not isinstance(d, (int, np.integer)) or d < 1:
+                raise SettingsError(f"--input-shape {name}: dims must be positive integers, got {list(dims)}")
+            if d > MAX_DIM:
+                raise SettingsError(f"--input-shape {name}: dim {d} exceeds the int64 limit of ONNX")
+    for inp in graph_inputs:
+        ttype = inp.type.tensor_type
+        if not inp.type.HasField("tensor_type"):
+            continue  # sequences/maps/optional: left to inference, reported if they carry data
+        if inp.name in overrides:
+            dims = list(overrides[inp.name])
+            if ttype.HasField("shape") and len(ttype.shape.dim) != len(dims):
+                raise SettingsError(
+                    f"--input-shape {inp.name}: rank {len(dims)} given but the input has rank {len(ttype.shape.dim)}"
+                )
+            ttype.ClearField("shape")
+            for d in dims:
+                ttype.shape.dim.add().dim_value = int(d)
+            continue
+        if not ttype.HasField("shape"):
+            raise ShapeError(f"input {inp.name!r} has no declared shape; give it with --input-shape {inp.name}=D1xD2x...")
+        for axis, dim in enumerate(ttype.shape.dim):
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                continue
+            if axis == 0:
+                dim.Clear()
+                dim.dim_value = 1  # a symbolic batch dimension counts as 1 (per sample)
+                continue
+            label = dim.dim_param or "unknown"
+            raise ShapeError(
+                f"input {inp.name!r} dim {axis} ({label}) is not fixed; give it with --input-shape {inp.name}={_hint(ttype.shape)}"
+            )
+
+
+def _hint(shape: onnx.TensorShapeProto) -> str:
+    parts = []
+    for axis, d in enumerate(shape.dim):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            parts.append(str(d.dim_value))
+        else:
+            parts.append("1" if axis == 0 else (d.dim_param or "N"))
+    return "x".join(parts)
+
+
+def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ShapeError(f"ONNX shape inference failed: {msg}") from None
+
+
+def _expand_schema_functions(model: onnx.ModelProto, has_rule: Callable[[str, str, int], bool]) -> bool:
+    """Replace nodes that have no registry rule but an ONNX function body by that body."""
+    opsets = {e.domain or "": e.version for e in model.opset_import}
+    types = _value_types(model)
+    new_nodes: list[onnx.NodeProto] = []
+    changed = False
+    for k, node in enumerate(model.graph.node):
+        domain = node.domain or ""
+        version = opsets.get("ai.onnx" if domain == "" and "" not in opsets else domain, 1)
+        body = None
+        if not has_rule(node.op_type, domain, version):
+            body = _function_body(node, version, types)
+        if body is None:
+            new_nodes.append(node)
+            continue
+        changed = True
+        new_nodes.extend(_instantiate(node, body, prefix=f"{node.name or node.op_type}_{k}/"))
+        for entry in body.opset_import:
+            if entry.domain not in opsets:
+                model.opset_import.append(entry)
+                opsets[entry.domain] = entry.version
+    if changed:
+        del model.graph.node[:]
+        model.graph.node.extend(new_nodes)
+    return changed
+
+
+def _value_types(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
+    g = model.graph
+    types = {v.name: v.type for v in list(g.input) + list(g.value_info) + list(g.output)}
+    for init in g.initializer:
+        t = onnx.TypeProto()
+        t.tensor_type.elem_type = init.data_type
+        for d in init.dims:
+            t.tensor_type.shape.dim.add().dim_value = d
+        types[init.name] = t
+    return types
+
+
+def _function_body(node: onnx.NodeProto, version: int, types: dict[str, onnx.TypeProto]) -> onnx.FunctionProto | None:
+    try:
+        schema = onnx.defs.get_schema(node.op_type, version, node.domain or "")
+    except Exception:
+        return None
+    try:
+        if schema.has_function:
+            return schema.function_body
+        if schema.has_context_dependent_function:
+            arg_types = [types[i].SerializeToString() if i in types else onnx.TypeProto().SerializeToString() for i in node.input]
+            raw = schema.get_context_dependent_function(node.SerializeToString(), arg_types)
+            body = onnx.FunctionProto()
+            body.ParseFromString(raw)
+            return body if body.node else None
+    except Exception:
+        return None
+    return None
+
+
+def _instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str) -> list[onnx.NodeProto]:
+    """Copy a function body in place of `node`: rename formals, bind attribute references."""
+    rename = {formal: actual for formal, actual in zip(body.input, node.input)}
+    rename.update({formal: actual for formal, actual in zip(body.output, node.output)})
+    attrs = {a.name: a for a in node.attribute}
+    out = []
+    for inner in body.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(inner)
+        copy.name = prefix + (inner.name or inner.op_type)
+        for seq in (copy.input, copy.output):
+            for i, name in enumerate(seq):
+                if name:
+                    seq[i] = rename.setdefault(name, prefix + name)
+        kept = []
+        for a in copy.attribute:
+            if a.ref_attr_name:
+                if a.ref_attr_name in attrs:
+                    bound = onnx.AttributeProto()
+                    bound.CopyFrom(attrs[a.ref_attr_name])
+                    bound.name = a.name
+                    kept.append(bound)
+            else:
+                kept.append(a)
+        del copy.attribute[:]
+        copy.attribute.extend(kept)
+        out.append(copy)
+    return out
+
+
+# --------------------------------------------------------------------------- the view
+
+
+def _shape_of(ttype: onnx.TypeProto) -> tuple[int, tuple | None]:
+    if not ttype.HasField("tensor_type"):
+        return 0, None
+    tt = ttype.tensor_type
+    if not tt.HasField("shape"):
+        return tt.elem_type, None
+    dims: list = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value") and d.dim_value >= 0:
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param"):
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return tt.elem_type, tuple(dims)
+
+
+def _outer_refs(graph: onnx.GraphProto) -> set[str]:
+    """Names a subgraph reads from the enclosing scope."""
+    defined = {i.name for i in graph.input} | {i.name for i in graph.initializer}
+    refs: set[str] = set()
+    for n in graph.node:
+        for i in n.input:
+            if i and i not in defined:
+                refs.add(i)
+        for a in n.attribute:
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                refs |= {r for r in _outer_refs(sub) if r not in defined}
+        defined.update(o for o in n.output if o)
+    return refs
+
+
+def build_view(model: onnx.ModelProto, warnings: list[str] | None = None) -> GraphView:
+    """Index tensors and nodes, check references, and order nodes topologically."""
+    g = model.graph
+    tensors: dict[str, Tensor] = {}
+    constants: dict[str, np.ndarray] = {}
+    for init in g.initializer:
+        t = tensors[init.name] = Tensor(init.name, init.data_type, tuple(int(d) for d in init.dims), initializer=True)
+        if init.data_location != onnx.TensorProto.EXTERNAL and t.size <= FOLD_LIMIT:
+            try:
+                constants[init.name] = numpy_helper.to_array(init)
+            except Exception:
+                pass
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        elem, shape = _shape_of(vi.type)
+        t = tensors.get(vi.name)
+        if t is None:
+            tensors[vi.name] = Tensor(vi.name, elem, shape)
+        elif not t.initializer:
+            t.elem_type = t.elem_type or elem
+            t.shape = shape if shape is not None else t.shape
+    inputs = [i.name for i in g.input if not tensors[i.name].initializer]
+
+    nodes: list[Node] = []
+    used_names: set[str] = set()
+    for k, proto in enumerate(g.node):
+        name = proto.name or f"{proto.op_type}_{k}"
+        if name in used_names:
+            name = f"{name}_{k}"
+        used_names.add(name)
+        implicit: tuple[str, ...] = ()
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in proto.attribute):
+            refs: set[str] = set()
+            for a in proto.attribute:
+                for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                    refs |= _outer_refs(sub)
+            implicit = tuple(sorted(refs - set(proto.input)))
+        nodes.append(Node(k, name, proto.op_type, proto.domain or "", tuple(proto.input), tuple(proto.output), proto, implicit))
+
+    for node in nodes:
+        for out in node.outputs:
+            if not out:
+                continue
+            t = tensors.setdefault(out, Tensor(out))
+            if t.producer is not None or t.initializer or out in inputs:
+                raise GraphError(f"tensor {out!r} is produced twice (node {node.name!r})")
+            t.producer = node.index
+        if node.op_type == "Constant" and node.domain == "":
+            value = _constant_value(node)
+            if value is not None and node.outputs:
+                constants[node.outputs[0]] = value
+    for node in nodes:
+        for name in node.all_inputs:
+            t = tensors.get(name)
+            if t is None or (t.producer is None and not t.initializer and name not in inputs):
+                raise GraphError(f"node {node.name!r} ({node.op_type}) reads tensor {name!r}, which nothing produces")
+            t.consumers.append(node.index)
+    outputs = [o.name for o in g.output]
+    for name in outputs:
+        t = tensors.get(name)
+        if t is None or (t.producer is None and not t.initializer and name not in inputs):
+            raise GraphError(f"graph output {name!r} is not produced by any node")
+
+    ordered = _topological(nodes, tensors)
+    opsets = {(e.domain if e.domain != "ai.onnx" else ""): int(e.version) for e in model.opset_import}
+    opsets.setdefault("", default_opset(model))
+    return GraphView(model, ordered, tensors, inputs, outputs, opsets, list(warnings or []), constants)
+
+
+def _constant_value(node: Node) -> np.ndarray | None:
+    for a in node.proto.attribute:
+        try:
+            if a.name == "value":
+                if a.t.data_location == onnx.TensorProto.EXTERNAL:
+                    return None
+                return numpy_helper.to_array(a.t)
+            if a.name in ("value_float", "value_int"):
+                return np.array(helper.get_attribute_value(a))
+            if a.name in ("value_floats", "value_ints"):
+                return np.array(list(helper.get_attribute_value(a)))
+        except Exception:
+            return None
+    return None
+
+
+def _topological(nodes: list[Node], tensors: dict[str, Tensor]) -> list[Node]:
+    """Kahn's algorithm, stable in file order; a cycle is reported with its nodes."""
+    by_index = {n.index: n for n in nodes}
+    indegree = {n.index: 0 for n in nodes}
+    for n in nodes:
+        for name in set(n.all_inputs):
+            if tensors[name].producer is not None:
+                indegree[n.index] += 1
+    ready = deque(n.index for n in nodes if indegree[n.index] == 0)
+    ordered: list[Node] = []
+    while ready:
+        k = ready.popleft()
+        node = by_index[k]
+        ordered.append(node)
+        for out in node.outputs:
+            if not out:
+                continue
+            for c in dict.fromkeys(tensors[out].consumers):
+                indegree[c] -= 1
+                if indegree[c] == 0:
+                    ready.append(c)
+    if len(ordered) != len(nodes):
+        import networkx as nx
+
+        rest = [n for n in nodes if indegree[n.index] > 0]
+        dg = nx.DiGraph()
+        for n in rest:
+            for name in n.all_inputs:
+                p = tensors[name].producer
+                if p is not None and indegree[p] > 0:
+                    dg.add_edge(by_index[p].name, n.name)
+        try:
+            cycle = [u for u, _ in nx.find_cycle(dg)]
+        except nx.NetworkXNoCycle:
+            cycle = [n.name for n in rest[:5]]
+        shown = " -> ".join(cycle[:6]) + (" -> ..." if len(cycle) > 6 else "")
+        raise GraphError(f"the graph has a cycle: {shown}")
+    return ordered
+
+
+# --------------------------------------------------------------------------- roles (SPEC §1)
+
+
+def classify(view: GraphView) -> None:
+    """Mark each tensor data, static or discrete, and find the sources."""
+    for name in view.inputs:
+        t = view.tensors[name]
+        if t.elem_type in FLOAT_TYPES:
+            t.role, t.source = DATA, True
+        elif t.elem_type != 0 and t.shape is not None:
+            t.role = DISCRETE
+        else:
+            t.role = DATA if t.elem_type == 0 else DISCRETE
+    for node in view.nodes:
+        roles = {view.tensors[i].role for i in node.all_inputs}
+        if node.op_type in SHAPE_ONLY_OPS and node.domain == "":
+            out_role, discrete_seed = STATIC, False
+        elif DATA in roles:
+            out_role, discrete_seed = DATA, False
+        elif DISCRETE in roles:
+            out_role, discrete_seed = DISCRETE, True
+        else:
+            out_role, discrete_seed = STATIC, False
+        for out in node.outputs:
+            if not out:
+                continue
+            t = view.tensors[out]
+            if discrete_seed and t.elem_type in FLOAT_TYPES:
+                t.role, t.source = DATA, True  # first float tensor computed from token ids
+            else:
+                t.role = out_role
+    if not view.sources:
+        raise GraphError("the model has no float data input (nothing flows from a float input or an embedding)")
+
+
+def check_data_shapes(view: GraphView) -> None:
+    """Every data tensor must have a fully resolved shape; name the first that does not."""
+    for name in view.inputs:
+        _require_shape(view, view.tensors[name])
+    for node in view.nodes:
+        for out in node.outputs:
+            if out and view.tensors[out].role == DATA:
+                _require_shape(view, view.tensors[out], node)
+
+
+def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None:
+    where = f" (output of {node.op_type} node {node.name!r})" if node else " (graph input)"
+    if t.role != DATA:
+        return
+    if t.shape is None:
+        raise ShapeError(f"tensor {t.name!r}{where} has no inferable shape; give the inputs' shapes with --input-shape")
+    for axis, d in enumerate(t.shape):
+        if not isinstance(d, int):
+            label = d if d is not None else "unknown"
+            raise ShapeError(
+                f"tensor {t.name!r}{where} has an unresolved dim {axis} ({label}); give the inputs' shapes with --input-shape"
+            )
+
+
+# --------------------------------------------------------------------------- constant folding
+
+
+def _fold(view: GraphView, node: Node) -> dict[str, np.ndarray]:
+    """Evaluate one static node with onnx's reference evaluator, if its inputs are known."""
+    values = []
+    for name in node.inputs:
+        if not name:
+            values.append(None)
+            continue
+        v = view.value(name)
+        if v is None:
+            return {}
+        values.append(v)
+    try:
+        from onnx.reference import ReferenceEvaluator
+
+        opsets = {d: v for d, v in view.opsets.items()}
+        ev = ReferenceEvaluator(node.proto, opsets=opsets)
+        feeds = {n: v for n, v in zip(node.inputs, values) if n}
+        results = ev.run(None, feeds)
+    except Exception:
+        return {}
+    return {o: np.asarray(r) for o, r in zip(node.outputs, results) if o}
