@@ -1,11 +1,111 @@
-"""Fusion into canonical leaves (SPEC §4) — plain leaves for now."""
+"""Fusion into canonical leaves (SPEC §4), so one architecture gets one answer.
+
+(a) single-entry/single-exit regions of elementwise ops fed by one data tensor `x`
+    (x·σ(x), the erf/tanh Gelus, HardSwish, Mish, ...) become one unary unit whose pieces
+    come from evaluating the region on the fitting grid (per channel, the maximum);
+(b) decomposed Softmax (Exp/ReduceSum/Div, optional max subtraction) becomes Softmax;
+(c) decomposed normalizations (mean, centred square, mean, +ε, √, divide, affine)
+    become one normalization leaf;
+(d) QuantizeLinear→DequantizeLinear pairs become the identity.
+"""
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
 
 from .graph import DATA, SHAPE_ONLY_OPS, GraphView, Node
-from .registry import Leaf
-from .transfer import Settings
+from .registry import LeafContext, Leaf, register, structural
+from .transfer import GRID_POINTS, LTA, Settings, UnitGroup, segment_count
+
+FUSIONS = ("unary", "softmax", "normalization", "qdq")
+FUSED_DOMAIN = "onnxlayer"
+
+
+# ----------------------------------------------------------------- scalar semantics
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    from .transfer import _erf as erf
+
+    return erf(x)
+
+
+def _attr(node: Node, name: str, default):
+    v = node.attr(name, default)
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+#: numpy semantics of elementwise ops: f(node, inputs) -> output. One place for all of them.
+ELEMENTWISE: dict[str, Callable] = {
+    "Add": lambda n, a: a[0] + a[1],
+    "Sub": lambda n, a: a[0] - a[1],
+    "Mul": lambda n, a: a[0] * a[1],
+    "Div": lambda n, a: a[0] / a[1],
+    "Pow": lambda n, a: np.power(a[0], a[1]),
+    "Neg": lambda n, a: -a[0],
+    "Abs": lambda n, a: np.abs(a[0]),
+    "Sqrt": lambda n, a: np.sqrt(a[0]),
+    "Reciprocal": lambda n, a: 1.0 / a[0],
+    "Exp": lambda n, a: np.exp(a[0]),
+    "Log": lambda n, a: np.log(a[0]),
+    "Erf": lambda n, a: _erf(a[0]),
+    "Tanh": lambda n, a: np.tanh(a[0]),
+    "Sigmoid": lambda n, a: _sigmoid(a[0]),
+    "Relu": lambda n, a: np.maximum(a[0], 0.0),
+    "LeakyRelu": lambda n, a: np.where(a[0] >= 0, a[0], _attr(n, "alpha", 0.01) * a[0]),
+    "PRelu": lambda n, a: np.where(a[0] >= 0, a[0], a[1] * a[0]),
+    "Clip": lambda n, a: _clip(n, a),
+    "HardSigmoid": lambda n, a: np.clip(_attr(n, "alpha", 0.2) * a[0] + _attr(n, "beta", 0.5), 0.0, 1.0),
+    "HardSwish": lambda n, a: a[0] * np.clip(a[0] / 6.0 + 0.5, 0.0, 1.0),
+    "Softplus": lambda n, a: np.logaddexp(0.0, a[0]),
+    "Softsign": lambda n, a: a[0] / (1.0 + np.abs(a[0])),
+    "Elu": lambda n, a: np.where(a[0] > 0, a[0], _attr(n, "alpha", 1.0) * np.expm1(np.minimum(a[0], 0))),
+    "Selu": lambda n, a: _attr(n, "gamma", 1.0507) * np.where(a[0] > 0, a[0], _attr(n, "alpha", 1.67326) * np.expm1(np.minimum(a[0], 0))),
+    "Celu": lambda n, a: np.maximum(0, a[0]) + np.minimum(0, _attr(n, "alpha", 1.0) * np.expm1(a[0] / _attr(n, "alpha", 1.0))),
+    "Gelu": lambda n, a: _gelu(n, a[0]),
+    "Mish": lambda n, a: a[0] * np.tanh(np.logaddexp(0.0, a[0])),
+    "Swish": lambda n, a: a[0] * _sigmoid(_attr(n, "alpha", 1.0) * a[0]),
+    "ThresholdedRelu": lambda n, a: np.where(a[0] > _attr(n, "alpha", 1.0), a[0], 0.0),
+    "Max": lambda n, a: np.maximum.reduce(np.broadcast_arrays(*a)),
+    "Min": lambda n, a: np.minimum.reduce(np.broadcast_arrays(*a)),
+    "Sin": lambda n, a: np.sin(a[0]),
+    "Cos": lambda n, a: np.cos(a[0]),
+    "Identity": lambda n, a: a[0],
+    "Dropout": lambda n, a: a[0],
+    "Cast": lambda n, a: a[0],
+}
+#: Elementwise ops that are affine in their data input (given static other operands).
+AFFINE = frozenset({"Add", "Sub", "Neg", "Identity", "Dropout", "Cast"})
+PASS_THROUGH = frozenset({"Identity", "Dropout", "Cast"})
+REDUCTIONS = frozenset({"ReduceMean", "ReduceSum", "ReduceMax"})
+ROOTS = frozenset({"Sqrt", "Reciprocal", "Pow", "Div"})
+
+
+def _clip(node: Node, a: list) -> np.ndarray:
+    x = a[0]
+    lo = a[1] if len(a) > 1 and a[1] is not None else _attr(node, "min", None)
+    hi = a[2] if len(a) > 2 and a[2] is not None else _attr(node, "max", None)
+    if lo is not None:
+        x = np.maximum(x, lo)
+    if hi is not None:
+        x = np.minimum(x, hi)
+    return x
+
+
+def _gelu(node: Node, x: np.ndarray) -> np.ndarray:
+    if _attr(node, "approximate", "none") == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+
+
+# ----------------------------------------------------------------- helpers
 
 
 def node_scope(node: Node) -> str:
@@ -18,8 +118,7 @@ def node_scope(node: Node) -> str:
                 return "/".join(parts[:-1]) if len(parts) > 1 else ""
             except Exception:
                 break
-    name = node.name.strip("/")
-    return name.rpartition("/")[0]
+    return node.name.strip("/").rpartition("/")[0]
 
 
 def plain_leaf(node: Node) -> Leaf:
@@ -37,5 +136,368 @@ def data_nodes(view: GraphView) -> list[Node]:
     return out
 
 
-def build_leaves(view: GraphView, settings: Settings, fusions: Sequence[str] | None = None) -> list[Leaf]:
-    return [plain_leaf(n) for n in data_nodes(view)]
+@dataclass
+class _Ctx:
+    view: GraphView
+    settings: Settings
+    claimed: dict[int, int]  # node index -> region id
+
+    def t(self, name: str):
+        return self.view.tensors[name]
+
+    def is_data(self, name: str) -> bool:
+        return bool(name) and self.view.tensors[name].role == DATA
+
+    def consumers(self, name: str) -> list[Node]:
+        return [self.view.nodes_by_index[k] for k in dict.fromkeys(self.view.tensors[name].consumers)]
+
+    def data_inputs(self, node: Node) -> list[str]:
+        return [i for i in dict.fromkeys(node.inputs) if self.is_data(i)]
+
+    def single_output(self, node: Node) -> str | None:
+        outs = [o for o in node.outputs if o]
+        return outs[0] if len(outs) == 1 else None
+
+
+def _reduce_axes(ctx: _Ctx, node: Node) -> tuple[int, ...] | None:
+    """Normalised axes of a keepdims reduction, or None if not statically known."""
+    if not int(node.attr("keepdims", 1)):
+        return None
+    rank = len(ctx.t(node.inputs[0]).shape or ())
+    axes = node.attr("axes")
+    if axes is None and len(node.inputs) > 1 and node.inputs[1]:
+        value = ctx.view.value(node.inputs[1])
+        axes = None if value is None else value.ravel().tolist()
+    if axes is None:
+        return None if node.attr("noop_with_empty_axes", 0) else tuple(range(rank))
+    return tuple(sorted(int(a) % rank for a in axes))
+
+
+def _is_elementwise(ctx: _Ctx, node: Node, shape: tuple, reduced_ok: bool = False) -> bool:
+    """An elementwise op whose output keeps the region's shape (or, for statistics, a
+    keepdims-reduced version of it)."""
+    if node.domain or node.op_type not in ELEMENTWISE:
+        return False
+    out = ctx.single_output(node)
+    if out is None:
+        return False
+    got = ctx.t(out).shape
+    if got != shape:
+        if not (reduced_ok and got is not None and shape is not None and len(got) == len(shape)
+                and all(g == s or g == 1 for g, s in zip(got, shape))):
+            return False
+    if node.op_type == "Cast" and not ctx.t(out).is_float:
+        return False
+    return True
+
+
+def _static_scalar_only(ctx: _Ctx, node: Node) -> bool:
+    for i in node.inputs:
+        if i and not ctx.is_data(i):
+            shape = ctx.t(i).shape
+            if shape is None or math.prod(d if isinstance(d, int) else 2 for d in shape) != 1:
+                return False
+    return True
+
+
+# ----------------------------------------------------------------- region search
+
+
+def _sese_region(ctx: _Ctx, x: str, allow_reduce: bool) -> tuple[list[Node], str] | None:
+    """Grow from `x` through single-source ops until the flow converges on one tensor."""
+    shape = ctx.t(x).shape
+    produced = {x}
+    region: list[Node] = []
+    open_consumers = {x: set(n.index for n in ctx.consumers(x))}
+    pending = list(ctx.consumers(x))
+    seen: set[int] = set()
+    order = {n.index: k for k, n in enumerate(ctx.view.nodes)}
+    while True:
+        live = {t for t, cs in open_consumers.items() if cs}
+        if region and len(live) == 1:
+            exit_ = next(iter(live))
+            if exit_ != x:
+                return region, exit_
+        if not pending:
+            return None
+        pending.sort(key=lambda n: order[n.index])
+        node = pending.pop(0)
+        if node.index in seen:
+            continue
+        seen.add(node.index)
+        if node.index in ctx.claimed:
+            return None
+        if any(i not in produced for i in ctx.data_inputs(node)):
+            # waits for another region tensor; retry when one appears
+            seen.discard(node.index)
+            if not any(n.index not in seen for n in pending):
+                return None
+            pending.append(node)
+            continue
+        ok = _is_elementwise(ctx, node, shape, reduced_ok=allow_reduce)
+        if not ok and allow_reduce and node.op_type in REDUCTIONS and node.domain == "":
+            ok = _reduce_axes(ctx, node) is not None
+        if not ok:
+            return None
+        region.append(node)
+        for i in node.inputs:
+            if i in open_consumers:
+                open_consumers[i].discard(node.index)
+        out = ctx.single_output(node)
+        produced.add(out)
+        cons = ctx.consumers(out)
+        open_consumers[out] = set(n.index for n in cons) | ({-1} if out in ctx.view.outputs else set())
+        if out in ctx.view.outputs and len(region) and len({t for t, c in open_consumers.items() if c}) > 1:
+            return None
+        pending.extend(c for c in cons if c.index not in seen)
+        if len(region) > 64:
+            return None
+
+
+def _extend_forward(ctx: _Ctx, region: list[Node], exit_: str, affine_any: bool) -> str:
+    """Continue through single-consumer elementwise ops with static scalar operands."""
+    shape = ctx.t(exit_).shape
+    while exit_ not in ctx.view.outputs:
+        cons = ctx.consumers(exit_)
+        if len(cons) != 1:
+            break
+        node = cons[0]
+        if node.index in ctx.claimed or not _is_elementwise(ctx, node, shape) or ctx.data_inputs(node) != [exit_]:
+            break
+        scaling = node.op_type in AFFINE | {"Mul", "Div"}
+        # per-channel scales would make piece counts depend on weight values: scalars only,
+        # except behind a normalization, whose pieces come from its 1/√x units
+        if scaling and not (affine_any or _static_scalar_only(ctx, node)):
+            break
+        region.append(node)
+        exit_ = ctx.single_output(node)
+    return exit_
+
+
+# ----------------------------------------------------------------- evaluation on the grid
+
+
+def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | None:
+    """Pieces of the fused map x ↦ y: evaluate on the grid per distinct constant column."""
+    statics: dict[str, np.ndarray] = {}
+    for node in region:
+        for i in node.inputs:
+            if i and not ctx.is_data(i) and i not in statics:
+                v = ctx.view.value(i)
+                if v is None:
+                    return None
+                statics[i] = np.asarray(v, dtype=np.float64)
+    rank = len(ctx.t(x).shape)
+    full = ctx.t(x).dims
+    # distinct columns of the broadcast constants (per channel where they differ)
+    lead = [np.broadcast_to(v.reshape((1,) * (rank - v.ndim) + v.shape) if v.ndim <= rank else v, full).reshape(-1) for v in statics.values()]
+    if lead:
+        table = np.stack(lead, axis=1)
+        _, columns = np.unique(table, axis=0, return_index=True)
+        columns = columns[:4096]
+        flat = {name: col[columns] for name, col in zip(statics, lead)}
+    else:
+        flat = {}
+        columns = np.array([0])
+    b = ctx.settings.domain
+    grid = np.linspace(-b, b, GRID_POINTS)
+    values: dict[str, np.ndarray] = {x: grid[:, None]}
+    values.update({k: v[None, :] for k, v in flat.items()})
+    with np.errstate(all="ignore"):
+        for node in region:
+            args = [values.get(i) if i else None for i in node.inputs]
+            values[ctx.single_output(node)] = np.asarray(ELEMENTWISE[node.op_type](node, args), dtype=np.float64)
+    out = np.broadcast_to(values[y], (GRID_POINTS, len(columns)))
+    if not np.all(np.isfinite(out)):
+        return None
+    return max(segment_count(out[:, j], grid, ctx.settings.tolerance) for j in range(out.shape[1]))
+
+
+# ----------------------------------------------------------------- the fusions
+
+
+def _fuse_qdq(ctx: _Ctx, node: Node) -> Leaf | None:
+    if node.op_type != "QuantizeLinear" or node.domain:
+        return None
+    q = ctx.single_output(node)
+    cons = ctx.consumers(q) if q else []
+    if len(cons) != 1 or cons[0].op_type != "DequantizeLinear" or q in ctx.view.outputs:
+        return None
+    dq = cons[0]
+    return Leaf(dq.name, "QuantizeDequantize", FUSED_DOMAIN, (node.inputs[0],), tuple(dq.outputs), (node, dq), {}, node_scope(dq), "qdq")
+
+
+def _fuse_softmax(ctx: _Ctx, node: Node) -> Leaf | None:
+    if node.op_type != "Exp" or node.domain:
+        return None
+    e = ctx.single_output(node)
+    cons = ctx.consumers(e)
+    if len(cons) != 2 or e in ctx.view.outputs:
+        return None
+    red = next((c for c in cons if c.op_type == "ReduceSum"), None)
+    div = next((c for c in cons if c.op_type in ("Div", "Mul")), None)
+    if red is None or div is None:
+        return None
+    axes = _reduce_axes(ctx, red)
+    s = ctx.single_output(red)
+    members = [node, red]
+    if div.op_type == "Div":
+        if list(div.inputs[:2]) != [e, s] or len(ctx.consumers(s)) != 1:
+            return None
+    else:
+        rc = ctx.consumers(s)
+        if len(rc) != 1 or rc[0].op_type != "Reciprocal":
+            return None
+        members.append(rc[0])
+        r = ctx.single_output(rc[0])
+        if set(div.inputs[:2]) != {e, r} or len(ctx.consumers(r)) != 1:
+            return None
+    members.append(div)
+    entry = node.inputs[0]
+    sub = ctx.view.nodes_by_index.get(ctx.t(entry).producer) if ctx.t(entry).producer is not None else None
+    if sub is not None and sub.op_type == "Sub" and len(ctx.consumers(entry)) == 1:
+        mx_name = sub.inputs[1]
+        p = ctx.t(mx_name).producer
+        mx = ctx.view.nodes_by_index.get(p) if p is not None else None
+        if mx is not None and mx.op_type == "ReduceMax" and mx.inputs[0] == sub.inputs[0] and len(ctx.consumers(mx_name)) == 1:
+            if _reduce_axes(ctx, mx) == axes:
+                members = [mx, sub] + members
+                entry = sub.inputs[0]
+    if axes is None or any(m.index in ctx.claimed for m in members):
+        return None
+    dims = ctx.t(entry).dims
+    n = math.prod(dims[a] for a in axes)
+    y = ctx.single_output(div)
+    return Leaf(div.name, "Softmax", "", (entry,), (y,), tuple(members), {"axis": axes[-1], "vector_size": n}, node_scope(div), "softmax")
+
+
+def _fuse_region(ctx: _Ctx, x: str) -> Leaf | None:
+    """(a) unary chains and (c) normalizations from a multi-use data tensor `x`."""
+    found = _sese_region(ctx, x, allow_reduce=True)
+    if found is None:
+        return None
+    region, y = found
+    if ctx.t(y).shape != ctx.t(x).shape:
+        return None
+    reductions = [n for n in region if n.op_type in REDUCTIONS]
+    if reductions:
+        ops = {n.op_type for n in region}
+        if "ReduceMax" in ops or "Exp" in ops or not (ops & {"Sqrt", "Pow", "Reciprocal"}):
+            return None
+        axes = {_reduce_axes(ctx, n) for n in reductions}
+        if len(axes) != 1:
+            return None
+        (axes,) = axes
+        y = _extend_forward(ctx, region, y, affine_any=True)
+        dims = ctx.t(x).dims
+        n = math.prod(dims[a] for a in axes)
+        last = region[-1]
+        return Leaf(last.name, "LayerNormalization", "", (x,), (y,), tuple(region), {"normalized_size": n}, node_scope(last), "normalization")
+    y = _extend_forward(ctx, region, y, affine_any=False)
+    nonlinear = [n for n in region if n.op_type not in AFFINE]
+    if not nonlinear:
+        return None
+    p = region_pieces(ctx, region, x, y)
+    if p is None:
+        return None
+    exact = all(n.op_type in _PWL_OPS or n.op_type in AFFINE for n in region) and not any(
+        n.op_type in ("Mul", "Div") and len(ctx.data_inputs(n)) > 1 for n in region
+    )
+    last = region[-1]
+    return Leaf(last.name, "FusedUnary", FUSED_DOMAIN, (x,), (y,), tuple(region), {"pieces": p, "exact": exact}, node_scope(last), "unary")
+
+
+def _fuse_chain(ctx: _Ctx, node: Node) -> Leaf | None:
+    """(a) single-use chains holding two or more nonlinear ops (e.g. Log(1 + Exp(x)))."""
+    if node.op_type in AFFINE or not _is_elementwise(ctx, node, ctx.t(node.inputs[0]).shape if node.inputs else None):
+        return None
+    if len(ctx.data_inputs(node)) != 1 or not _static_scalar_only(ctx, node):
+        return None
+    region = [node]
+    y = _extend_forward(ctx, region, ctx.single_output(node), affine_any=False)
+    if sum(1 for n in region if n.op_type not in AFFINE and n.op_type not in PASS_THROUGH) < 2:
+        return None
+    x = ctx.data_inputs(node)[0]
+    p = region_pieces(ctx, region, x, y)
+    if p is None:
+        return None
+    exact = all(n.op_type in _PWL_OPS or n.op_type in AFFINE for n in region)
+    last = region[-1]
+    return Leaf(last.name, "FusedUnary", FUSED_DOMAIN, (x,), (y,), tuple(region), {"pieces": p, "exact": exact}, node_scope(last), "unary")
+
+
+_PWL_OPS = frozenset({"Relu", "LeakyRelu", "PRelu", "Clip", "HardSigmoid", "Abs", "Max", "Min", "ThresholdedRelu", "Mul", "Div"})
+
+
+def build_leaves(view: GraphView, settings: Settings, fusions: Sequence[str] = FUSIONS) -> list[Leaf]:
+    """Leaves in topological order, with SPEC §4 fusions applied."""
+    nodes = data_nodes(view)
+    if not fusions:
+        return [plain_leaf(n) for n in nodes]
+    ctx = _Ctx(view, settings, {})
+    fused: list[Leaf] = []
+
+    def claim(leaf: Leaf | None) -> None:
+        if leaf is None or any(m.index in ctx.claimed for m in leaf.members):
+            return
+        for m in leaf.members:
+            ctx.claimed[m.index] = len(fused)
+        fused.append(leaf)
+
+    for node in nodes:
+        if "qdq" in fusions:
+            claim(_fuse_qdq(ctx, node))
+        if "softmax" in fusions and node.index not in ctx.claimed:
+            claim(_fuse_softmax(ctx, node))
+    if "unary" in fusions or "normalization" in fusions:
+        for node in nodes:
+            for out in node.outputs:
+                if out and ctx.is_data(out) and len(ctx.consumers(out)) >= 2 and ctx.t(out).shape is not None:
+                    leaf = _fuse_region(ctx, out)
+                    if leaf is not None and (leaf.fused in fusions):
+                        claim(leaf)
+        # graph inputs feed regions too
+        for src in view.sources:
+            if len(ctx.consumers(src.name)) >= 2:
+                leaf = _fuse_region(ctx, src.name)
+                if leaf is not None and leaf.fused in fusions:
+                    claim(leaf)
+    if "unary" in fusions:
+        for node in nodes:
+            if node.index not in ctx.claimed:
+                claim(_fuse_chain(ctx, node))
+
+    # emit in topological order: a fused leaf takes the place of its last member
+    leaves: list[Leaf] = []
+    for node in nodes:
+        k = ctx.claimed.get(node.index)
+        if k is None:
+            leaves.append(plain_leaf(node))
+        elif _last(view, fused[k]) == node.index:
+            leaves.append(fused[k])
+    return leaves
+
+
+def _last(view: GraphView, leaf: Leaf) -> int:
+    """The member that comes last in topological order."""
+    pos = view.__dict__.setdefault("_topo_pos", {n.index: k for k, n in enumerate(view.nodes)})
+    return max(leaf.members, key=lambda m: pos[m.index]).index
+
+
+# ----------------------------------------------------------------- rules of fused leaves
+
+
+@register("FusedUnary", domain=FUSED_DOMAIN, kind="smooth|pwl", exact=False)
+def fused_unary(ctx: LeafContext) -> LTA:
+    """a fused elementwise chain: one unit per element, pieces from the evaluated chain"""
+    size = ctx.out_size()
+    pieces = int(ctx.leaf.attrs["pieces"])
+    exact = bool(ctx.leaf.attrs.get("exact"))
+    groups = (UnitGroup(size, pieces),) if pieces > 1 else ()
+    return LTA("pwl" if exact else "smooth", groups, size, exact, note="fused: " + "·".join(m.op_type for m in ctx.leaf.members))
+
+
+@register("QuantizeDequantize", domain=FUSED_DOMAIN, kind="structural")
+def qdq(ctx: LeafContext) -> LTA:
+    """QuantizeLinear→DequantizeLinear: the identity"""
+    return structural(ctx.out_size(), note="QDQ pair fused to the identity")

@@ -23,8 +23,11 @@ def batch_norm(ctx: LeafContext) -> LTA:
 def layer_norm(ctx: LeafContext) -> LTA:
     """normalises over axes [axis, rank): G = size / n"""
     dims = ctx.in_dims(0)
-    axis = int(ctx.attr("axis", -1)) % len(dims)
-    n = math.prod(dims[axis:])
+    if "normalized_size" in ctx.leaf.attrs:  # a fused decomposition (SPEC §4 c)
+        n = int(ctx.leaf.attrs["normalized_size"])
+    else:
+        axis = int(ctx.attr("axis", -1)) % len(dims)
+        n = math.prod(dims[axis:])
     return normalization(ctx, ctx.out_size() // n if n else 0)
 
 
@@ -79,7 +82,10 @@ def lrn(ctx: LeafContext) -> LTA:
 def softmax_axis(ctx: LeafContext) -> tuple[int, int]:
     """(G vectors, n per vector); opset < 13 flattens [axis, rank) into one vector."""
     dims = ctx.in_dims(0)
-    if ctx.opset < 13 and not ctx.leaf.fused:
+    if "vector_size" in ctx.leaf.attrs:  # a fused decomposition (SPEC §4 b)
+        n = int(ctx.leaf.attrs["vector_size"])
+        return (ctx.out_size() // n if n else 0), n
+    if ctx.opset < 13:
         axis = int(ctx.attr("axis", 1)) % len(dims)
         n = math.prod(dims[axis:])
     else:

@@ -1,0 +1,166 @@
+"""SPEC §4: fused-op and decomposed exports of the same block agree."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxlayer
+from builders import model, value
+
+
+def const(name, v, dtype=np.float32):
+    return numpy_helper.from_array(np.array(v, dtype=dtype), name)
+
+
+def block(nodes, inits=(), shape=(1, 16), opset=20, xin="x", yout="y"):
+    return model(nodes, [value(xin, *shape)], [value(yout, *shape)], list(inits), opset=opset)
+
+
+def n(op, ins, outs, **kw):
+    return helper.make_node(op, ins, outs, **kw)
+
+
+def units(result):
+    return [(leaf.op_type, [(g.units, g.pieces) for g in leaf.groups]) for leaf in result.leaves if leaf.groups]
+
+
+def same(a, b):
+    ra, rb = onnxlayer.analyze(a), onnxlayer.analyze(b)
+    assert ra.summary.complexity_bits == pytest.approx(rb.summary.complexity_bits, rel=1e-12)
+    assert ra.summary.intrinsic_power == pytest.approx(rb.summary.intrinsic_power, abs=1e-12)
+    return ra, rb
+
+
+def test_silu_decomposed_equals_swish_op():
+    dec = block([n("Sigmoid", ["x"], ["s"]), n("Mul", ["x", "s"], ["y"])])
+    op = block([n("Swish", ["x"], ["y"])], opset=24)
+    ra, _ = same(dec, op)
+    assert units(ra) == [("FusedUnary", [(16, 13)])]  # SPEC table: x·Sigmoid(x) = 13
+
+
+def test_gelu_erf_decomposed_equals_gelu_op():
+    dec = block(
+        [n("Div", ["x", "r2"], ["a"]), n("Erf", ["a"], ["b"]), n("Add", ["b", "one"], ["c"]),
+         n("Mul", ["x", "c"], ["d"]), n("Mul", ["d", "half"], ["y"])],
+        [const("r2", np.sqrt(2.0)), const("one", 1.0), const("half", 0.5)],
+    )
+    ra, _ = same(dec, block([n("Gelu", ["x"], ["y"])]))
+    assert units(ra) == [("FusedUnary", [(16, 11)])]  # SPEC table: Gelu (erf) = 11
+
+
+def test_gelu_tanh_decomposed_equals_gelu_tanh_op():
+    c = np.sqrt(2.0 / np.pi)
+    dec = block(
+        [n("Mul", ["x", "half"], ["h"]), n("Pow", ["x", "three"], ["p"]), n("Mul", ["p", "k"], ["q"]),
+         n("Add", ["x", "q"], ["s"]), n("Mul", ["s", "c"], ["t"]), n("Tanh", ["t"], ["u"]),
+         n("Add", ["u", "one"], ["v"]), n("Mul", ["h", "v"], ["y"])],
+        [const("half", 0.5), const("three", 3.0), const("k", 0.044715), const("c", c), const("one", 1.0)],
+    )
+    same(dec, block([n("Gelu", ["x"], ["y"], approximate="tanh")]))
+
+
+def test_hardswish_decomposed_equals_op():
+    dec = block(
+        [n("Add", ["x", "three"], ["a"]), n("Clip", ["a", "zero", "six"], ["c"]),
+         n("Mul", ["x", "c"], ["d"]), n("Div", ["d", "six"], ["y"])],
+        [const("three", 3.0), const("zero", 0.0), const("six", 6.0)],
+    )
+    ra, _ = same(dec, block([n("HardSwish", ["x"], ["y"])]))
+    assert units(ra) == [("FusedUnary", [(16, 15)])]
+
+
+def test_mish_decomposed_equals_op():
+    dec = block([n("Softplus", ["x"], ["s"]), n("Tanh", ["s"], ["t"]), n("Mul", ["x", "t"], ["y"])])
+    ra, _ = same(dec, block([n("Mish", ["x"], ["y"])]))
+    assert units(ra) == [("FusedUnary", [(16, 12)])]
+
+
+def test_softplus_chain_equals_op():
+    dec = block([n("Exp", ["x"], ["e"]), n("Add", ["e", "one"], ["a"]), n("Log", ["a"], ["y"])], [const("one", 1.0)])
+    same(dec, block([n("Softplus", ["x"], ["y"])]))
+
+
+@pytest.mark.parametrize("max_subtraction", [True, False])
+@pytest.mark.parametrize("reciprocal", [True, False])
+def test_softmax_decomposed_equals_op(max_subtraction, reciprocal):
+    shape = (1, 4, 8)
+    nodes, x = [], "x"
+    if max_subtraction:
+        nodes += [n("ReduceMax", ["x"], ["m"], axes=[2], keepdims=1), n("Sub", ["x", "m"], ["z"])]
+        x = "z"
+    nodes += [n("Exp", [x], ["e"]), n("ReduceSum", ["e", "axes"], ["s"], keepdims=1)]
+    if reciprocal:
+        nodes += [n("Reciprocal", ["s"], ["r"]), n("Mul", ["e", "r"], ["y"])]
+    else:
+        nodes += [n("Div", ["e", "s"], ["y"])]
+    dec = block(nodes, [const("axes", [2], np.int64)], shape=shape, opset=17)
+    ra, _ = same(dec, block([n("Softmax", ["x"], ["y"], axis=2)], shape=shape, opset=17))
+    # SPEC §2: G=4 max units with p=n=8, G·n=32 exp units with p=8
+    assert units(ra) == [("Softmax", [(4, 8), (32, 8)])]
+    assert ra.leaves[-1].rank_cap == 4 * 7
+
+
+@pytest.mark.parametrize("square", ["Pow", "Mul"])
+@pytest.mark.parametrize("divide", ["Div", "ReciprocalMul"])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layernorm_decomposed_equals_op(square, divide, affine):
+    shape = (1, 6, 32)
+    nodes = [n("ReduceMean", ["x"], ["mu"], axes=[-1], keepdims=1), n("Sub", ["x", "mu"], ["d"])]
+    nodes.append(n("Pow", ["d", "two"], ["sq"]) if square == "Pow" else n("Mul", ["d", "d"], ["sq"]))
+    nodes += [n("ReduceMean", ["sq"], ["var"], axes=[-1], keepdims=1), n("Add", ["var", "eps"], ["ve"]), n("Sqrt", ["ve"], ["sd"])]
+    out = "y" if not affine else "nrm"
+    if divide == "Div":
+        nodes.append(n("Div", ["d", "sd"], [out]))
+    else:
+        nodes += [n("Reciprocal", ["sd"], ["inv"]), n("Mul", ["d", "inv"], [out])]
+    inits = [const("two", 2.0), const("eps", 1e-5)]
+    if affine:
+        nodes += [n("Mul", ["nrm", "gamma"], ["g"]), n("Add", ["g", "beta"], ["y"])]
+        inits += [const("gamma", np.ones(32)), const("beta", np.zeros(32))]
+    dec = block(nodes, inits, shape=shape, opset=17)
+    op_inits = [const("gamma", np.ones(32)), const("beta", np.zeros(32))]
+    op = block([n("LayerNormalization", ["x", "gamma", "beta"], ["y"], axis=-1)], op_inits, shape=shape, opset=17)
+    ra, _ = same(dec, op)
+    assert units(ra) == [("LayerNormalization", [(6, 14)])]  # G=6 units of 1/√x (14 pieces)
+    assert ra.leaves[-1].rank_cap == 6 * 32 - 2 * 6
+
+
+def test_qdq_pair_is_identity():
+    inits = [const("s", 0.1), const("z", 0, np.uint8)]
+    dec = block([n("QuantizeLinear", ["x", "s", "z"], ["q"]), n("DequantizeLinear", ["q", "s", "z"], ["dq"]), n("Relu", ["dq"], ["y"])], inits)
+    plain = block([n("Relu", ["x"], ["y"])])
+    ra, _ = same(dec, plain)
+    assert [leaf.op_type for leaf in ra.leaves] == ["QuantizeDequantize", "Relu"]
+    assert ra.leaves[0].d_out == 16
+
+
+def test_single_activation_after_affine_is_not_fused():
+    """Relu(x + b) keeps the Relu rule: its pieces must not depend on bias values."""
+    m = block([n("Add", ["x", "b"], ["a"]), n("Relu", ["a"], ["y"])], [const("b", np.full(16, 20.0))])
+    r = onnxlayer.analyze(m)
+    assert units(r) == [("Relu", [(16, 2)])]
+
+
+def test_fusion_can_be_disabled():
+    dec = block([n("Sigmoid", ["x"], ["s"]), n("Mul", ["x", "s"], ["y"])])
+    r = onnxlayer.analyze(dec, fuse=False)
+    # Sigmoid units (9 pieces) and a product of two data tensors (two squares per element)
+    assert units(r) == [("Sigmoid", [(16, 9)]), ("Mul", [(32, 81)])]
+
+
+def test_per_channel_constants_take_the_maximum():
+    """PReLU-like chain with per-channel slopes: fused pieces are the max over channels."""
+    slopes = np.array([0.0, 0.1, 0.5, 1.0], dtype=np.float32).reshape(4, 1)
+    shape = (1, 4, 8)
+    dec = block([n("Sigmoid", ["x"], ["s"]), n("Mul", ["x", "s"], ["t"]), n("PRelu", ["t", "slope"], ["y"])],
+                [numpy_helper.from_array(slopes, "slope")], shape=shape)
+    r = onnxlayer.analyze(dec)
+    (leaf,) = [l for l in r.leaves if l.groups]
+    from onnxlayer.transfer import pieces
+
+    expected = max(
+        pieces(lambda x, a=a: np.where(x / (1 + np.exp(-x)) >= 0, 1, a) * x / (1 + np.exp(-x)), -8, 8, 0.01)
+        for a in slopes.ravel()
+    )
+    assert leaf.groups[0].pieces == expected
