@@ -1,0 +1,1 @@
+"""Probes that run the model with onnxruntime (issue: probes)."""
