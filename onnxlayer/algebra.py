@@ -66,14 +66,62 @@ def transfer_of(leaf: Leaf, view: GraphView, settings: Settings) -> tuple[LTA, s
     return LTA("opaque", (), ctx.data_out_size, False, note=reason), reason
 
 
-def walk(view: GraphView, leaves: Sequence[Leaf], settings: Settings) -> tuple[list[LeafWalk], dict[str, int], int]:
-    """Walk leaves in topological order; return per-leaf numbers, d per tensor and D0."""
+class Dominators:
+    """Immediate dominators over the tensor/leaf DAG from a virtual source, built in
+    topological order (a DAG's idom is the nearest common dominator of its predecessors)."""
+
+    def __init__(self) -> None:
+        self.order: dict[object, int] = {SOURCE: 0}
+        self.idom: dict[object, object] = {SOURCE: SOURCE}
+        self.producer: dict[str, int | None] = {}
+
+    def add(self, node: object, preds: Sequence[object]) -> object:
+        dom = preds[0] if preds else SOURCE
+        for p in preds[1:]:
+            dom = self.intersect(dom, p)
+        self.order[node] = len(self.order)
+        self.idom[node] = dom
+        return dom
+
+    def intersect(self, a: object, b: object) -> object:
+        order, idom = self.order, self.idom
+        while a != b:
+            while order[a] > order[b]:
+                a = idom[a]
+            while order[b] > order[a]:
+                b = idom[b]
+        return a
+
+    def chain(self, sinks: Sequence[str]) -> list[tuple[str, int | None]]:
+        """Tensors on every source-to-sink path, first to last, with their producing leaf."""
+        sinks = [s for s in sinks if s in self.order]
+        if not sinks:
+            return []
+        node: object = sinks[0]
+        for s in sinks[1:]:
+            node = self.intersect(node, s)
+        chain: list[tuple[str, int | None]] = []
+        while node != SOURCE:
+            if isinstance(node, str):
+                chain.append((node, self.producer.get(node)))
+            node = self.idom[node]
+        chain.reverse()
+        return chain
+
+
+def walk(
+    view: GraphView, leaves: Sequence[Leaf], settings: Settings, dominators: Dominators | None = None
+) -> tuple[list[LeafWalk], dict[str, int], int]:
+    """Walk leaves in topological order; return per-leaf numbers, d per tensor and D0.
+
+    d_in(n) = min(D0, Σ d(i), d(idom(n))): besides SPEC §3's sum, a leaf's input can carry no
+    more dimensions than the tensor (or leaf) that dominates all its inputs. On series-parallel
+    graphs this is exactly the parallel rule's min(Σ d_out, out size, d_in).
+    """
     tensors = view.tensors
+    dom = dominators if dominators is not None else Dominators()
     d: dict[str, int] = {}
     depth_of: dict[str, int] = {}
-    # immediate dominators over the tensor/leaf DAG from a virtual source (for the fork cap)
-    order: dict[object, int] = {SOURCE: 0}
-    idom: dict[object, object] = {SOURCE: SOURCE}
     bound: dict[object, int] = {}
     d0 = 0
     for t in view.sources:
@@ -82,17 +130,9 @@ def walk(view: GraphView, leaves: Sequence[Leaf], settings: Settings) -> tuple[l
         d0 += t.size
     bound[SOURCE] = d0
     for t in view.sources:
-        order[t.name] = len(order)
-        idom[t.name] = SOURCE
+        dom.add(t.name, ())
+        dom.producer[t.name] = None
         bound[t.name] = d[t.name]
-
-    def intersect(a: object, b: object) -> object:
-        while a != b:
-            while order[a] > order[b]:
-                a = idom[a]
-            while order[b] > order[a]:
-                b = idom[b]
-        return a
 
     reaching = _reaching_outputs(view, leaves)
     results: list[LeafWalk] = []
@@ -100,23 +140,18 @@ def walk(view: GraphView, leaves: Sequence[Leaf], settings: Settings) -> tuple[l
         data_inputs = list(dict.fromkeys(n for n in leaf.inputs + leaf.node.implicit_inputs if n and tensors[n].role == DATA))
         lta, reason = transfer_of(leaf, view, settings)
         key = ("leaf", k)
-        dom: object = data_inputs[0] if data_inputs else SOURCE
-        for name in data_inputs[1:]:
-            dom = intersect(dom, name)
-        order[key] = len(order)
-        idom[key] = dom
-        d_in = min(d0, sum(d.get(n, 0) for n in data_inputs), bound[dom])
+        fork = dom.add(key, data_inputs)
+        d_in = min(d0, sum(d.get(n, 0) for n in data_inputs), bound[fork])
         depth_in = max((depth_of.get(n, 0) for n in data_inputs), default=0)
         nonlinear = bool(lta.groups)
         depth = depth_in + 1 if nonlinear else depth_in
         outs = [o for o in leaf.outputs if o and tensors[o].role == DATA]
         d_out_total = 0
         for o in outs:
-            size = tensors[o].size
-            d[o] = min(d_in, lta.rank_cap, size)
+            d[o] = min(d_in, lta.rank_cap, tensors[o].size)
             depth_of[o] = depth
-            order[o] = len(order)
-            idom[o] = key
+            dom.add(o, (key,))
+            dom.producer[o] = k
             bound[o] = d[o]
             d_out_total += d[o]
         d_out = min(d_in, d_out_total)
@@ -134,15 +169,14 @@ def _reaching_outputs(view: GraphView, leaves: Sequence[Leaf]) -> set[int]:
     """Indices of leaves from which some graph output can be reached."""
     producer = {o: k for k, leaf in enumerate(leaves) for o in leaf.outputs if o}
     static_producer = {o: n for n in view.nodes for o in n.outputs if o}
-    needed = set(view.outputs)
     seen: set[int] = set()
-    stack = list(needed)
-    visited_tensors: set[str] = set()
+    stack = list(view.outputs)
+    visited: set[str] = set()
     while stack:
         name = stack.pop()
-        if name in visited_tensors:
+        if name in visited:
             continue
-        visited_tensors.add(name)
+        visited.add(name)
         k = producer.get(name)
         if k is not None:
             if k not in seen:
@@ -150,64 +184,8 @@ def _reaching_outputs(view: GraphView, leaves: Sequence[Leaf]) -> set[int]:
                 leaf = leaves[k]
                 stack.extend(n for n in leaf.inputs + leaf.node.implicit_inputs if n)
         elif name in static_producer:
-            node = static_producer[name]
-            stack.extend(node.all_inputs)
+            stack.extend(static_producer[name].all_inputs)
     return seen
-
-
-def dominator_chain(view: GraphView, leaves: Sequence[Leaf], walked: Sequence[LeafWalk]) -> list[tuple[str, int | None]]:
-    """Data tensors that every source-to-output path passes through, in order.
-
-    Returns (tensor, index of producing leaf or None for a source) pairs.
-    """
-    tensors = view.tensors
-    order: dict[object, int] = {SOURCE: 0}
-    idom: dict[object, object] = {SOURCE: SOURCE}
-    producer: dict[str, int | None] = {}
-    for t in view.sources:
-        order[t.name] = len(order)
-        idom[t.name] = SOURCE
-        producer[t.name] = None
-
-    def intersect(a: object, b: object) -> object:
-        while a != b:
-            while order[a] > order[b]:
-                a = idom[a]
-            while order[b] > order[a]:
-                b = idom[b]
-        return a
-
-    for k, (leaf, w) in enumerate(zip(leaves, walked)):
-        if not w.reaches_output:
-            continue
-        ins = [n for n in dict.fromkeys(leaf.inputs + leaf.node.implicit_inputs) if n in order]
-        if not ins:
-            continue
-        dom = ins[0]
-        for name in ins[1:]:
-            dom = intersect(dom, name)
-        key = ("leaf", k)
-        order[key] = len(order)
-        idom[key] = dom
-        for o in leaf.outputs:
-            if o and tensors[o].role == DATA:
-                order[o] = len(order)
-                idom[o] = key
-                producer[o] = k
-    sinks = [o for o in view.outputs if o in order and tensors[o].role == DATA]
-    if not sinks:
-        return []
-    node: object = sinks[0]
-    for s in sinks[1:]:
-        node = intersect(node, s)
-    chain: list[tuple[str, int | None]] = []
-    # a single output is itself on every path
-    while node != SOURCE:
-        if isinstance(node, str):
-            chain.append((node, producer[node]))
-        node = idom[node]
-    chain.reverse()
-    return chain
 
 
 # ------------------------------------------------------------------ algebra on blocks

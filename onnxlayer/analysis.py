@@ -1,15 +1,17 @@
 """`analyze()`: load → graph view → fusion → registry → walk → result."""
 from __future__ import annotations
 
+import gc
 import math
 from collections import Counter
-from typing import Mapping, Sequence
+from contextlib import contextmanager
+from typing import Iterator, Mapping, Sequence
 
 import onnx
 
 from . import __version__
 from . import ops as _ops  # noqa: F401  (registers every rule)
-from .algebra import LeafWalk, dominator_chain, log2_ratio, walk
+from .algebra import Dominators, LeafWalk, log2_ratio, walk
 from .bounds import vc_bound
 from .errors import OpaqueLeafError
 from .fusion import build_leaves
@@ -41,10 +43,29 @@ def analyze(
     names to concrete shapes for symbolic dims other than the batch dimension.
     """
     settings = Settings(float(tolerance), float(domain))
+    with _gc_paused():
+        return _analyze(model, input_shapes, settings, strict, fuse, path)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The analysis builds many small acyclic objects; Python's cyclic collector would rescan
+    the growing heap over and over (superlinear on 100k-node graphs). Pause it, then restore."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _analyze(model: ModelSource, input_shapes, settings: Settings, strict: bool, fuse: bool, path: str | None) -> AnalysisResult:
     proto = load_model(model)
     view = prepare(proto, input_shapes, REGISTRY.has_rule)
     leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
-    walked, d, d0 = walk(view, leaves, settings)
+    dominators = Dominators()
+    walked, d, d0 = walk(view, leaves, settings, dominators)
     label = path or (str(model) if not isinstance(model, (bytes, bytearray, onnx.ModelProto)) else None)
     info = ModelInfo(
         path=label,
@@ -54,7 +75,7 @@ def analyze(
         ir_version=int(proto.ir_version),
         graph_name=proto.graph.name,
     )
-    return assemble(view, leaves, walked, d, d0, settings, info, strict)
+    return assemble(view, leaves, walked, d, d0, settings, info, strict, dominators)
 
 
 def assemble(
@@ -66,6 +87,7 @@ def assemble(
     settings: Settings,
     info: ModelInfo,
     strict: bool = False,
+    dominators: Dominators | None = None,
 ) -> AnalysisResult:
     """Turn the walk into leaf results and the global summary."""
     warnings = list(view.warnings)
@@ -112,7 +134,7 @@ def assemble(
         if strict:
             kinds = ", ".join(f"{dom + '::' if dom else ''}{op} ×{n}" for (op, dom), n in sorted(by_type.items()))
             raise OpaqueLeafError(f"--strict: {len(opaque)} opaque leaf(s) without a registry rule: {kinds}")
-    summary = summarize(view, walked, results, d, d0, warnings)
+    summary = summarize(view, walked, results, d, d0, warnings, dominators)
     return AnalysisResult(
         model=info,
         settings={"tolerance": settings.tolerance, "domain": settings.domain},
@@ -130,6 +152,7 @@ def summarize(
     d: Mapping[str, int],
     d0: int,
     warnings: list[str],
+    dominators: Dominators | None = None,
 ) -> Summary:
     live = [(w, r) for w, r in zip(walked, results) if w.reaches_output]
     nonlinear = [(w, r) for w, r in live if r.nonlinear]
@@ -150,7 +173,10 @@ def summarize(
     profile = tuple((r.depth, math.log2(r.d_in)) for _, r in nonlinear if r.d_in > 0)
 
     bottleneck = None
-    chain = dominator_chain(view, [w.leaf for w in walked], walked)
+    if dominators is None:  # callers that walked without keeping the dominators
+        dominators = Dominators()
+        walk(view, [w.leaf for w in walked], Settings(), dominators)
+    chain = dominators.chain([o for o in view.outputs if view.tensors[o].role == DATA])
     for tensor, k in chain:
         dim = d.get(tensor, 0)
         if bottleneck is None or dim < bottleneck.dim:

@@ -211,7 +211,7 @@ def _sese_region(ctx: _Ctx, x: str, allow_reduce: bool) -> tuple[list[Node], str
     open_consumers = {x: set(n.index for n in ctx.consumers(x))}
     pending = list(ctx.consumers(x))
     seen: set[int] = set()
-    order = {n.index: k for k, n in enumerate(ctx.view.nodes)}
+    order = _topo_positions(ctx.view)
     while True:
         live = {t for t, cs in open_consumers.items() if cs}
         if region and len(live) == 1:
@@ -478,9 +478,17 @@ def build_leaves(view: GraphView, settings: Settings, fusions: Sequence[str] = F
     return leaves
 
 
+def _topo_positions(view: GraphView) -> dict[int, int]:
+    """Node index → position in topological order (computed once per view)."""
+    pos = view.__dict__.get("_topo_pos")
+    if pos is None:
+        pos = view.__dict__["_topo_pos"] = {n.index: k for k, n in enumerate(view.nodes)}
+    return pos
+
+
 def _last(view: GraphView, leaf: Leaf) -> int:
     """The member that comes last in topological order."""
-    pos = view.__dict__.setdefault("_topo_pos", {n.index: k for k, n in enumerate(view.nodes)})
+    pos = _topo_positions(view)
     return max(leaf.members, key=lambda m: pos[m.index]).index
 
 

@@ -62,9 +62,14 @@ class Tensor:
     @property
     def size(self) -> int:
         """Element count (exact Python int). Raises ShapeError if a dim is unresolved."""
+        cached = self.__dict__.get("_size")
+        if cached is not None and cached[0] is self.shape:
+            return cached[1]
         if self.shape is None:
             raise ShapeError(f"tensor {self.name!r} has no known shape")
-        return math.prod(self._int_dims())
+        size = math.prod(self._int_dims())
+        self.__dict__["_size"] = (self.shape, size)
+        return size
 
     def _int_dims(self) -> list[int]:
         dims = []
