@@ -169,7 +169,7 @@ def summarize(
     depth = max((r.depth for _, r in nonlinear), default=0)
     units = sum(r.units for _, r in live)
     macs = sum(r.macs for _, r in live)
-    params = sum(r.params for r in results)
+    params = sum(r.params for r in results) + source_params(view, [w.leaf for w in walked])
     profile = tuple((r.depth, math.log2(r.d_in)) for _, r in nonlinear if r.d_in > 0)
 
     bottleneck = None
@@ -221,7 +221,12 @@ def r_label(r: LeafResult) -> str:
 
 
 def leaf_params(view: GraphView, leaves: Sequence[Leaf]) -> list[int]:
-    """Elements of distinct float initializers feeding each leaf (first leaf wins)."""
+    """Elements of distinct float initializers feeding each leaf (first leaf wins).
+
+    Embedding tables feed the nodes that start the data flow from token ids (SPEC §1
+    sources); they are learned weights, so they are counted too (as frameworks do), though
+    those lookups are not leaves: see `source_params`.
+    """
     seen: set[str] = set()
     producers = {o: n for n in view.nodes for o in n.outputs if o}
     out = []
@@ -235,6 +240,18 @@ def leaf_params(view: GraphView, leaves: Sequence[Leaf]) -> list[int]:
                 total += _static_params(view, name, producers, seen, quantized=node.op_type == "DequantizeLinear" and i == 0)
         out.append(total)
     return out
+
+
+def source_params(view: GraphView, leaves: Sequence[Leaf]) -> int:
+    """Float initializers feeding the lookups that produce sources (embedding tables)."""
+    producers = {o: n for n in view.nodes for o in n.outputs if o}
+    seen = {i for leaf in leaves for m in leaf.members for i in m.inputs if i}
+    total = 0
+    for t in view.sources:
+        node = producers.get(t.name)
+        if node is not None:
+            total += sum(_static_params(view, i, producers, seen) for i in node.inputs if i)
+    return total
 
 
 def _static_params(view: GraphView, name: str, producers, seen: set[str], quantized: bool = False) -> int:

@@ -209,30 +209,20 @@ def _sese_region(ctx: _Ctx, x: str, allow_reduce: bool) -> tuple[list[Node], str
     produced = {x}
     region: list[Node] = []
     open_consumers = {x: set(n.index for n in ctx.consumers(x))}
-    pending = list(ctx.consumers(x))
-    seen: set[int] = set()
     order = _topo_positions(ctx.view)
+    pending = {n.index: n for n in ctx.consumers(x)}
+    waiting: dict[int, Node] = {}  # consumers still missing a data input from the region
     while True:
-        live = {t for t, cs in open_consumers.items() if cs}
-        if region and len(live) == 1:
-            exit_ = next(iter(live))
-            if exit_ != x:
-                return region, exit_
-        if not pending:
+        live = [t for t, cs in open_consumers.items() if cs]
+        if region and len(live) == 1 and live[0] != x:
+            return region, live[0]
+        if not pending or len(region) > 64:
             return None
-        pending.sort(key=lambda n: order[n.index])
-        node = pending.pop(0)
-        if node.index in seen:
-            continue
-        seen.add(node.index)
+        node = pending.pop(min(pending, key=order.__getitem__))
         if node.index in ctx.claimed:
             return None
         if any(i not in produced for i in ctx.data_inputs(node)):
-            # waits for another region tensor; retry when one appears
-            seen.discard(node.index)
-            if not any(n.index not in seen for n in pending):
-                return None
-            pending.append(node)
+            waiting[node.index] = node
             continue
         ok = _is_elementwise(ctx, node, shape, reduced_ok=allow_reduce)
         if not ok and allow_reduce and node.op_type in REDUCTIONS and node.domain == "":
@@ -247,11 +237,9 @@ def _sese_region(ctx: _Ctx, x: str, allow_reduce: bool) -> tuple[list[Node], str
         produced.add(out)
         cons = ctx.consumers(out)
         open_consumers[out] = set(n.index for n in cons) | ({-1} if out in ctx.view.outputs else set())
-        if out in ctx.view.outputs and len(region) and len({t for t, c in open_consumers.items() if c}) > 1:
-            return None
-        pending.extend(c for c in cons if c.index not in seen)
-        if len(region) > 64:
-            return None
+        pending.update((c.index, c) for c in cons if c.index not in pending)
+        pending.update(waiting)  # a new region tensor may complete a waiting node
+        waiting.clear()
 
 
 def _extend_forward(ctx: _Ctx, region: list[Node], exit_: str, affine_any: bool) -> str:

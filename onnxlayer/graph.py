@@ -414,6 +414,9 @@ def build_view(model: onnx.ModelProto, warnings: list[str] | None = None) -> Gra
             t.shape = shape if shape is not None else t.shape
     inputs = [i.name for i in g.input if not tensors[i.name].initializer]
 
+    opsets = {(e.domain if e.domain != "ai.onnx" else ""): int(e.version) for e in model.opset_import}
+    opsets.setdefault("", default_opset(model))
+
     nodes: list[Node] = []
     used_names: set[str] = set()
     for k, proto in enumerate(g.node):
@@ -429,6 +432,7 @@ def build_view(model: onnx.ModelProto, warnings: list[str] | None = None) -> Gra
                     refs |= _outer_refs(sub)
             implicit = tuple(sorted(refs - set(proto.input)))
         nodes.append(Node(k, name, proto.op_type, proto.domain or "", tuple(proto.input), tuple(proto.output), proto, implicit))
+        _check_arity(nodes[-1], opsets)
 
     for node in nodes:
         for out in node.outputs:
@@ -455,9 +459,32 @@ def build_view(model: onnx.ModelProto, warnings: list[str] | None = None) -> Gra
             raise GraphError(f"graph output {name!r} is not produced by any node")
 
     ordered = _topological(nodes, tensors)
-    opsets = {(e.domain if e.domain != "ai.onnx" else ""): int(e.version) for e in model.opset_import}
-    opsets.setdefault("", default_opset(model))
     return GraphView(model, ordered, tensors, inputs, outputs, opsets, list(warnings or []), constants)
+
+
+def _check_arity(node: Node, opsets: Mapping[str, int]) -> None:
+    """Input and output counts must fit the op's ONNX schema, so rules can rely on them.
+
+    Shape inference runs non-strict and lets a wrong count through; ops without a schema
+    (custom domains, unknown types) are left alone: they become opaque leaves.
+    """
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opsets.get(domain, 1), domain)
+    except onnx.defs.SchemaError:
+        return
+    opset = f"opset {opsets.get(domain, 1)}" + (f" of {domain}" if domain else "")
+    for what, names, low, high in (
+        ("inputs", node.inputs, schema.min_input, schema.max_input),
+        ("outputs", node.outputs, schema.min_output, schema.max_output),
+    ):
+        if not low <= len(names) <= high:
+            allowed = str(low) if low == high else f"{low} to {high}" if high < 1 << 30 else f"at least {low}"
+            raise GraphError(f"node {node.name!r} ({node.op_type}) has {len(names)} {what}; {opset} allows {allowed}")
+    for k, name in enumerate(node.inputs):
+        formal = schema.inputs[min(k, len(schema.inputs) - 1)]
+        if not name and formal.option == onnx.defs.OpSchema.FormalParameterOption.Single:
+            raise GraphError(f"node {node.name!r} ({node.op_type}) leaves its required input {k} ({formal.name}) empty")
 
 
 def _constant_value(node: Node) -> np.ndarray | None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Union
 
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 
 from .errors import ModelLoadError
 
@@ -67,6 +68,45 @@ def _validate(model: onnx.ModelProto, label: str) -> None:
         raise ModelLoadError(f"{label}: not an ONNX model (no IR version)")
     if not model.graph.node and not model.graph.output:
         raise ModelLoadError(f"{label}: the graph is empty (no nodes, no outputs)")
+    versions: dict[str, int] = {}
+    for entry in model.opset_import:
+        domain = "" if entry.domain in ("", "ai.onnx") else entry.domain
+        shown = domain or "ai.onnx"
+        if entry.version < 1:
+            raise ModelLoadError(f"{label}: invalid opset_import: domain {shown} has version {entry.version}")
+        if versions.setdefault(domain, entry.version) != entry.version:
+            raise ModelLoadError(
+                f"{label}: invalid opset_import: domain {shown} is imported twice (versions {versions[domain]} and {entry.version})"
+            )
+    bad = _non_utf8_field(model)
+    if bad:
+        raise ModelLoadError(f"{label}: corrupt model ({bad} is not valid UTF-8 text)")
+
+
+def _non_utf8_field(message: Message, path: str = "model") -> str | None:
+    """Path of the first text field holding invalid UTF-8, else None.
+
+    ONNX is proto2, whose parser accepts any bytes in a string field and then hands
+    them to Python as `bytes` instead of `str`; names like that break every later step.
+    Doc strings are skipped: nothing reads them, and legacy producers wrote Latin-1 there.
+    """
+    for field, value in message.ListFields():
+        if field.name == "doc_string":
+            continue
+        # protobuf 6+ has is_repeated and drops label; older releases have only label
+        repeated = getattr(field, "is_repeated", None)
+        if repeated is None:
+            repeated = field.label == FieldDescriptor.LABEL_REPEATED
+        if field.type == FieldDescriptor.TYPE_STRING:
+            for k, text in enumerate(value if repeated else [value]):
+                if isinstance(text, bytes):
+                    return f"{path}.{field.name}" + (f"[{k}]" if repeated else "")
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            for k, item in enumerate(value if repeated else [value]):
+                found = _non_utf8_field(item, f"{path}.{field.name}" + (f"[{k}]" if repeated else ""))
+                if found:
+                    return found
+    return None
 
 
 def default_opset(model: onnx.ModelProto) -> int:
