@@ -141,6 +141,9 @@ class GraphView:
         t = self.tensors.get(name)
         if t is None or t.role != STATIC or t.producer is None:
             return None
+        node = self.nodes_by_index[t.producer]
+        if node.op_type in ("Shape", "Size") and node.domain == "":
+            return _shape_value(self, node)
         if t.shape is not None and all(isinstance(d, int) for d in t.shape) and t.size > FOLD_LIMIT:
             return None
         folded = _fold(self, self.nodes_by_index[t.producer])
@@ -178,8 +181,49 @@ def prepare(
         model = _infer(model)
     view = build_view(model, warnings)
     classify(view)
+    for _ in range(FOLD_ROUNDS):
+        if not _unresolved_data(view) or not _fold_static_inputs(model, view):
+            break
+        model = _infer(model)
+        view = build_view(model, warnings)
+        classify(view)
     check_data_shapes(view)
     return view
+
+
+FOLD_ROUNDS = 4
+
+
+def _unresolved_data(view: GraphView) -> bool:
+    return any(
+        t.role == DATA and (t.shape is None or not all(isinstance(d, int) for d in t.shape)) for t in view.tensors.values()
+    )
+
+
+def _fold_static_inputs(model: onnx.ModelProto, view: GraphView) -> bool:
+    """Where ONNX's data propagation gave up (shape arithmetic through Div, Cast, ...), fold
+    the static inputs of nodes whose data outputs lack a shape into constants, so that shape
+    inference can run again."""
+    changed = False
+    for node in view.nodes:
+        outs = [view.tensors[o] for o in node.outputs if o]
+        # static outputs count too: a static Expand of a weight can set a data Concat's shape
+        if not any(t.shape is None or not all(isinstance(d, int) for d in t.shape) for t in outs):
+            continue
+        for k, name in enumerate(node.inputs):
+            t = view.tensors.get(name) if name else None
+            if t is None or t.role != STATIC or t.initializer:
+                continue
+            value = view.value(name)
+            if value is None:
+                continue
+            folded = f"{name}__onnxlayer_folded"
+            if folded not in view.tensors:
+                model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), folded))
+                view.tensors[folded] = Tensor(folded, initializer=True)
+            node.proto.input[k] = folded
+            changed = True
+    return changed
 
 
 def _inline_local_functions(model: onnx.ModelProto, has_rule: Callable[[str, str, int], bool]) -> onnx.ModelProto:
@@ -222,6 +266,7 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]
                 raise SettingsError(f"--input-shape {name}: dims must be positive integers, got {list(dims)}")
             if d > MAX_DIM:
                 raise SettingsError(f"--input-shape {name}: dim {d} exceeds the int64 limit of ONNX")
+    symbols: dict[str, int] = {}  # symbolic dim name -> the value it was fixed to
     for inp in graph_inputs:
         ttype = inp.type.tensor_type
         if not inp.type.HasField("tensor_type"):
@@ -232,6 +277,10 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]
                 raise SettingsError(
                     f"--input-shape {inp.name}: rank {len(dims)} given but the input has rank {len(ttype.shape.dim)}"
                 )
+            if ttype.HasField("shape"):
+                for old, new in zip(ttype.shape.dim, dims):
+                    if old.dim_param:
+                        symbols.setdefault(old.dim_param, int(new))
             ttype.ClearField("shape")
             for d in dims:
                 ttype.shape.dim.add().dim_value = int(d)
@@ -242,13 +291,31 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]
             if dim.HasField("dim_value") and dim.dim_value > 0:
                 continue
             if axis == 0:
+                if dim.dim_param:
+                    symbols.setdefault(dim.dim_param, 1)
                 dim.Clear()
                 dim.dim_value = 1  # a symbolic batch dimension counts as 1 (per sample)
+                continue
+            if dim.dim_param in symbols:
+                value = symbols[dim.dim_param]
+                dim.Clear()
+                dim.dim_value = value
                 continue
             label = dim.dim_param or "unknown"
             raise ShapeError(
                 f"input {inp.name!r} dim {axis} ({label}) is not fixed; give it with --input-shape {inp.name}={_hint(ttype.shape)}"
             )
+
+
+    # exporters record intermediate shapes with the same symbols: fix them everywhere
+    if symbols:
+        for vi in list(model.graph.value_info) + list(model.graph.output):
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+                for dim in vi.type.tensor_type.shape.dim:
+                    if dim.dim_param in symbols:
+                        value = symbols[dim.dim_param]
+                        dim.Clear()
+                        dim.dim_value = value
 
 
 def _hint(shape: onnx.TensorShapeProto) -> str:
@@ -603,6 +670,21 @@ def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None
 
 
 # --------------------------------------------------------------------------- constant folding
+
+
+def _shape_value(view: GraphView, node: Node) -> np.ndarray | None:
+    """Value of Shape/Size from the input's known dims (the input itself may be data)."""
+    src = view.tensors.get(node.inputs[0]) if node.inputs else None
+    if src is None or src.shape is None or not all(isinstance(d, int) for d in src.shape):
+        return None
+    dims = list(src.shape)
+    if node.op_type == "Size":
+        value = np.array(math.prod(dims), dtype=np.int64)
+    else:
+        start, end = node.attr("start", 0), node.attr("end", None)
+        value = np.array(dims[start:end], dtype=np.int64)
+    view.constants[node.outputs[0]] = value
+    return value
 
 
 def _fold(view: GraphView, node: Node) -> dict[str, np.ndarray]:

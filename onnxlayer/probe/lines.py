@@ -103,8 +103,13 @@ def walk_lines(
     opened: list[_Open] = []
     kept = [0] * n_lines  # intervals kept open for refinement, per line (at most the budget)
 
+    # float32 like the model: the resolution (1e-6·T by default) is well above its rounding
+    origins32, directions32 = origins.astype(np.float32), directions.astype(np.float32)
+
     def point_rows(line_idx: np.ndarray, t: np.ndarray) -> np.ndarray:
-        return origins[line_idx] + t[:, None] * directions[line_idx]
+        rows = directions32[line_idx] * t.astype(np.float32)[:, None]
+        rows += origins32[line_idx]
+        return rows
 
     # coarse pass: consecutive points of a line, in batches across lines
     lines_of = np.repeat(np.arange(n_lines), points)

@@ -395,9 +395,10 @@ def max_pool(ctx: PatternContext) -> LeafPattern:
     def codes(f):
         idx = flat(f[indices])
         if fits:
-            first = idx[:, :1]
-            diff = idx - (first // block) * block - channel_base
-            if diff.size and diff.min() >= 0 and diff.max() < lut.size:
+            diff = np.subtract(idx, channel_base)
+            diff -= (idx[:, :1] // block) * block  # the sample's offset in a batched run
+            # one pass for both bounds: negative differences become huge as unsigned
+            if np.less(diff.view(np.uint64), lut.size).all():
                 code = lut[diff]
                 if not np.any(code == window):
                     return [compact(code, window)]

@@ -33,24 +33,33 @@ class _Tally:
         self.pieces, self.off = pieces, off
         self.counts = np.zeros(pieces, dtype=np.int64) if pieces <= MAX_TALLIED_PIECES else None
         self.ever_on = np.zeros(units, dtype=bool) if off else None
-        self.first: np.ndarray | None = None
-        self.changed = np.zeros(units, dtype=bool)
+        self.low: np.ndarray | None = None  # per unit, the smallest and largest code seen
+        self.high: np.ndarray | None = None
         self.samples = 0
 
     def update(self, codes: np.ndarray) -> None:
         if codes.shape[0] == 0:
             return
-        if self.first is None:
-            self.first = codes[0].copy()
-        self.changed |= np.logical_or.reduce(codes != self.first, axis=0)
+        # min/max reductions over the sample axis are fast on small unsigned codes
+        low, high = np.minimum.reduce(codes, axis=0), np.maximum.reduce(codes, axis=0)
+        self.low = low if self.low is None else np.minimum(self.low, low)
+        self.high = high if self.high is None else np.maximum(self.high, high)
         if self.counts is not None:
             self._count(codes)
         if self.ever_on is not None:
-            on = codes != self.off[0]
-            for o in self.off[1:]:
-                on &= codes != o
-            self.ever_on |= np.logical_or.reduce(on, axis=0)
+            if self.off == (0,):
+                self.ever_on |= high > 0
+            else:
+                on = codes != self.off[0]
+                for o in self.off[1:]:
+                    on &= codes != o
+                self.ever_on |= np.logical_or.reduce(on, axis=0)
         self.samples += codes.shape[0]
+
+    @property
+    def frozen(self) -> int:
+        """Units that never changed piece."""
+        return 0 if self.low is None else int(np.count_nonzero(self.low == self.high))
 
     def _count(self, codes: np.ndarray) -> None:
         # few pieces: one comparison pass per piece beats bincount's cast to int64
@@ -93,6 +102,5 @@ class ActivationStats:
             if g.off and fractions is not None:
                 inactive = float(sum(fractions[o] for o in g.off if o < len(fractions)))
             dead = int((~t.ever_on).sum()) if t.ever_on is not None and t.samples else None
-            out.append(GroupStats(g.label, g.units, g.pieces, fractions, inactive, dead,
-                                  int((~t.changed).sum()) if t.samples else 0))
+            out.append(GroupStats(g.label, g.units, g.pieces, fractions, inactive, dead, t.frozen))
         return tuple(out)
