@@ -14,6 +14,8 @@ import numpy as np
 
 #: Below this many terms the sum is done exactly with Python integers.
 EXACT_TERMS = 4096
+#: Most terms summed one by one in log space; wider windows are integrated (see region_bits).
+MAX_TERMS = 1 << 16
 # Terms further than this below the largest (in natural log) cannot move the sum at 1e-12.
 _LOG_WINDOW = 60.0
 
@@ -74,10 +76,22 @@ def region_bits(units: int, pieces: int, dim: int) -> float:
         if peak_log - t > _LOG_WINDOW:
             break
         width *= 2
-    js = np.arange(lo, hi + 1, dtype=np.float64)
+    if hi - lo < MAX_TERMS:
+        js = np.arange(lo, hi + 1, dtype=np.float64)
+        logs = lg_u - _lgamma(js + 1) - _lgamma(units - js + 1) + js * log_b
+        top = logs.max()
+        return float((top + math.log(np.exp(logs - top).sum())) / math.log(2))
+    # A window this wide (about 22 standard deviations of a binomial with u·q(1−q) > 1e7)
+    # holds a smooth bell: Euler–Maclaurin, Σ_{lo..hi} f ≈ ∫ f + (f(lo) + f(hi))/2, with the
+    # integral by trapezoids on MAX_TERMS points. Summing every term instead took minutes
+    # and gigabytes for dims near 2**40 (found by tests/test_fuzz.py).
+    js = np.unique(np.append(np.linspace(lo, hi, MAX_TERMS).round(), [lo, hi]))
     logs = lg_u - _lgamma(js + 1) - _lgamma(units - js + 1) + js * log_b
     top = logs.max()
-    return float((top + math.log(np.exp(logs - top).sum())) / math.log(2))
+    w = np.exp(logs - top)
+    total = float(np.sum((w[1:] + w[:-1]) * np.diff(js)) / 2 + (w[0] + w[-1]) / 2)
+    # lgamma near 2**62 carries rounding of ~1e4 nats: keep below the m = u value p^u
+    return min(float((top + math.log(total)) / math.log(2)), units * math.log2(pieces))
 
 
 _lgamma = np.vectorize(math.lgamma, otypes=[np.float64])

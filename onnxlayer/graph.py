@@ -191,7 +191,7 @@ def prepare(
     return view
 
 
-FOLD_ROUNDS = 4
+FOLD_ROUNDS = 32  # each round can unlock shapes that the next depends on (Swin legacy: ~1 per block)
 
 
 def _unresolved_data(view: GraphView) -> bool:

@@ -139,3 +139,14 @@ def power(ctx: LeafContext) -> LTA:
 def rounding(ctx: LeafContext) -> LTA:
     """piecewise constant; treated as the identity for rank (steps finer than the domain)"""
     return LTA("quantizer", (), ctx.out_size(), False, note="rounding treated as identity for rank")
+
+
+@register("Mod", kind="pwl")
+def modulo(ctx: LeafContext) -> LTA:
+    """x mod c: a sawtooth with one piece per period of c across [-B, B]"""
+    divisor = ctx.scalar(1)
+    if ctx.is_data(1) or not divisor:
+        return LTA("quantizer", (), ctx.out_size(), False, note="Mod by data treated as the identity for rank")
+    import math
+
+    return _pwl(ctx, math.ceil(2 * ctx.settings.domain / abs(divisor)) + 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -101,6 +102,80 @@ def _ancestors(walked, positions: Mapping[int, int]) -> dict[int, set[int]]:
     return {positions[k]: {positions[a] for a in up[k] if a in positions} for k in positions}
 
 
+@dataclass
+class ProbeSetup:
+    """Everything the measurements share: the analysis, the patterns and the line engine."""
+
+    view: object
+    walked: list
+    analysis: object
+    inits: list
+    patterns: list[LeafPattern]
+    not_probed: dict[int, str]
+    fetch: list[str]
+    extras: list
+    extra_shapes: dict[str, tuple[int, ...]]
+    extra_types: dict[str, int]
+    engine: Engine
+    providers: list[str]
+    weights_drawn: int
+    warnings: list[str]
+    label: str | None
+
+
+def setup_probe(
+    model: ModelSource,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    *,
+    provider: str = "auto",
+    random_weights: str | None = None,
+    seed: int = 0,
+    max_memory: float = 2.0,
+    tolerance: float = Settings.tolerance,
+    domain: float = Settings.domain,
+    path: str | None = None,
+) -> ProbeSetup:
+    """Analyse the model, build its runnable copy and the pattern of every nonlinear leaf."""
+    if not (max_memory > 0):
+        raise SettingsError("--max-memory must be a positive number of GB")
+    providers = select_providers(provider)
+    settings = Settings(float(tolerance), float(domain))
+    original = load_model(model)
+    check_constants(original)
+    view = prepare(original, input_shapes, REGISTRY.has_rule)
+    leaves = build_leaves(view, settings)
+    walked, d, d0 = walk(view, leaves, settings)
+    label = path or (str(model) if isinstance(model, (str, os.PathLike)) else None)
+    info = ModelInfo(label, None, view.opset, "", int(original.ir_version), original.graph.name)
+    analysis = assemble(view, leaves, walked, d, d0, settings, info)
+    warnings = list(analysis.warnings)
+
+    inits, drawn = initializers(view, original, random_weights, seed)
+    statics = initializer_values(inits)
+    patterns: list[LeafPattern] = []
+    not_probed: dict[int, str] = {}
+    for k, w in enumerate(walked):
+        try:
+            p = leaf_pattern(k, w.leaf, view, settings, w.lta, statics)
+        except NotProbed as exc:
+            not_probed[k] = str(exc)
+            continue
+        if p is not None:
+            patterns.append(p)
+    if not_probed:
+        warnings.append(f"{len(not_probed)} nonlinear leaf(s) not probed (their transitions are missing from the totals): "
+                        + "; ".join(f"{walked[k].leaf.op_type} {walked[k].leaf.name!r}: {r}" for k, r in list(not_probed.items())[:3]))
+    fetch = list(dict.fromkeys(t for p in patterns for t in p.tensors))
+    extras = [e for p in patterns for e in p.extras]
+    extra_shapes = {e.tensor: view.tensors[view.nodes_by_index[e.node_index].outputs[0]].dims for e in extras}
+    extra_types = {e.tensor: e.elem_type for e in extras}
+    if not fetch:  # nothing nonlinear: still run the model (rank needs it)
+        fetch = [o for o in view.outputs if view.tensors[o].role == DATA][:1]
+    engine = Engine(view, runnable_model(view, inits, fetch, extras), fetch, providers, max_memory, extra_shapes, extra_types)
+    return ProbeSetup(view, walked, analysis, inits, patterns, not_probed, fetch, extras, extra_shapes, extra_types,
+                      engine, providers, drawn, warnings, label)
+
+
 def probe(
     model: ModelSource,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
@@ -130,7 +205,9 @@ def probe(
 
     `model` is a path, bytes or ModelProto. Lines are x0 + t·v with t ∈ [−span, span]
     (default span σ·√D0), v a random unit direction, x0 Gaussian (σ = `input_scale`),
-    zeros, or the `inputs` samples. Deterministic for a given seed (and batch layout).
+    zeros, or the `inputs` samples. `refine` bounds the bisection evaluations per line;
+    `resolution` is where bisection stops, as a fraction of the span. Deterministic for a
+    given seed (and memory budget, which sets the batches).
     """
     started = time.monotonic()
     if lines < 1 or points < 2:
@@ -143,52 +220,17 @@ def probe(
         raise SettingsError("--span must be a positive number")
     if not (0 < resolution < 1):
         raise SettingsError("the bisection resolution is a fraction of T in (0, 1)")
-    if directions is not None and directions < 0 or rank_points < 0:
+    if (directions is not None and directions < 0) or rank_points < 0:
         raise SettingsError("--directions and --rank-points must be ≥ 0")
-    if not (max_memory > 0):
-        raise SettingsError("--max-memory must be a positive number of GB")
-    providers = select_providers(provider)
-
-    settings = Settings(float(tolerance), float(domain))
-    original = load_model(model)
-    check_constants(original)
-    view = prepare(original, input_shapes, REGISTRY.has_rule)
-    leaves = build_leaves(view, settings)
-    walked, d, d0 = walk(view, leaves, settings)
-    label = path or (str(model) if isinstance(model, (str, os.PathLike)) else None)
-    info = ModelInfo(label, None, view.opset, "", int(original.ir_version), original.graph.name)
-    analysis = assemble(view, leaves, walked, d, d0, settings, info)
-    warnings = list(analysis.warnings)
-
-    inits, drawn = initializers(view, original, random_weights, seed)
-    statics = initializer_values(inits)
-
-    patterns: list[LeafPattern] = []
-    not_probed: dict[int, str] = {}
-    for k, w in enumerate(walked):
-        try:
-            p = leaf_pattern(k, w.leaf, view, settings, w.lta, statics)
-        except NotProbed as exc:
-            not_probed[k] = str(exc)
-            continue
-        if p is not None:
-            patterns.append(p)
-    if not_probed:
-        warnings.append(f"{len(not_probed)} nonlinear leaf(s) not probed (their transitions are missing from the totals): "
-                        + "; ".join(f"{walked[k].leaf.op_type} {walked[k].leaf.name!r}: {r}" for k, r in list(not_probed.items())[:3]))
+    if refine is not None and refine < 0:
+        raise SettingsError("--refine must be ≥ 0")
+    setup = setup_probe(model, input_shapes, provider=provider, random_weights=random_weights, seed=seed,
+                        max_memory=max_memory, tolerance=tolerance, domain=domain, path=path)
+    view, walked, analysis, patterns = setup.view, setup.walked, setup.analysis, setup.patterns
+    engine, not_probed, warnings, label = setup.engine, setup.not_probed, setup.warnings, setup.label
+    fetch, extras, extra_shapes, extra_types = setup.fetch, setup.extras, setup.extra_shapes, setup.extra_types
+    inits, providers, drawn = setup.inits, setup.providers, setup.weights_drawn
     position = {p.index: j for j, p in enumerate(patterns)}
-
-    fetch = [t for p in patterns for t in p.tensors]
-    extras = [e for p in patterns for e in p.extras]
-    extra_shapes = {}
-    for e in extras:
-        node = view.nodes_by_index[e.node_index]
-        extra_shapes[e.tensor] = view.tensors[node.outputs[0]].dims
-    extra_types = {e.tensor: e.elem_type for e in extras}
-    if not fetch:  # nothing nonlinear: still run the model (rank needs outputs)
-        fetch = [o for o in view.outputs if view.tensors[o].role == DATA][:1]
-    line_model = runnable_model(view, inits, fetch, extras)
-    engine = Engine(view, line_model, fetch, providers, max_memory, extra_shapes, extra_types)
     d_in = engine.input_dim
 
     seeds = np.random.SeedSequence(seed).spawn(4)
