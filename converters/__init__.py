@@ -1,1 +1,284 @@
-"""Framework front-ends (installed as onnxlayer.converters)."""
+"""Framework front-ends: Keras/TensorFlow and PyTorch models in, ``onnx.ModelProto`` out.
+
+Installed as ``onnxlayer.converters``. Importing this package imports neither
+TensorFlow nor PyTorch: each front-end imports its framework when first called,
+so the analyzer core stays light and a missing framework is reported with the
+pip extra that installs it.
+
+    from onnxlayer.converters import convert, detect_format
+    proto = convert("model.keras")                    # .keras/.h5/SavedModel/.pt2/.onnx
+    proto = convert(torch_module, example_inputs=(x,))
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # onnx is imported where used: the package import stays cheap
+    import onnx
+
+DEFAULT_OPSET = 18
+"""Opset for both front-ends: the newest tf2onnx 1.17 emits, and the dynamo exporter's own."""
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "ConverterError",
+    "MissingFrameworkError",
+    "PickleRefusedError",
+    "UnsupportedFormatError",
+    "IncompleteConversionError",
+    "FORMATS",
+    "detect_format",
+    "convert",
+    "require",
+    "check_complete",
+]
+
+
+class ConverterError(Exception):
+    """Base class for every converter failure (to be rebased onto onnxlayer's error hierarchy)."""
+
+
+class MissingFrameworkError(ConverterError, ImportError):
+    """The framework a model needs is not installed; the message names the pip extra."""
+
+
+class PickleRefusedError(ConverterError):
+    """A pickled checkpoint (.pt/.pth/.pkl) was refused: unpickling runs arbitrary code."""
+
+
+class UnsupportedFormatError(ConverterError):
+    """The path is not a model format onnxlayer can read."""
+
+
+class IncompleteConversionError(ConverterError):
+    """The exporter left framework ops or an invalid graph behind."""
+
+
+# What to install per framework. torch first from a pinned version: a local CPU
+# wheel exists for it on our machines, while any other spelling makes pip resolve
+# the CUDA build (gigabytes).
+_EXTRAS: dict[str, tuple[str, str]] = {
+    "tensorflow": ("tensorflow", 'pip install "onnxlayer[tensorflow]"'),
+    "tf2onnx": ("tensorflow", 'pip install "onnxlayer[tensorflow]"'),
+    "keras": ("tensorflow", 'pip install "onnxlayer[tensorflow]"'),
+    "torch": ("torch", 'pip install torch==2.13.0 && pip install "onnxlayer[torch]"'),
+    "onnxscript": ("torch", 'pip install "onnxlayer[torch]"'),
+}
+
+
+def require(module: str) -> Any:
+    """Import ``module`` or raise MissingFrameworkError naming the extra that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        top = module.split(".")[0]
+        extra, command = _EXTRAS.get(top, (top, f"pip install {top}"))
+        raise MissingFrameworkError(
+            f"converting this model needs {top!r}, which is not installed ({exc}); "
+            f"install the '{extra}' extra: {command}"
+        ) from exc
+
+
+def check_complete(model: onnx.ModelProto) -> None:
+    """Raise IncompleteConversionError unless every node is a registered ONNX op and the checker passes."""
+    import onnx
+
+    local_functions = {(f.domain, f.name) for f in model.functions}
+    unknown: Counter = Counter()
+    stack = [model.graph, *model.functions]
+    while stack:
+        graph = stack.pop()
+        for node in graph.node:
+            if (node.domain, node.op_type) in local_functions:
+                continue
+            if not onnx.defs.has(node.op_type, node.domain):
+                unknown[(node.domain or "ai.onnx", node.op_type)] += 1
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    stack.append(attr.g)
+                stack.extend(attr.graphs)
+    if unknown:
+        listed = ", ".join(f"{op} ({domain}) x{n}" for (domain, op), n in sorted(unknown.items()))
+        raise IncompleteConversionError(f"conversion left ops that are not ONNX: {listed}")
+    try:
+        # The checker serialises the model; past protobuf's 2 GiB it cannot.
+        if model.ByteSize() < (2 << 30) - (1 << 20):
+            onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        raise IncompleteConversionError(f"converted model fails onnx.checker: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# Format detection
+# ---------------------------------------------------------------------------
+
+FORMATS = ("onnx", "keras", "h5", "savedmodel", "pt2", "pickle")
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_EXTENSIONS = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
+
+
+def _zip_names(path: str) -> list[str]:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except zipfile.BadZipFile:
+        return []
+
+
+def _looks_like_onnx(head: bytes) -> bool:
+    # A ModelProto starts with field 1 (ir_version, varint: tag 0x08) in every
+    # exporter we know of; onnx.save writes fields in number order.
+    return len(head) > 2 and head[0] == 0x08 and 0 < head[1] < 0x20
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Name the model format at ``path``: one of FORMATS. Reads content, falls back on the extension.
+
+    Never unpickles anything: a pickle is recognised by its bytes, not by loading it.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        if any(os.path.exists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt")):
+            return "savedmodel"
+        raise UnsupportedFormatError(f"{path} is a directory without saved_model.pb; not a TensorFlow SavedModel")
+    if not os.path.exists(path):
+        raise UnsupportedFormatError(f"{path} does not exist")
+    ext = os.path.splitext(path)[1].lower()
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+
+    if head.startswith(_HDF5_MAGIC):
+        return "h5"
+    if head.startswith(_ZIP_MAGIC):
+        names = _zip_names(path)
+        base = {name.rsplit("/", 1)[-1] for name in names}
+        if "config.json" in names and any(n.endswith(".weights.h5") or n.endswith(".h5") for n in names):
+            return "keras"
+        # torch.export.save writes an archive_format record reading "pt2" and a
+        # serialized program; a plain torch.save zip has data.pkl and no program.
+        if "archive_format" in base or any("serialized_exported_program" in n for n in names):
+            return "pt2"
+        if "data.pkl" in base:
+            return "pickle"
+        if ext == ".keras":
+            return "keras"
+        if ext == ".pt2":
+            return "pt2"
+        raise UnsupportedFormatError(f"{path} is a zip archive of no known model format")
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        return "pickle"  # pickle protocol 2..5 (legacy torch.save, joblib, pickle.dump)
+    if ext == ".onnx" or _looks_like_onnx(head):
+        return "onnx"
+    if ext in _PICKLE_EXTENSIONS:
+        return "pickle"
+    if ext == ".pb":
+        raise UnsupportedFormatError(
+            f"{path} is a bare .pb file; pass the SavedModel directory that holds it instead"
+        )
+    raise UnsupportedFormatError(
+        f"cannot tell the format of {path}; known formats: {', '.join(FORMATS)} "
+        "(.onnx, .keras, .h5, SavedModel directory, .pt2)"
+    )
+
+
+def pickle_refusal_message(path: str) -> str:
+    """Why a pickle is refused, and how to produce a format onnxlayer reads without trusting it."""
+    return (
+        f"{path} is a pickle (torch.save / pickle.dump). Loading it would run arbitrary code, "
+        "so onnxlayer does not unpickle it. Export the model where you trust it instead:\n"
+        "    ep = torch.export.export(model.eval(), (example_input,))\n"
+        "    torch.export.save(ep, 'model.pt2')      # then: onnxlayer model.pt2\n"
+        "or  torch.onnx.export(model.eval(), (example_input,), 'model.onnx')\n"
+        "A pickle may also hold only a state_dict (weights without the architecture), which no "
+        "tool can analyse without the model's code. If you trust this file and it holds a whole "
+        "nn.Module, pass trust_pickle=True together with example inputs."
+    )
+
+
+def convert(
+    source: Any,
+    example_inputs: Any = None,
+    *,
+    opset: int = DEFAULT_OPSET,
+    trust_pickle: bool = False,
+    **options: Any,
+) -> onnx.ModelProto:
+    """Convert a path or an in-memory model to an ``onnx.ModelProto``.
+
+    ``source`` may be a path (see :func:`detect_format`), a Keras model, a
+    ``tf.function``, a ``torch.nn.Module`` (needs ``example_inputs``) or a
+    ``torch.export.ExportedProgram``. ``options`` go to the front-end
+    (e.g. ``exporter="legacy"`` for torch, ``input_signature=...`` for TF).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        kind = detect_format(path)
+        if kind == "onnx":
+            import onnx
+
+            return onnx.load(path, load_external_data=False)
+        if kind in ("keras", "h5"):
+            from . import keras as keras_frontend
+
+            return keras_frontend.from_keras_file(path, opset=opset, **options)
+        if kind == "savedmodel":
+            from . import keras as keras_frontend
+
+            return keras_frontend.from_saved_model(path, opset=opset, **options)
+        if kind == "pt2":
+            from . import torch as torch_frontend
+
+            return torch_frontend.from_pt2(path, opset=opset, **options)
+        if kind == "pickle":
+            if not trust_pickle:
+                raise PickleRefusedError(pickle_refusal_message(path))
+            from . import torch as torch_frontend
+
+            return torch_frontend.from_trusted_pickle(path, example_inputs, opset=opset, **options)
+        raise UnsupportedFormatError(f"no front-end for format {kind!r}")  # pragma: no cover
+
+    module_name = type(source).__module__ or ""
+    top = module_name.split(".")[0]
+    if top in ("torch", "torchvision") or _is_torch_object(source):
+        from . import torch as torch_frontend
+
+        return torch_frontend.convert_torch(source, example_inputs, opset=opset, **options)
+    if top in ("keras", "tensorflow", "tf_keras") or _is_tf_object(source):
+        from . import keras as keras_frontend
+
+        return keras_frontend.convert_tf(source, opset=opset, **options)
+    raise UnsupportedFormatError(
+        f"cannot convert an object of type {type(source).__qualname__}; expected a path, a Keras model, "
+        "a tf.function, a torch.nn.Module or a torch.export.ExportedProgram"
+    )
+
+
+def _is_torch_object(obj: Any) -> bool:
+    # Only look at torch if it is already imported: a user model subclasses
+    # nn.Module from its own package, so its __module__ says nothing.
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    return isinstance(obj, (torch.nn.Module, torch.export.ExportedProgram))
+
+
+def _is_tf_object(obj: Any) -> bool:
+    import sys
+
+    keras = sys.modules.get("keras")
+    if keras is not None and isinstance(obj, keras.Model):
+        return True
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return False
+    return isinstance(obj, (tf.Module,)) or hasattr(obj, "get_concrete_function")

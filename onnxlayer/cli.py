@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("name", nargs="?")
     z.add_argument("-o", "--output", metavar="FILE")
     z.add_argument("--graph-only", action="store_true", help="export without weights (external data stubs)")
+
+    from .compare import add_compare_parser
+    from .expression import add_algebra_parser
+    from .probe.cli import add_parser as add_probe_parser
+
+    add_compare_parser(sub)
+    add_algebra_parser(sub)
+    add_probe_parser(sub)
     return parser
 
 
@@ -141,7 +149,26 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"analyze": cmd_analyze, "ops": cmd_ops, "zoo": cmd_zoo}
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import run_compare
+
+    return run_compare(args)
+
+
+def cmd_algebra(args: argparse.Namespace) -> int:
+    from .expression import run_algebra
+
+    return run_algebra(args)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .probe.cli import run
+
+    return run(args)
+
+
+COMMANDS = {"analyze": cmd_analyze, "ops": cmd_ops, "zoo": cmd_zoo, "compare": cmd_compare, "algebra": cmd_algebra,
+            "probe": cmd_probe}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

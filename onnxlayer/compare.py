@@ -293,7 +293,7 @@ def render_markdown(cmp: Comparison) -> str:
     for r in cmp.rows:
         cells = [c.replace("|", "\\|") for c in _cells(r)]
         if r.summary is None:
-            cells[1] = f"failed: {r.error}".replace("|", "\\|")
+            cells[1] = "failed (see below)"
         out.append("| " + " | ".join(cells) + " |")
     out += _footer(cmp, bullet="- ")
     return "\n".join(out) + "\n"

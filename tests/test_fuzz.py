@@ -1,0 +1,382 @@
+"""Property: on any mutated model, `analyze` returns a JSON-clean result or raises OnnxLayerError.
+
+Small valid models are mutated structurally (nodes, names, attributes, dims, op and elem
+types, opsets) or at the byte level; whatever comes out, the API must either give a
+result whose JSON has no NaN/inf and every presenter renders, or raise a subclass of
+`OnnxLayerError` with a one-line message (the CLI prints it as one line). Anything else
+is a bug in onnxlayer, not in the test.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxlayer
+from builders import cnn, mlp, model, residual, value, weight
+from onnxlayer.present import FORMATS, render
+from onnxlayer.registry import REGISTRY
+
+#: Examples per property; raise it (ONNXLAYER_FUZZ_EXAMPLES=5000) for a deeper local hunt.
+EXAMPLES = int(os.environ.get("ONNXLAYER_FUZZ_EXAMPLES", "150"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def n(op, ins, outs, **kw):
+    return helper.make_node(op, ins, outs, name=f"/{outs[0]}/{op}", **kw)
+
+
+def const(name, v, dtype=np.float32):
+    return numpy_helper.from_array(np.array(v, dtype=dtype), name)
+
+
+def conv_net() -> onnx.ModelProto:
+    nodes = [
+        n("Conv", ["x", "c.w", "c.b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
+        n("BatchNormalization", ["c", "bn.s", "bn.b", "bn.m", "bn.v"], ["bn"], epsilon=1e-5),
+        n("Relu", ["bn"], ["r"]),
+        n("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        n("Conv", ["p", "d.w"], ["dw"], kernel_shape=[3, 3], group=4, pads=[1, 1, 1, 1]),
+        n("GlobalAveragePool", ["dw"], ["g"]),
+        n("Flatten", ["g"], ["f"], axis=1),
+        n("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1),
+    ]
+    inits = [weight("c.w", 4, 3, 3, 3), weight("c.b", 4), weight("bn.s", 4), weight("bn.b", 4), weight("bn.m", 4),
+             const("bn.v", np.ones(4)), weight("d.w", 4, 1, 3, 3), weight("fc.w", 5, 4), weight("fc.b", 5)]
+    return model(nodes, [value("x", 1, 3, 8, 8)], [value("y", 1, 5)], inits)
+
+
+def conv_residual() -> onnx.ModelProto:
+    nodes = [
+        n("Conv", ["x", "a.w"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        n("Relu", ["a"], ["ra"]),
+        n("Conv", ["ra", "b.w"], ["b"], kernel_shape=[1, 1]),
+        n("Add", ["x", "b"], ["s"]),
+        n("Clip", ["s", "lo", "hi"], ["y"]),
+    ]
+    inits = [weight("a.w", 2, 2, 3, 3), weight("b.w", 2, 2, 1, 1), const("lo", 0.0), const("hi", 6.0)]
+    return model(nodes, [value("x", "N", 2, 6, 6)], [value("y", "N", 2, 6, 6)], inits)
+
+
+def attention() -> onnx.ModelProto:
+    """Single-head self-attention on [1, 4, 8] with softmax over keys."""
+    nodes = [
+        n("MatMul", ["x", "q.w"], ["q"]),
+        n("MatMul", ["x", "k.w"], ["k"]),
+        n("MatMul", ["x", "v.w"], ["v"]),
+        n("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        n("MatMul", ["q", "kt"], ["qk"]),
+        n("Div", ["qk", "scale"], ["sc"]),
+        n("Softmax", ["sc"], ["att"], axis=-1),
+        n("MatMul", ["att", "v"], ["y"]),
+    ]
+    inits = [weight("q.w", 8, 8), weight("k.w", 8, 8), weight("v.w", 8, 8), const("scale", np.sqrt(8.0))]
+    return model(nodes, [value("x", 1, 4, 8)], [value("y", 1, 4, 8)], inits)
+
+
+def layernorm_block() -> onnx.ModelProto:
+    nodes = [
+        n("LayerNormalization", ["x", "ln.g", "ln.b"], ["ln"], axis=-1, epsilon=1e-5),
+        n("MatMul", ["ln", "w1"], ["h"]),
+        n("Tanh", ["h"], ["a"]),
+        n("MatMul", ["a", "w2"], ["o"]),
+        n("Add", ["x", "o"], ["y"]),
+    ]
+    inits = [weight("ln.g", 8), weight("ln.b", 8), weight("w1", 8, 16), weight("w2", 16, 8)]
+    return model(nodes, [value("x", 1, 3, 8)], [value("y", 1, 3, 8)], inits)
+
+
+def decomposed_layernorm() -> onnx.ModelProto:
+    nodes = [
+        n("ReduceMean", ["x"], ["mu"], axes=[-1]),
+        n("Sub", ["x", "mu"], ["xc"]),
+        n("Mul", ["xc", "xc"], ["sq"]),
+        n("ReduceMean", ["sq"], ["var"], axes=[-1]),
+        n("Add", ["var", "eps"], ["ve"]),
+        n("Sqrt", ["ve"], ["sd"]),
+        n("Div", ["xc", "sd"], ["y"]),
+    ]
+    return model(nodes, [value("x", 1, 2, 8)], [value("y", 1, 2, 8)], [const("eps", 1e-5)], opset=13)
+
+
+def embedding() -> onnx.ModelProto:
+    """Token ids → Gather → Reshape (static shape) → Softmax; an integer graph input."""
+    nodes = [
+        n("Gather", ["table", "ids"], ["e"]),
+        n("Reshape", ["e", "shape"], ["flat"]),
+        n("Softmax", ["flat"], ["y"], axis=-1),
+    ]
+    inits = [weight("table", 10, 4), const("shape", [1, 12], np.int64)]
+    return model(nodes, [value("ids", 1, 3, elem=TensorProto.INT64)], [value("y", 1, 12)], inits)
+
+
+def branches() -> onnx.ModelProto:
+    """Split into two branches, different activations, Concat back."""
+    nodes = [
+        n("Split", ["x", "parts"], ["l", "r"], axis=1),
+        n("Sigmoid", ["l"], ["ls"]),
+        n("LeakyRelu", ["r"], ["rl"], alpha=0.1),
+        n("Concat", ["ls", "rl"], ["c"], axis=1),
+        n("Mul", ["c", "x"], ["y"]),
+    ]
+    return model(nodes, [value("x", 1, 8)], [value("y", 1, 8)], [const("parts", [4, 4], np.int64)], opset=18)
+
+
+SEEDS = {
+    "mlp": mlp(),
+    "mlp_tanh": mlp((6, 5, 4), activation="Tanh"),
+    "cnn": cnn(),
+    "residual": residual(),
+    "chain": residual(skip=False),
+    "conv_net": conv_net(),
+    "conv_residual": conv_residual(),
+    "attention": attention(),
+    "layernorm": layernorm_block(),
+    "decomposed_layernorm": decomposed_layernorm(),
+    "embedding": embedding(),
+    "branches": branches(),
+}
+SERIALIZED = {name: m.SerializeToString() for name, m in SEEDS.items()}
+
+REGISTERED_OPS = sorted({(e.op_type, e.domain) for e in REGISTRY.entries()})
+UNKNOWN_OPS = [("Frobnicate", ""), ("Frobnicate", "com.example"), ("Relu", "com.example"), ("", ""), ("Conv", "ai.onnx.ml")]
+ATTR_NAMES = ["axis", "axes", "kernel_shape", "strides", "pads", "dilations", "group", "alpha", "beta", "transA",
+              "transB", "keepdims", "perm", "epsilon", "auto_pad", "mode", "to", "min", "max", "split", "ceil_mode"]
+ELEM_TYPES = list(range(0, 26)) + [99, -1]
+DIMS = st.one_of(st.sampled_from([0, -1, 1, 2, 3, 7, 2**31, 2**62, 2**63 - 1, -(2**63)]),
+                 st.sampled_from(["N", "batch", "seq", ""]), st.none())
+
+
+def attribute_value():
+    ints = st.integers(-(2**63), 2**63 - 1)
+    floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
+    return st.one_of(
+        st.integers(-3, 8), ints, floats,
+        st.text(max_size=6).map(lambda s: s.encode()), st.sampled_from([b"SAME_UPPER", b"VALID", b"NOTSET", b"linear"]),
+        st.lists(st.integers(-3, 8), max_size=6), st.lists(ints, max_size=4), st.lists(floats, min_size=1, max_size=3),
+    )
+
+
+# -------------------------------------------------------------------- mutations
+
+
+def _node(m, draw):
+    return m.graph.node[draw(st.integers(0, len(m.graph.node) - 1))] if m.graph.node else None
+
+
+def drop_node(m, draw):
+    if m.graph.node:
+        del m.graph.node[draw(st.integers(0, len(m.graph.node) - 1))]
+
+
+def dangle_input(m, draw):
+    node = _node(m, draw)
+    if node is not None and node.input:
+        node.input[draw(st.integers(0, len(node.input) - 1))] = draw(st.sampled_from(["ghost", "", "x", "y"]))
+
+
+def swap_nodes(m, draw):
+    count = len(m.graph.node)
+    if count >= 2:
+        i, j = draw(st.integers(0, count - 1)), draw(st.integers(0, count - 1))
+        a, b = onnx.NodeProto(), onnx.NodeProto()
+        a.CopyFrom(m.graph.node[i])
+        b.CopyFrom(m.graph.node[j])
+        m.graph.node[i].CopyFrom(b)
+        m.graph.node[j].CopyFrom(a)
+
+
+def set_attribute(m, draw):
+    node = _node(m, draw)
+    if node is None:
+        return
+    names = [a.name for a in node.attribute] + ATTR_NAMES
+    name = draw(st.sampled_from(names))
+    kept = [a for a in node.attribute if a.name != name]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    new = draw(attribute_value())
+    empty_type = onnx.AttributeProto.INTS if isinstance(new, list) and not new else None
+    node.attribute.append(helper.make_attribute(name, new, attr_type=empty_type))
+
+
+def set_dim(m, draw):
+    g = m.graph
+    holders = [v.type.tensor_type.shape for v in list(g.input) + list(g.output) + list(g.value_info)
+               if v.type.tensor_type.HasField("shape") and v.type.tensor_type.shape.dim]
+    if draw(st.booleans()) and g.initializer:
+        init = g.initializer[draw(st.integers(0, len(g.initializer) - 1))]
+        dims = list(init.dims)
+        if dims:
+            dims[draw(st.integers(0, len(dims) - 1))] = draw(st.sampled_from([0, 1, 5, 2**40, -(2**40)]))
+            del init.dims[:]
+            init.dims.extend(dims)
+        return
+    if not holders:
+        return
+    shape = holders[draw(st.integers(0, len(holders) - 1))]
+    dim = shape.dim[draw(st.integers(0, len(shape.dim) - 1))]
+    new = draw(DIMS)
+    dim.Clear()
+    if isinstance(new, int):
+        dim.dim_value = new
+    elif isinstance(new, str):
+        dim.dim_param = new
+
+
+def set_op_type(m, draw):
+    node = _node(m, draw)
+    if node is not None:
+        node.op_type, node.domain = draw(st.sampled_from(REGISTERED_OPS + UNKNOWN_OPS))
+
+
+def set_elem_type(m, draw):
+    g = m.graph
+    typed = [v.type.tensor_type for v in list(g.input) + list(g.output) + list(g.value_info)]
+    if draw(st.booleans()) and g.initializer:
+        g.initializer[draw(st.integers(0, len(g.initializer) - 1))].data_type = draw(st.sampled_from(ELEM_TYPES))
+    elif typed:
+        typed[draw(st.integers(0, len(typed) - 1))].elem_type = draw(st.sampled_from(ELEM_TYPES))
+
+
+def duplicate_output(m, draw):
+    g = m.graph
+    names = [o for node in g.node for o in node.output] + [i.name for i in g.input] + [i.name for i in g.initializer]
+    node = _node(m, draw)
+    if node is None or not names:
+        return
+    where = draw(st.sampled_from(["node", "graph_output", "graph_input"]))
+    name = draw(st.sampled_from(names))
+    if where == "node":
+        node.output.append(name)
+    elif where == "graph_output":
+        g.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    else:
+        g.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 4]))
+
+
+def set_opset(m, draw):
+    domain = draw(st.sampled_from(["", "", "ai.onnx", "com.example", "com.microsoft", "ai.onnx.ml"]))
+    version = draw(st.sampled_from([0, 1, 5, 6, 7, 11, 13, 17, 21, 30, 999, -1]))
+    kept = [o for o in m.opset_import if (o.domain or "") != domain]
+    del m.opset_import[:]
+    m.opset_import.extend(kept + [helper.make_opsetid(domain, version)])
+    if draw(st.booleans()):
+        m.ir_version = draw(st.sampled_from([0, 1, 3, 7, 8, 10, 99]))
+
+
+SPECIAL_VALUES = [0.0, -1.0, 1.0, 2.0**62, -(2.0**62), float("nan"), float("inf"), -float("inf"), 1e-30, 3.0]
+
+
+def set_constant(m, draw):
+    """Overwrite a small initializer (a weight, a shape, a clip bound) with odd values."""
+    small = [i for i in m.graph.initializer if int(np.prod(i.dims)) <= 64]
+    if not small:
+        return
+    init = draw(st.sampled_from(small))
+    try:
+        array = numpy_helper.to_array(init).copy()
+    except ValueError:  # an earlier set_dim left dims that do not match the payload
+        return
+    flat = array.reshape(-1)
+    for k in range(flat.size):
+        if draw(st.booleans()):
+            v = draw(st.sampled_from(SPECIAL_VALUES))
+            if np.issubdtype(array.dtype, np.integer):
+                v = int(np.clip(np.nan_to_num(v), -(2**62), 2**62))
+            flat[k] = v
+    init.CopyFrom(numpy_helper.from_array(array, init.name))
+
+
+def insert_node(m, draw):
+    """Append a node of a random registered op reading existing tensors, as a new graph output."""
+    g = m.graph
+    op, domain = draw(st.sampled_from(REGISTERED_OPS))
+    try:
+        schema = onnx.defs.get_schema(op, 21, domain)
+    except onnx.defs.SchemaError:
+        return
+    names = [i.name for i in g.input] + [o for node in g.node for o in node.output if o] + [i.name for i in g.initializer]
+    count = draw(st.integers(schema.min_input, min(schema.max_input, schema.min_input + 2)))
+    inputs = [draw(st.sampled_from(names)) for _ in range(count)]
+    node = helper.make_node(op, inputs, [f"new{len(g.node)}"], name=f"/new/{op}", domain=domain)
+    for attr in draw(st.lists(st.sampled_from(sorted(schema.attributes) or ["axis"]), max_size=2, unique=True)):
+        new = draw(attribute_value())
+        node.attribute.append(helper.make_attribute(attr, new, attr_type=onnx.AttributeProto.INTS if new == [] else None))
+    g.node.insert(draw(st.integers(0, len(g.node))), node)
+    g.output.append(onnx.ValueInfoProto(name=node.output[0]))
+
+
+MUTATIONS = [drop_node, dangle_input, swap_nodes, set_attribute, set_dim, set_op_type, set_elem_type, duplicate_output,
+             set_opset, set_constant, insert_node]
+
+
+def input_shapes(m, draw):
+    """Random --input-shape style overrides: usually none, sometimes wrong in every way."""
+    if not draw(st.sampled_from([False, False, False, True])):
+        return None
+    inputs = [i for i in m.graph.input if i.type.tensor_type.HasField("shape")]
+    if not inputs or draw(st.booleans()):
+        name = draw(st.sampled_from([i.name for i in m.graph.input] + ["nope"]))
+        return {name: draw(st.lists(st.sampled_from([1, 2, 3, 8, 0, -1, 2**62, 2**64]), max_size=4))}
+    chosen = draw(st.sampled_from(inputs))
+    dims = [d.dim_value if d.dim_value > 0 else 2 for d in chosen.type.tensor_type.shape.dim]
+    if dims:
+        dims[draw(st.integers(0, len(dims) - 1))] = draw(st.sampled_from([1, 5, 0, -3, 2**40, 2**62]))
+    return {chosen.name: dims}
+
+
+# -------------------------------------------------------------------- the property
+
+
+def analyse_or_fail_cleanly(source, shapes=None) -> None:
+    try:
+        result = onnxlayer.analyze(source, shapes)
+    except onnxlayer.OnnxLayerError as exc:
+        message = str(exc)
+        assert message.strip(), f"{type(exc).__name__} with an empty message"
+        assert "\n" not in message, f"multi-line error message: {message!r}"
+        return
+    data = json.loads(result.to_json())  # to_json uses allow_nan=False: NaN/inf raise here
+    assert data["summary"]["input_dim"] >= 0
+    for fmt in FORMATS:
+        assert isinstance(render(result, fmt), str)
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_seed_models_analyse(name):
+    result = onnxlayer.analyze(SEEDS[name])
+    json.loads(result.to_json())
+    assert result.summary.leaves > 0
+
+
+@FUZZ
+@given(name=st.sampled_from(sorted(SEEDS)), data=st.data())
+def test_mutated_model(name, data):
+    m = onnx.ModelProto()
+    m.CopyFrom(SEEDS[name])
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        mutation = data.draw(st.sampled_from(MUTATIONS), label="mutation")
+        mutation(m, data.draw)
+    analyse_or_fail_cleanly(m, input_shapes(m, data.draw))
+
+
+@settings(FUZZ, max_examples=max(1, EXAMPLES * 2 // 5))
+@given(name=st.sampled_from(sorted(SEEDS)), data=st.data())
+def test_corrupted_bytes(name, data):
+    raw = bytearray(SERIALIZED[name])
+    mode = data.draw(st.sampled_from(["truncate", "flip", "both"]), label="mode")
+    if mode in ("truncate", "both"):
+        raw = raw[: data.draw(st.integers(0, len(raw)), label="cut")]
+    if mode in ("flip", "both") and raw:
+        for _ in range(data.draw(st.integers(1, 8), label="flips")):
+            at = data.draw(st.integers(0, len(raw) - 1))
+            raw[at] ^= data.draw(st.integers(1, 255))
+    analyse_or_fail_cleanly(bytes(raw))
