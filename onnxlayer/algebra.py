@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator, Sequence
 
 from .bounds import region_bits
@@ -38,7 +39,12 @@ class LeafWalk:
 
 
 def leaf_complexity(lta: LTA, d_in: int) -> float:
-    return sum(region_bits(g.units, g.pieces, d_in) for g in lta.groups)
+    return sum(_region_bits(g.units, g.pieces, d_in) for g in lta.groups)
+
+
+# region_bits is a pure function of three ints that costs ~1 ms for wide sums; repeated
+# layers (and the block algebra re-evaluating sub-blocks) ask for the same triples
+_region_bits = lru_cache(maxsize=1 << 16)(region_bits)
 
 
 def log2_ratio(num: int, den: int) -> float | None:

@@ -85,7 +85,7 @@ def region_bits(units: int, pieces: int, dim: int) -> float:
     # holds a smooth bell: Euler–Maclaurin, Σ_{lo..hi} f ≈ ∫ f + (f(lo) + f(hi))/2, with the
     # integral by trapezoids on MAX_TERMS points. Summing every term instead took minutes
     # and gigabytes for dims near 2**40 (found by tests/test_fuzz.py).
-    js = np.unique(np.append(np.linspace(lo, hi, MAX_TERMS).round(), [lo, hi]))
+    js = np.unique(np.append(np.linspace(float(lo), float(hi), MAX_TERMS).round(), [float(lo), float(hi)]))
     logs = lg_u - _lgamma(js + 1) - _lgamma(units - js + 1) + js * log_b
     top = logs.max()
     w = np.exp(logs - top)

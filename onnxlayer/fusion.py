@@ -278,7 +278,16 @@ def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | No
     rank = len(ctx.t(x).shape)
     full = ctx.t(x).dims
     # distinct columns of the broadcast constants (per channel where they differ)
-    lead = [np.broadcast_to(v.reshape((1,) * (rank - v.ndim) + v.shape) if v.ndim <= rank else v, full).reshape(-1) for v in statics.values()]
+    shaped = [v.reshape((1,) * (rank - v.ndim) + v.shape) if v.ndim <= rank else v for v in statics.values()]
+    # broadcast over the constants' own shape, not the tensor's: the same distinct columns,
+    # without sorting one row per element (scalar Gelu constants over ViT's 197×3072 took 0.25 s)
+    try:
+        target = tuple(np.broadcast_shapes(*(v.shape for v in shaped)))
+        if tuple(np.broadcast_shapes(target, tuple(full))) != tuple(full):
+            target = tuple(full)
+    except ValueError:
+        target = tuple(full)
+    lead = [np.broadcast_to(v, target).reshape(-1) for v in shaped]
     if lead:
         table = np.stack(lead, axis=1)
         _, columns = np.unique(table, axis=0, return_index=True)

@@ -261,8 +261,10 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]
     for name, dims in overrides.items():
         if name not in names:
             raise SettingsError(f"--input-shape names {name!r}, which is not a graph input; inputs are: {', '.join(names) or '(none)'}")
+        if isinstance(dims, (str, bytes)) or not isinstance(dims, Iterable):
+            raise SettingsError(f"--input-shape {name}: expected a sequence of dims, got {dims!r}")
         for d in dims:
-            if not isinstance(d, (int, np.integer)) or d < 1:
+            if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1:
                 raise SettingsError(f"--input-shape {name}: dims must be positive integers, got {list(dims)}")
             if d > MAX_DIM:
                 raise SettingsError(f"--input-shape {name}: dim {d} exceeds the int64 limit of ONNX")
@@ -301,7 +303,8 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]
                 dim.Clear()
                 dim.dim_value = value
                 continue
-            label = dim.dim_param or "unknown"
+            # a stored 0 or negative size: some exporters wrote these for "dynamic"
+            label = dim.dim_param or (f"size {dim.dim_value}" if dim.HasField("dim_value") else "unknown")
             raise ShapeError(
                 f"input {inp.name!r} dim {axis} ({label}) is not fixed; give it with --input-shape {inp.name}={_hint(ttype.shape)}"
             )
@@ -499,7 +502,7 @@ def build_view(model: onnx.ModelProto, warnings: list[str] | None = None) -> Gra
                     refs |= _outer_refs(sub)
             implicit = tuple(sorted(refs - set(proto.input)))
         nodes.append(Node(k, name, proto.op_type, proto.domain or "", tuple(proto.input), tuple(proto.output), proto, implicit))
-        _check_arity(nodes[-1], opsets)
+        _check_schema(nodes[-1], opsets)
 
     for node in nodes:
         for out in node.outputs:
@@ -529,10 +532,11 @@ def build_view(model: onnx.ModelProto, warnings: list[str] | None = None) -> Gra
     return GraphView(model, ordered, tensors, inputs, outputs, opsets, list(warnings or []), constants)
 
 
-def _check_arity(node: Node, opsets: Mapping[str, int]) -> None:
-    """Input and output counts must fit the op's ONNX schema, so rules can rely on them.
+def _check_schema(node: Node, opsets: Mapping[str, int]) -> None:
+    """Input/output counts and attribute types must fit the op's ONNX schema, so rules and
+    fusions can rely on them.
 
-    Shape inference runs non-strict and lets a wrong count through; ops without a schema
+    Shape inference runs non-strict and lets such nodes through; ops without a schema
     (custom domains, unknown types) are left alone: they become opaque leaves.
     """
     domain = "" if node.domain == "ai.onnx" else node.domain
@@ -552,6 +556,17 @@ def _check_arity(node: Node, opsets: Mapping[str, int]) -> None:
         formal = schema.inputs[min(k, len(schema.inputs) - 1)]
         if not name and formal.option == onnx.defs.OpSchema.FormalParameterOption.Single:
             raise GraphError(f"node {node.name!r} ({node.op_type}) leaves its required input {k} ({formal.name}) empty")
+    given = {a.name: a for a in node.proto.attribute}
+    for name, spec in schema.attributes.items():
+        a = given.get(name)
+        if a is None:
+            if spec.required:
+                raise GraphError(f"node {node.name!r} ({node.op_type}) lacks its required attribute {name!r}")
+        elif not a.ref_attr_name and a.type != int(spec.type):
+            got = onnx.AttributeProto.AttributeType.Name(a.type) if a.type in onnx.AttributeProto.AttributeType.values() else a.type
+            raise GraphError(
+                f"node {node.name!r} ({node.op_type}) has attribute {name!r} of type {got}; {opset} expects {spec.type.name}"
+            )
 
 
 def _constant_value(node: Node) -> np.ndarray | None:
@@ -660,6 +675,11 @@ def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None
     if t.role != DATA:
         return
     if t.shape is None:
+        if node is not None and not onnx.defs.has(node.op_type, node.domain):
+            # inputs' shapes cannot help: ONNX has no shape function for an op it does not know
+            op = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
+            raise ShapeError(f"tensor {t.name!r}{where} has no known shape: ONNX cannot infer the outputs of "
+                             f"{op}; declare {t.name!r} with its shape in the model's value_info")
         raise ShapeError(f"tensor {t.name!r}{where} has no inferable shape; give the inputs' shapes with --input-shape")
     for axis, d in enumerate(t.shape):
         if not isinstance(d, int):
