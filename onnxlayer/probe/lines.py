@@ -14,7 +14,7 @@ leaf, the units whose piece changed between its ends (an estimate, reported as s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -55,7 +55,6 @@ class LineWalk:
     span: float
     resolution: float
     budget: int
-    leaf_order: list[int] = field(default_factory=list)
 
 
 def leaf_codes(patterns: Sequence[LeafPattern], fetched: dict[str, np.ndarray],
@@ -95,13 +94,23 @@ def walk_lines(
     budget: int,
     stats: ActivationStats | None = None,
     progress: Progress | None = None,
+    memory: float = float("inf"),
 ) -> LineWalk:
-    """Count pattern transitions along each line (see the module docstring)."""
+    """Count pattern transitions along each line (see the module docstring).
+
+    `budget`: bisection evaluations per line; `memory`: bytes for the patterns kept at the
+    ends of intervals awaiting bisection (fewer intervals are kept open when it is short).
+    """
     n_lines = origins.shape[0]
     ts = np.linspace(-span, span, points)
     events: list[list[Event]] = [[] for _ in range(n_lines)]
     opened: list[_Open] = []
-    kept = [0] * n_lines  # intervals kept open for refinement, per line (at most the budget)
+    kept = [0] * n_lines  # intervals kept open for refinement, per line
+    # kept patterns: at most (intervals kept + evaluations) rows per line; both follow the budget
+    per_point = max(sum(g.units * (1 if g.pieces <= 256 else 2 if g.pieces <= 65536 else 8)
+                        for p in patterns for g in p.groups), 1)
+    budget = int(min(budget, memory // (2 * per_point * n_lines))) if math.isfinite(memory) else budget
+    keep = budget
 
     # float32 like the model: the resolution (1e-6·T by default) is well above its rounding
     origins32, directions32 = origins.astype(np.float32), directions.astype(np.float32)
@@ -114,7 +123,7 @@ def walk_lines(
     # coarse pass: consecutive points of a line, in batches across lines
     lines_of = np.repeat(np.arange(n_lines), points)
     t_of = np.tile(ts, n_lines)
-    previous: tuple[int, float, list[np.ndarray]] | None = None
+    previous: tuple[int, float, list[np.ndarray], bool] | None = None
     total = lines_of.size
     batch = engine.batch_size
     for start in range(0, total, batch):
@@ -126,19 +135,22 @@ def walk_lines(
             progress.update(len(li))
         for r in range(len(li)):
             row = [c[r] for c in codes]
+            stored = False  # whether `row` is already a kept copy (shared by neighbouring intervals)
             if previous is not None and previous[0] == li[r]:
-                line, t_prev, prev_row = previous
+                line, t_prev, prev_row, prev_stored = previous
                 changed = _diff(prev_row, row)
                 if changed:
-                    if kept[line] < budget:
+                    if kept[line] < keep:
                         kept[line] += 1
-                        opened.append(_Open(line, t_prev, float(tt[r]), [c.copy() for c in prev_row], [c.copy() for c in row]))
+                        lo_codes = prev_row if prev_stored else [c.copy() for c in prev_row]
+                        row, stored = [c.copy() for c in row], True
+                        opened.append(_Open(line, t_prev, float(tt[r]), lo_codes, row))
                     else:
                         events[line].append(Event(line, t_prev, float(tt[r]), changed, False))
-            previous = (int(li[r]), float(tt[r]), row)
+            previous = (int(li[r]), float(tt[r]), row, stored)
         # keep only the last row alive across batches (the views pin the whole batch otherwise)
-        if previous is not None:
-            previous = (previous[0], previous[1], [c.copy() for c in previous[2]])
+        if previous is not None and not previous[3]:
+            previous = (previous[0], previous[1], [c.copy() for c in previous[2]], True)
 
     evaluations = total
     spent = [0] * n_lines

@@ -26,6 +26,8 @@ from ..transfer import FUNCTIONS, GRID_POINTS, LTA, Settings, segment_count
 from .engine import ExtraOutput
 
 Codes = Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]
+#: Elements per chunk of the piece lookups (fits in cache).
+CHUNK = 1 << 16
 #: Products of two data tensors are probed up to this many square units per sample.
 MAX_PRODUCT_UNITS = 1 << 24
 
@@ -63,12 +65,12 @@ class LeafPattern:
 
 
 def chord_breaks(values: np.ndarray, grid: np.ndarray, tolerance: float) -> np.ndarray:
-    """Interior breakpoints of the greedy forward chord segmentation (the same walk as
-    `transfer.segment_count`, which only counts the segments)."""
+    """Grid indices of the interior breakpoints of the greedy forward chord segmentation
+    (the same walk as `transfer.segment_count`, which only counts the segments)."""
     f = np.asarray(values, dtype=np.float64)
     x = np.asarray(grid, dtype=np.float64)
     n = len(f)
-    breaks: list[float] = []
+    breaks: list[int] = []
     i = 0
     while i < n - 1:
         dx = x[i + 1 :] - x[i]
@@ -86,29 +88,66 @@ def chord_breaks(values: np.ndarray, grid: np.ndarray, tolerance: float) -> np.n
         last = (failing[0] - 1) if failing.size else len(ok) - 1
         i = i + 1 + last
         if i < n - 1:
-            breaks.append(x[i])
-    return np.asarray(breaks, dtype=np.float64)
+            breaks.append(i)
+    return np.asarray(breaks, dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class Segmentation:
-    """Breakpoints of a fitted scalar map, per distinct constant column (`column[u]` for unit u)."""
+    """A fitted scalar map's pieces on the uniform grid over [lo, hi]: breakpoint grid indices
+    per distinct constant column (`column[u]` for unit u; None: one column for all units)."""
 
+    lo: float
+    hi: float
     breaks: tuple[np.ndarray, ...]
-    column: np.ndarray | None = None  # None: one column for every unit
+    column: np.ndarray | None = None
+    tables: list = field(default_factory=list, compare=False, repr=False)
 
     @property
     def pieces(self) -> int:
         return max(len(b) for b in self.breaks) + 1
 
+    def points(self, c: int = 0) -> np.ndarray:
+        """The breakpoints as values."""
+        return self.lo + (self.hi - self.lo) * self.breaks[c] / (GRID_POINTS - 1)
+
+    def _table(self) -> np.ndarray:
+        """(columns, GRID_POINTS + 1): the piece of a value in grid cell g − 1 (cell −1: below lo)."""
+        if not self.tables:
+            dtype = np.uint8 if self.pieces <= 256 else np.uint16
+            t = np.zeros((len(self.breaks), GRID_POINTS + 1), dtype=dtype)
+            for c, b in enumerate(self.breaks):
+                marks = np.zeros(GRID_POINTS + 1, dtype=np.int64)
+                np.add.at(marks, b + 1, 1)  # values at or past break point b are beyond it
+                t[c] = np.cumsum(marks)
+            self.tables.append(t)
+        return self.tables[0]
+
     def index(self, z: np.ndarray) -> np.ndarray:
-        """Piece index of each value of z (B, units); outside the domain: the end pieces."""
-        if self.column is None:
-            return np.searchsorted(self.breaks[0], z, side="right")
-        out = np.empty(z.shape, dtype=np.int64)
-        for c, b in enumerate(self.breaks):
-            sel = self.column == c
-            out[:, sel] = np.searchsorted(b, z[:, sel], side="right")
+        """Piece index of each value of z (B, units); outside the domain: the end pieces.
+
+        A lookup on the fitting grid (the breakpoints are grid points), in float32: the
+        cell of a value is off by at most ~0.002 of a grid step (2e-6 at B = 8). Rows go
+        in cache-sized chunks (twice as fast as whole-array passes)."""
+        table = self._table()
+        step = (GRID_POINTS - 1) / (self.hi - self.lo)
+        scale, shift = np.float32(step), np.float32(1.0 - self.lo * step)
+        z = np.asarray(z)
+        out = np.empty(z.shape, dtype=table.dtype)
+        rows = max(1, CHUNK // max(z.shape[1], 1))
+        cell = np.empty((min(rows, z.shape[0]), z.shape[1]), dtype=np.float32)
+        for start in range(0, z.shape[0], rows):
+            part = z[start : start + rows]
+            c = cell[: part.shape[0]]
+            # grid cell + 1 of each value, clipped to [0, GRID_POINTS] (0: below lo)
+            np.multiply(part, scale, out=c, casting="unsafe")
+            c += shift
+            np.clip(c, 0.0, float(GRID_POINTS), out=c)
+            g = c.astype(np.intp)  # truncation is floor for non-negative values
+            if self.column is None:
+                np.take(table[0], g, out=out[start : start + rows])
+            else:
+                out[start : start + rows] = table[self.column[None, :], g]
         return out
 
 
@@ -116,7 +155,7 @@ def segmentation_of(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float
     grid = np.linspace(lo, hi, GRID_POINTS)
     with np.errstate(all="ignore"):
         values = np.broadcast_to(np.asarray(fn(grid), dtype=np.float64), grid.shape)
-    return Segmentation((chord_breaks(values, grid, tolerance),))
+    return Segmentation(lo, hi, (chord_breaks(values, grid, tolerance),))
 
 
 def named_segmentation(name: str, settings: Settings) -> Segmentation:
@@ -494,12 +533,43 @@ def _unary(ctx: PatternContext, x: str, seg: Segmentation, label: str) -> LeafPa
     return ctx.make([GroupPattern(units, pieces, (), label)], (x,), lambda f: [compact(seg.index(flat(f[x])), pieces)])
 
 
+#: Strictly increasing activations: the piece of x is the piece of f(x) among the images of
+#: the breakpoints, so the probe reads the output and onnxruntime keeps Conv+activation fused.
+INCREASING = frozenset({"Sigmoid", "Tanh", "Softsign", "Erf", "Exp", "Softplus", "Log", "Sqrt"})
+
+
+def _through_output(ctx: PatternContext, seg: Segmentation, fn: Callable[[np.ndarray], np.ndarray], label: str) -> LeafPattern:
+    y = ctx.out_name()
+    with np.errstate(all="ignore"):
+        images = np.asarray(fn(seg.points()), dtype=np.float64).astype(np.float32)
+    if not (np.all(np.isfinite(images)) and np.all(np.diff(images) > 0)):
+        return _unary(ctx, ctx.leaf.inputs[0], seg, label)  # images collide in float32: read the input
+    units = math.prod(ctx.dims_of(y))
+    pieces = seg.pieces
+
+    def codes(f):
+        v = flat(f[y])
+        out = np.zeros(v.shape, dtype=np.uint8 if pieces <= 256 else np.uint16)
+        rows = max(1, CHUNK // max(v.shape[1], 1))
+        for start in range(0, v.shape[0], rows):
+            part, acc = v[start : start + rows], out[start : start + rows]
+            for image in images:  # pieces at or above each breakpoint's image
+                acc += part >= image
+        return [out]
+
+    return ctx.make([GroupPattern(units, pieces, (), label)], (y,), codes)
+
+
 @rule(*UNARY_FUNCTIONS, *PARAMETRIC)
 def smooth_unary(ctx: PatternContext) -> LeafPattern:
     op = ctx.leaf.op_type
     x = ctx.leaf.inputs[0]
     if op in UNARY_FUNCTIONS:
-        return _unary(ctx, x, named_segmentation(UNARY_FUNCTIONS[op], ctx.settings), UNARY_FUNCTIONS[op])
+        name = UNARY_FUNCTIONS[op]
+        seg = named_segmentation(name, ctx.settings)
+        if op in INCREASING and seg.pieces <= 32:
+            return _through_output(ctx, seg, FUNCTIONS[name].fn, name)
+        return _unary(ctx, x, seg, name)
     node = ctx.leaf.node
     b = ctx.settings.domain
     seg = segmentation_of(lambda g: ELEMENTWISE[op](node, [g]), -b, b, ctx.settings.tolerance)
@@ -583,7 +653,7 @@ def fused_unary(ctx: PatternContext) -> LeafPattern:
     if not np.all(np.isfinite(out)):
         raise NotProbed("the fused chain is not finite on the domain")
     breaks = tuple(chord_breaks(out[:, j], grid, ctx.settings.tolerance) for j in range(out.shape[1]))
-    seg = Segmentation(breaks, column)
+    seg = Segmentation(-b, b, breaks, column)
     label = "·".join(m.op_type for m in ctx.leaf.members)
     return _unary(ctx, x, seg, f"fused {label}")
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
-import onnx
 
 from .. import __version__
 from ..algebra import walk
@@ -26,7 +25,7 @@ from ..registry import REGISTRY
 from ..result import ModelInfo
 from ..transfer import Settings
 from . import lines as line_mod
-from .engine import Engine, Progress, ProbeError, runnable_model, select_providers
+from .engine import Engine, Progress, runnable_model, select_providers
 from .patterns import LeafPattern, NotProbed, leaf_pattern
 from .rank import DEFAULT_RTOL, DEFAULT_STEP, local_rank
 from .result import ProbeLeaf, ProbeResult, ProbeSummary
@@ -218,8 +217,9 @@ def probe(
         raise SettingsError("--input-scale must be a positive number")
     if span is not None and not (span > 0 and math.isfinite(span)):
         raise SettingsError("--span must be a positive number")
-    if not (0 < resolution < 1):
-        raise SettingsError("the bisection resolution is a fraction of T in (0, 1)")
+    if not (1e-7 <= resolution < 1):
+        # the inputs are float32: finer steps in t stop changing them
+        raise SettingsError("the bisection resolution is a fraction of T in [1e-7, 1)")
     if (directions is not None and directions < 0) or rank_points < 0:
         raise SettingsError("--directions and --rank-points must be ≥ 0")
     if refine is not None and refine < 0:
@@ -250,7 +250,8 @@ def probe(
     stats = ActivationStats(patterns)
     bar = Progress("probe lines", lines * points, enabled=progress)
     walk_result = line_mod.walk_lines(engine, patterns, origins, dirs, span_t, points, resolution * span_t, budget,
-                                      stats if samples is None else None, bar)
+                                      stats if samples is None else None, bar, memory=max_memory * 2**30 / 2)
+    budget = walk_result.budget  # lowered where the patterns kept for bisection would not fit
     bar.close()
     samples_source = "lines"
     if samples is not None:

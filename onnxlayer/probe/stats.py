@@ -73,6 +73,11 @@ class _Tally:
                 self.counts[k] += int(np.count_nonzero(codes == k))
             return
         flat = codes.reshape(-1)
+        if flat.dtype.itemsize == 1 and self.pieces <= 32:
+            # "at least k" counts: one fast comparison pass per piece on one-byte codes
+            at_least = [flat.size] + [int(np.count_nonzero(flat >= k)) for k in range(1, self.pieces)] + [0]
+            self.counts += np.diff(-np.asarray(at_least, dtype=np.int64))
+            return
         if flat.dtype.kind == "i" and flat.size and (flat.min() < 0 or flat.max() >= self.pieces):
             self.counts = None  # raw codes (an unknown index convention): no fractions
             return
