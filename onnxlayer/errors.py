@@ -2,8 +2,16 @@
 from __future__ import annotations
 
 
+#: Control characters and line separators shown as escapes, so a message is always one line.
+_CONTROL_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(32), 127, 0x85, 0x2028, 0x2029)}
+
+
 class OnnxLayerError(Exception):
     """Base of every error onnxlayer raises on purpose (bad input, bad settings)."""
+
+    def __str__(self) -> str:
+        # op types and names from a corrupt model can hold newlines; the CLI promises one line
+        return super().__str__().translate(_CONTROL_ESCAPES)
 
 
 class ModelLoadError(OnnxLayerError):

@@ -724,7 +724,9 @@ def _fold(view: GraphView, node: Node) -> dict[str, np.ndarray]:
         opsets = {d: v for d, v in view.opsets.items()}
         ev = ReferenceEvaluator(node.proto, opsets=opsets)
         feeds = {n: v for n, v in zip(node.inputs, values) if n}
-        results = ev.run(None, feeds)
+        # static inf/nan (a mutated scale, 0·inf) must not print numpy warnings on stderr
+        with np.errstate(all="ignore"):
+            results = ev.run(None, feeds)
     except Exception:
         return {}
     return {o: np.asarray(r) for o, r in zip(node.outputs, results) if o}

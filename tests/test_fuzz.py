@@ -1,7 +1,8 @@
 """Property: on any mutated model, `analyze` returns a JSON-clean result or raises OnnxLayerError.
 
 Small valid models are mutated structurally (nodes, names, attributes, dims, op and elem
-types, opsets) or at the byte level; whatever comes out, the API must either give a
+types, opsets, constants, value_info, local functions, --input-shape overrides) or at
+the byte level; whatever comes out, the API must either give a
 result whose JSON has no NaN/inf and every presenter renders, or raise a subclass of
 `OnnxLayerError` with a one-line message (the CLI prints it as one line). Anything else
 is a bug in onnxlayer, not in the test.
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import numpy as np
 import onnx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
@@ -24,8 +26,10 @@ from onnxlayer.present import FORMATS, render
 from onnxlayer.registry import REGISTRY
 
 #: Examples per property; raise it (ONNXLAYER_FUZZ_EXAMPLES=5000) for a deeper local hunt.
-EXAMPLES = int(os.environ.get("ONNXLAYER_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("ONNXLAYER_FUZZ_EXAMPLES", "2500"))
+# no "explain" phase: on a failure it re-runs hundreds of variants for a minute
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -129,6 +133,62 @@ def branches() -> onnx.ModelProto:
     return model(nodes, [value("x", 1, 8)], [value("y", 1, 8)], [const("parts", [4, 4], np.int64)], opset=18)
 
 
+def qdq_conv() -> onnx.ModelProto:
+    """A quantized Conv as QDQ pairs around weights and activations."""
+    nodes = [
+        n("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+        n("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+        n("DequantizeLinear", ["wq", "s", "z"], ["wd"]),
+        n("Conv", ["xd", "wd"], ["c"], kernel_shape=[3, 3], strides=[2, 2]),
+        n("Relu", ["c"], ["y"]),
+    ]
+    inits = [const("s", 0.05), const("z", 0, np.uint8), const("wq", np.arange(36).reshape(2, 2, 3, 3) % 7, np.uint8)]
+    return model(nodes, [value("x", 1, 2, 7, 7)], [value("y", 1, 2, 3, 3)], inits)
+
+
+def control_flow() -> onnx.ModelProto:
+    """An If whose branches read the outer data tensor `h`."""
+    then = helper.make_graph([n("Relu", ["h"], ["t"])], "then", [], [value("t", 1, 4)])
+    other = helper.make_graph([n("Tanh", ["h"], ["e"])], "else", [], [value("e", 1, 4)])
+    nodes = [n("Sigmoid", ["x"], ["h"]), n("If", ["cond"], ["y"], then_branch=then, else_branch=other)]
+    return model(nodes, [value("x", 1, 4)], [value("y", 1, 4)], [const("cond", True, np.bool_)])
+
+
+def recurrent() -> onnx.ModelProto:
+    """An LSTM over [T=3, B=1, I=4] with hidden size 5, then the last step through Gemm."""
+    nodes = [
+        n("LSTM", ["x", "W", "R", "B"], ["seq", "h"], hidden_size=5),
+        n("Squeeze", ["h", "axes0"], ["hs"]),
+        n("Gemm", ["hs", "fc.w"], ["y"], transB=1),
+    ]
+    inits = [weight("W", 1, 20, 4), weight("R", 1, 20, 5), weight("B", 1, 40), const("axes0", [0], np.int64),
+             weight("fc.w", 2, 5)]
+    return model(nodes, [value("x", 3, 1, 4)], [value("y", 1, 2)], inits)
+
+
+def upsampler() -> onnx.ModelProto:
+    """Pad → ConvTranspose → Resize (nearest, ×2) → AveragePool."""
+    nodes = [
+        n("Pad", ["x", "pads"], ["p"]),
+        n("ConvTranspose", ["p", "t.w"], ["t"], kernel_shape=[2, 2], strides=[2, 2]),
+        n("Resize", ["t", "", "scales"], ["r"], mode="nearest"),
+        n("AveragePool", ["r"], ["y"], kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    inits = [const("pads", [0, 0, 1, 1, 0, 0, 1, 1], np.int64), weight("t.w", 2, 3, 2, 2),
+             const("scales", [1.0, 1.0, 2.0, 2.0])]
+    return model(nodes, [value("x", 1, 2, 3, 3)], [value("y", 1, 3, 10, 10)], inits)
+
+
+def old_opset() -> onnx.ModelProto:
+    """An IR 3, opset 6 MLP (initializers listed as graph inputs, as IR 3 required):
+    upgraded by onnx's version converter before analysis."""
+    m = mlp((3, 4, 2))
+    m.opset_import[0].version = 6
+    m.ir_version = 3
+    m.graph.input.extend(helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in m.graph.initializer)
+    return m
+
+
 SEEDS = {
     "mlp": mlp(),
     "mlp_tanh": mlp((6, 5, 4), activation="Tanh"),
@@ -142,16 +202,24 @@ SEEDS = {
     "decomposed_layernorm": decomposed_layernorm(),
     "embedding": embedding(),
     "branches": branches(),
+    "qdq_conv": qdq_conv(),
+    "control_flow": control_flow(),
+    "recurrent": recurrent(),
+    "upsampler": upsampler(),
+    "old_opset": old_opset(),
 }
 SERIALIZED = {name: m.SerializeToString() for name, m in SEEDS.items()}
 
 REGISTERED_OPS = sorted({(e.op_type, e.domain) for e in REGISTRY.entries()})
+#: Every op ONNX knows, rule or not (no rule: opaque, or expanded from its function body).
+ONNX_OPS = sorted({(s.name, s.domain) for s in onnx.defs.get_all_schemas()})
 UNKNOWN_OPS = [("Frobnicate", ""), ("Frobnicate", "com.example"), ("Relu", "com.example"), ("", ""), ("Conv", "ai.onnx.ml")]
 ATTR_NAMES = ["axis", "axes", "kernel_shape", "strides", "pads", "dilations", "group", "alpha", "beta", "transA",
               "transB", "keepdims", "perm", "epsilon", "auto_pad", "mode", "to", "min", "max", "split", "ceil_mode"]
 ELEM_TYPES = list(range(0, 26)) + [99, -1]
-DIMS = st.one_of(st.sampled_from([0, -1, 1, 2, 3, 7, 2**31, 2**62, 2**63 - 1, -(2**63)]),
-                 st.sampled_from(["N", "batch", "seq", ""]), st.none())
+SET_DIMS = st.one_of(st.sampled_from([0, -1, 1, 2, 3, 7, 2**31, 2**62, 2**63 - 1, -(2**63)]),
+                     st.sampled_from(["N", "batch", "seq", ""]))
+DIMS = st.one_of(SET_DIMS, st.none())  # None: a dim with neither value nor name
 
 
 def attribute_value():
@@ -234,7 +302,7 @@ def set_dim(m, draw):
 def set_op_type(m, draw):
     node = _node(m, draw)
     if node is not None:
-        node.op_type, node.domain = draw(st.sampled_from(REGISTERED_OPS + UNKNOWN_OPS))
+        node.op_type, node.domain = draw(st.sampled_from(REGISTERED_OPS + UNKNOWN_OPS + ONNX_OPS))
 
 
 def set_elem_type(m, draw):
@@ -272,6 +340,7 @@ def set_opset(m, draw):
         m.ir_version = draw(st.sampled_from([0, 1, 3, 7, 8, 10, 99]))
 
 
+PLAIN_DTYPES = {np.dtype(t) for t in (np.float16, np.float32, np.float64, np.int8, np.uint8, np.int32, np.int64, np.bool_)}
 SPECIAL_VALUES = [0.0, -1.0, 1.0, 2.0**62, -(2.0**62), float("nan"), float("inf"), -float("inf"), 1e-30, 3.0]
 
 
@@ -283,14 +352,17 @@ def set_constant(m, draw):
     init = draw(st.sampled_from(small))
     try:
         array = numpy_helper.to_array(init).copy()
-    except ValueError:  # an earlier set_dim left dims that do not match the payload
+    except (ValueError, TypeError, KeyError):  # earlier mutations broke its dims or type
+        return
+    if array.dtype not in PLAIN_DTYPES:  # int4, float8, ...: no special values to write
         return
     flat = array.reshape(-1)
     for k in range(flat.size):
         if draw(st.booleans()):
             v = draw(st.sampled_from(SPECIAL_VALUES))
             if np.issubdtype(array.dtype, np.integer):
-                v = int(np.clip(np.nan_to_num(v), -(2**62), 2**62))
+                info = np.iinfo(array.dtype)
+                v = max(info.min, min(info.max, int(v))) if np.isfinite(v) else (info.max if v > 0 else info.min)
             flat[k] = v
     init.CopyFrom(numpy_helper.from_array(array, init.name))
 
@@ -298,7 +370,7 @@ def set_constant(m, draw):
 def insert_node(m, draw):
     """Append a node of a random registered op reading existing tensors, as a new graph output."""
     g = m.graph
-    op, domain = draw(st.sampled_from(REGISTERED_OPS))
+    op, domain = draw(st.sampled_from(REGISTERED_OPS + ONNX_OPS))
     try:
         schema = onnx.defs.get_schema(op, 21, domain)
     except onnx.defs.SchemaError:
@@ -314,8 +386,40 @@ def insert_node(m, draw):
     g.output.append(onnx.ValueInfoProto(name=node.output[0]))
 
 
+def annotate(m, draw):
+    """Declare a random shape and type for some tensor in value_info (maybe contradicting inference)."""
+    names = [o for node in m.graph.node for o in node.output if o]
+    if names:
+        shape = draw(st.one_of(st.none(), st.lists(SET_DIMS, max_size=4)))
+        elem = draw(st.sampled_from([TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.INT64, TensorProto.UNDEFINED]))
+        m.graph.value_info.append(helper.make_tensor_value_info(draw(st.sampled_from(names)), elem, shape))
+
+
+def wrap_in_function(m, draw):
+    """Move one node into a model-local function and call it (exercises inlining)."""
+    node = _node(m, draw)
+    if node is None:
+        return
+    domain = draw(st.sampled_from(["local", "", "com.example"]))
+    body = onnx.NodeProto()
+    body.CopyFrom(node)
+    formals_in = [f"i{k}" if name else "" for k, name in enumerate(node.input)]
+    formals_out = [f"o{k}" if name else "" for k, name in enumerate(node.output)]
+    del body.input[:], body.output[:]
+    body.input.extend(formals_in)
+    body.output.extend(formals_out)
+    function = helper.make_function(domain, "Wrapped", [f for f in formals_in if f], [f for f in formals_out if f], [body],
+                                    [helper.make_opsetid("", draw(st.sampled_from([13, 17, 999])))])
+    m.functions.append(function)
+    call = helper.make_node("Wrapped", [i for i in node.input if i], [o for o in node.output if o], name=node.name,
+                            domain=domain)
+    node.CopyFrom(call)
+    if draw(st.booleans()):
+        m.opset_import.append(helper.make_opsetid(domain, 1))
+
+
 MUTATIONS = [drop_node, dangle_input, swap_nodes, set_attribute, set_dim, set_op_type, set_elem_type, duplicate_output,
-             set_opset, set_constant, insert_node]
+             set_opset, set_constant, insert_node, annotate, wrap_in_function]
 
 
 def input_shapes(m, draw):
@@ -337,12 +441,19 @@ def input_shapes(m, draw):
 
 
 def analyse_or_fail_cleanly(source, shapes=None) -> None:
-    try:
-        result = onnxlayer.analyze(source, shapes)
-    except onnxlayer.OnnxLayerError as exc:
-        message = str(exc)
-        assert message.strip(), f"{type(exc).__name__} with an empty message"
-        assert "\n" not in message, f"multi-line error message: {message!r}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = onnxlayer.analyze(source, shapes)
+        except onnxlayer.OnnxLayerError as exc:
+            message = str(exc)
+            assert message.strip(), f"{type(exc).__name__} with an empty message"
+            assert "\n" not in message, f"multi-line error message: {message!r}"
+            result = None
+    # Python prints warnings on stderr: the CLI's one-line contract would break
+    stray = [w for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
+    assert not stray, f"warning on stderr: {stray[0].category.__name__}: {stray[0].message} ({stray[0].filename}:{stray[0].lineno})"
+    if result is None:
         return
     data = json.loads(result.to_json())  # to_json uses allow_nan=False: NaN/inf raise here
     assert data["summary"]["input_dim"] >= 0
@@ -380,3 +491,83 @@ def test_corrupted_bytes(name, data):
             at = data.draw(st.integers(0, len(raw) - 1))
             raw[at] ^= data.draw(st.integers(1, 255))
     analyse_or_fail_cleanly(bytes(raw))
+
+
+# -------------------------------------------------------------------- regressions the fuzzer found
+
+
+def _mutated(name: str, edit) -> onnx.ModelProto:
+    m = onnx.ModelProto()
+    m.CopyFrom(SEEDS[name])
+    edit(m)
+    return m
+
+
+def test_non_utf8_name_is_a_load_error():
+    """flip: a byte flip left invalid UTF-8 in a node name (protobuf handed back bytes)."""
+    raw = SERIALIZED["embedding"].replace(b"/flat/Reshape", b"/fla\xb6/Reshape")
+    with pytest.raises(onnxlayer.ModelLoadError, match=r"node\[1\]\.name is not valid UTF-8"):
+        onnxlayer.analyze(raw)
+
+
+def test_wrong_input_count_is_a_graph_error():
+    """set_op_type: Relu → PRelu left PRelu with one input (fusion indexed its slope)."""
+    m = _mutated("cnn", lambda m: setattr(m.graph.node[1], "op_type", "PRelu"))
+    with pytest.raises(onnxlayer.GraphError, match=r"'/relu/Relu' \(PRelu\) has 1 inputs; opset 17 allows 2"):
+        onnxlayer.analyze(m)
+
+
+def test_attribute_of_the_wrong_type_is_a_graph_error():
+    """set_attribute: ReduceMean axes=1 (INT, not INTS) crashed the normalization fusion."""
+    def edit(m):
+        del m.graph.node[0].attribute[:]
+        m.graph.node[0].attribute.append(helper.make_attribute("axes", 1))
+
+    with pytest.raises(onnxlayer.GraphError, match=r"attribute 'axes' of type INT; opset 13 expects INTS"):
+        onnxlayer.analyze(_mutated("decomposed_layernorm", edit))
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([("", 17), ("ai.onnx", -1)], "version -1"),
+    ([("", 17), ("ai.onnx", 13)], "imported twice"),
+])
+def test_bad_opset_imports_are_load_errors(entries, message):
+    """set_opset: a second default-domain import (version -1) silently replaced the first."""
+    def edit(m):
+        del m.opset_import[:]
+        m.opset_import.extend(helper.make_opsetid(d, v) for d, v in entries)
+
+    with pytest.raises(onnxlayer.ModelLoadError, match=message):
+        onnxlayer.analyze(_mutated("cnn", edit))
+
+
+def test_folding_static_infinities_prints_no_warning():
+    """set_constant: a QDQ scale of inf made constant folding print numpy warnings on stderr."""
+    def edit(m):
+        scale = next(i for i in m.graph.initializer if i.name == "s")
+        scale.CopyFrom(numpy_helper.from_array(np.array(np.inf, np.float32), "s"))
+        m.graph.node[3].op_type = "Mul"  # its rule asks for the (folded) static operand
+        del m.graph.node[3].attribute[:]
+
+    analyse_or_fail_cleanly(_mutated("qdq_conv", edit))
+
+
+def test_wide_input_region_bound_is_quick():
+    """set_dim + input_shapes: a 2**40-wide conv input made the region sum take minutes."""
+    import time
+
+    start = time.perf_counter()
+    analyse_or_fail_cleanly(SEEDS["conv_net"], {"x": [1, 3, 8, 2**40]})
+    assert time.perf_counter() - start < 5
+
+
+def test_error_messages_stay_on_one_line():
+    """flip: a corrupt byte turned an op type into text with newlines, echoed in the error."""
+    def edit(m):
+        m.graph.node[1].op_type, m.graph.node[1].domain = "Bad\nOp\u2028", "com.example"
+        m.opset_import.append(helper.make_opsetid("com.example", 1))
+
+    with pytest.raises(onnxlayer.ShapeError) as info:
+        onnxlayer.analyze(_mutated("cnn", edit))
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and "com.example::Bad\\nOp\\u2028" in message
