@@ -19,7 +19,7 @@ import onnx
 from . import __version__
 from .errors import OnnxLayerError, SettingsError
 from .loading import ModelSource
-from .result import SCHEMA_VERSION, AnalysisResult, Summary
+from .result import SCHEMA_VERSION, Summary
 from .transfer import Settings
 
 #: Zoo-only prefix for model sources in `compare()` ("zoo:resnet50").

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 from . import __version__
-from .algebra import SOURCE, Block, BlockValue, Dominators, LeafBlock, LeafWalk, Parallel, Series, leaf_complexity, log2_ratio
+from .algebra import (SOURCE, Block, BlockValue, Dominators, LeafBlock, LeafWalk, Parallel, Series, leaf_complexity,
+                      log2_ratio)
 from .errors import GraphError, SettingsError
 from .graph import DATA, GraphView
 from .loading import ModelSource
@@ -168,7 +169,8 @@ class _Decomposer:
         self.producer: dict[str, int] = {}
         for k, w in enumerate(walked):
             leaf = w.leaf
-            self.inputs.append(tuple(dict.fromkeys(n for n in leaf.inputs + leaf.node.implicit_inputs if n and tensors[n].role == DATA)))
+            names = leaf.inputs + leaf.node.implicit_inputs
+            self.inputs.append(tuple(dict.fromkeys(n for n in names if n and tensors[n].role == DATA)))  # as the walk
             outs = tuple(o for o in leaf.outputs if o and tensors[o].role == DATA)
             self.outputs.append(outs)
             for o in outs:
@@ -263,7 +265,8 @@ class _Decomposer:
     def leaf_term(self, k: int, entry: object) -> Term:
         w = self.walked[k]
         outs = self.outputs[k]
-        block: Block = LeafBlock(w.lta, w.out_size) if len(outs) == 1 else MultiOutputLeaf(w.lta, tuple(self.size(o) for o in outs))
+        block: Block = (LeafBlock(w.lta, w.out_size) if len(outs) == 1
+                        else MultiOutputLeaf(w.lta, tuple(self.size(o) for o in outs)))
         op = w.leaf.op_type
         if op == "FusedUnary":
             label = "⟨" + "·".join(m.op_type for m in w.leaf.members) + "⟩"
@@ -302,34 +305,41 @@ class _Decomposer:
         else:
             feed = ((entry, self.size(entry)),)
         order = sorted(region)
-        steps = [DagStep(self.walked[k].lta, self.inputs[k], tuple((o, self.size(o)) for o in self.outputs[k])) for k in order]
+        steps = [DagStep(self.walked[k].lta, self.inputs[k], tuple((o, self.size(o)) for o in self.outputs[k]))
+                 for k in order]
         if node == SINK:
             size = sum(self.size(o) for o in self.sink_inputs)
             steps.append(DagStep(LTA("structural", (), size, True), self.sink_inputs, (("<outputs>", size),)))
         merges = [self.walked[k].leaf.op_type for k in order if len(self.inputs[k]) > 1]
         kinds = sorted(set(merges))
-        label = f"DAG[{len(order)} leaves; " + ", ".join(f"{merges.count(m)} {OP_ABBREVIATIONS.get(m, m)}" for m in kinds) + "]"
+        counts = ", ".join(f"{merges.count(m)} {OP_ABBREVIATIONS.get(m, m)}" for m in kinds)
+        label = f"DAG[{len(order)} leaves; {counts}]"
         return Term("dag", DagBlock(feed, tuple(steps)), tuple(order), entry, node, label=label)
 
 
 # ------------------------------------------------------------------ naming and folding
 
 
+def _leaf_signature(w: LeafWalk) -> tuple:
+    return ("L", w.leaf.op_type, tuple((g.units, g.pieces) for g in w.lta.groups), w.lta.rank_cap, w.in_size, w.out_size)
+
+
 def _signature(term: Term, walked: Sequence[LeafWalk]) -> Any:
-    """Structure without names: op types, unit groups, caps and tensor sizes."""
+    """Structure without names: op types, unit groups, caps, tensor sizes and wiring."""
     if term.signature is not None:
         return term.signature
     if term.kind == "leaf":
-        if not term.leaves:
-            sig: Any = ("sink",)
-        else:
-            w = walked[term.leaves[0]]
-            sig = ("L", w.leaf.op_type, term.label, tuple((g.units, g.pieces) for g in w.lta.groups), w.lta.rank_cap, w.in_size, w.out_size)
+        sig: Any = _leaf_signature(walked[term.leaves[0]]) + (term.label,) if term.leaves else ("sink",)
     elif term.kind == "select":
         sig = ("S", term.block.rank_cap, term.block.size)
     elif term.kind == "dag":
-        sig = ("D", tuple(_signature(Term("leaf", term.block, (k,), None, None, label=""), walked) for k in term.leaves),
-               tuple(len(s.inputs) for s in term.block.steps))
+        # each step's inputs as (producing step, output position); the block input is step -1
+        where = {name: (-1, i) for i, (name, _) in enumerate(term.block.entry)}
+        wiring = []
+        for k, step in enumerate(term.block.steps):
+            wiring.append(tuple(where[i] for i in step.inputs))
+            where.update({name: (k, i) for i, (name, _) in enumerate(step.outputs)})
+        sig = ("D", tuple(_leaf_signature(walked[k]) for k in term.leaves), tuple(wiring))
     elif term.kind == "parallel":
         sig = ("P", tuple(_signature(c, walked) for c in term.children), _signature(term.merge, walked))
     elif term.kind == "repeat":
@@ -596,7 +606,8 @@ def _render_text(expr: LayerExpression, width: int) -> str:
     s = expr.result.summary
     root = expr.root
     head = [
-        f"{root.name}: C = {_fmt_bits(s.complexity_bits)} bits, P = {s.intrinsic_power if s.intrinsic_power is None else round(s.intrinsic_power, 3)}, "
+        f"{root.name}: C = {_fmt_bits(s.complexity_bits)} bits, "
+        f"P = {'-' if s.intrinsic_power is None else f'{s.intrinsic_power:.3f}'}, "
         f"D0 = {_fmt_dim(s.input_dim)}, {len(expr.walked)} leaves "
         f"(tolerance ε = {expr.result.settings['tolerance']:g}, domain B = {expr.result.settings['domain']:g})",
         "∘ series, data flowing left to right; (A ⊕ B)→M parallel branches merged by M; n× identical consecutive blocks;",
@@ -605,9 +616,10 @@ def _render_text(expr: LayerExpression, width: int) -> str:
     ]
     rows: list[tuple[str, str, str, str]] = []
 
-    def line(t: Term | None, value: BlockValue, text: str) -> None:
+    def line(value: BlockValue, text: str) -> None:
         p = log2_ratio(value.d_out, value.d_in)
-        rows.append((_fmt_bits(value.complexity), "-" if p is None else f"{p:.3f}", f"{_fmt_dim(value.d_in)} → {_fmt_dim(value.d_out)}", text))
+        dims = f"{_fmt_dim(value.d_in)} → {_fmt_dim(value.d_out)}"
+        rows.append((_fmt_bits(value.complexity), "-" if p is None else f"{p:.3f}", dims, text))
 
     def clip(text: str) -> str:
         return text if len(text) <= width else text[: width - 1] + "…"
@@ -617,17 +629,19 @@ def _render_text(expr: LayerExpression, width: int) -> str:
         name = t.name
         if t.kind == "repeat":
             name = f"{len(t.children)}×" + (f" {t.name}" if t.name else "")
+        if name == formula:
+            name = ""  # a leaf named after its op type
         if t.kind == "repeat":
             formula = _formula(t.children[0])  # the count is in the name
         expandable = t.kind in ("series", "parallel", "repeat") and len(formula) > width
         if not expandable:
-            line(t, t.value, f"{indent}{mark}{name + '  ' if name else ''}{clip(formula)}")
+            line(t.value, f"{indent}{mark}{name + '  ' if name else ''}{clip(formula)}")
             return
         if t.kind == "series":
-            line(t, t.value, f"{indent}{mark}{name}")
+            line(t.value, f"{indent}{mark}{name or clip(formula)}")
             children(t.children, indent + "  ")
         elif t.kind == "repeat":
-            line(t, t.value, f"{indent}{mark}{name}  (each alike; the first:)")
+            line(t.value, f"{indent}{mark}{name}  (each alike; the first:)")
             first = t.children[0]
             if first.kind == "series":
                 children(first.children, indent + "  ")
@@ -636,12 +650,12 @@ def _render_text(expr: LayerExpression, width: int) -> str:
         else:  # parallel: one line per branch (identities stay in the header), the merge if it has units
             merge = _formula(t.merge)
             shown = " ⊕ ".join("id" if _is_identity(c) else "…" for c in t.children)
-            line(t, t.value, f"{indent}{mark}{name + '  ' if name else ''}({shown})→{merge}")
+            line(t.value, f"{indent}{mark}{name + '  ' if name else ''}({shown})→{merge}")
             for c in t.children:
                 if not _is_identity(c):
                     emit(c, indent + "  ", "⊕ ")
             if t.merge.value.complexity:
-                line(t.merge, t.merge.value, f"{indent}  → {merge}")
+                line(t.merge.value, f"{indent}  → {merge}")
 
     def children(parts: Sequence[Term], indent: str) -> None:
         i = 0
@@ -650,7 +664,8 @@ def _render_text(expr: LayerExpression, width: int) -> str:
             if t.kind in ("leaf", "select"):
                 # pack consecutive single leaves on one line while the formula fits
                 j, text = i + 1, _formula(t)
-                while j < len(parts) and parts[j].kind in ("leaf", "select") and len(text) + 1 + len(_formula(parts[j])) <= width:
+                while (j < len(parts) and parts[j].kind in ("leaf", "select")
+                       and len(text) + 1 + len(_formula(parts[j])) <= width):
                     text += "∘" + _formula(parts[j])
                     j += 1
                 if j - i == 1:
@@ -659,17 +674,17 @@ def _render_text(expr: LayerExpression, width: int) -> str:
                     run = parts[i:j]
                     value = Series(tuple(c.block for c in run)).evaluate(run[0].value.d_in)
                     names = f"{run[0].name} … {run[-1].name}" if run[0].name and run[-1].name else ""
-                    line(None, value, f"{indent}∘ {names + '  ' if names else ''}{text}")
+                    line(value, f"{indent}∘ {names + '  ' if names else ''}{text}")
                 i = j
             else:
                 emit(t, indent, "∘ ")
                 i += 1
 
-    line(root, root.value, root.name)
+    line(root.value, root.name)
     children(root.children, "  ")
-    wc = max(len(r[0]) for r in rows)
-    wp = max(len(r[1]) for r in rows)
-    wd = max(len(r[2]) for r in rows)
+    wc = max(len("C bits"), *(len(r[0]) for r in rows))
+    wp = max(len("P"), *(len(r[1]) for r in rows))
+    wd = max(len("d_in → d_out"), *(len(r[2]) for r in rows))
     header = f"{'C bits'.rjust(wc)}  {'P'.rjust(wp)}  {'d_in → d_out'.ljust(wd)}  block"
     body = [f"{c.rjust(wc)}  {p.rjust(wp)}  {dd.ljust(wd)}  {text}".rstrip() for c, p, dd, text in rows]
     return "\n".join(head + [header] + body) + "\n"
