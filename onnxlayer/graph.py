@@ -269,6 +269,7 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]
             if d > MAX_DIM:
                 raise SettingsError(f"--input-shape {name}: dim {d} exceeds the int64 limit of ONNX")
     symbols: dict[str, int] = {}  # symbolic dim name -> the value it was fixed to
+    resized = False  # an override changed a concrete dim: recorded shapes downstream are stale
     for inp in graph_inputs:
         ttype = inp.type.tensor_type
         if not inp.type.HasField("tensor_type"):
@@ -283,6 +284,8 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]
                 for old, new in zip(ttype.shape.dim, dims):
                     if old.dim_param:
                         symbols.setdefault(old.dim_param, int(new))
+                    elif old.HasField("dim_value") and old.dim_value > 0 and old.dim_value != int(new):
+                        resized = True
             ttype.ClearField("shape")
             for d in dims:
                 ttype.shape.dim.add().dim_value = int(d)
@@ -310,6 +313,10 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]
             )
 
 
+    if resized:
+        for vi in list(model.graph.value_info) + list(model.graph.output):
+            if vi.type.HasField("tensor_type"):
+                vi.type.tensor_type.ClearField("shape")
     # exporters record intermediate shapes with the same symbols: fix them everywhere
     if symbols:
         for vi in list(model.graph.value_info) + list(model.graph.output):

@@ -58,3 +58,11 @@ def test_static_subgraph_is_not_data():
     r = onnxlayer.analyze(model(nodes, [value("x", 1, 3)], [value("y", 1, 5)], [weight("w", 5, 3)]))
     assert [l.op_type for l in r.leaves] == ["MatMul"]
     assert r.summary.params == 15 and r.leaves[0].rank_cap == 3
+
+
+def test_overriding_a_concrete_input_dim_recomputes_declared_shapes():
+    """A model declaring [1, 4, 8, 8] outputs, analysed at 4x4: the declared output is stale."""
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="/conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    m = model([conv], [value("x", 1, 2, 8, 8)], [value("y", 1, 4, 8, 8)], [weight("w", 4, 2, 3, 3)])
+    r = onnxlayer.analyze(m, {"x": (1, 2, 4, 4)})
+    assert r.summary.input_dim == 32 and r.summary.output_dim == 4 * 16
