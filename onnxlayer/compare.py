@@ -362,3 +362,8 @@ def run_compare(args: argparse.Namespace) -> int:
     for w in result.warnings:
         print(f"onnxlayer: warning: {w}", file=sys.stderr)
     return 2 if result.failed else 0
+
+
+from ._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "compare")

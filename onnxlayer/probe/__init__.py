@@ -28,3 +28,8 @@ def __getattr__(name: str) -> Any:
 
         return ProbeResult
     raise AttributeError(name)
+
+
+from .._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "probe")
