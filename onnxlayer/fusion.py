@@ -80,6 +80,11 @@ ELEMENTWISE: dict[str, Callable] = {
     "Identity": lambda n, a: a[0],
     "Dropout": lambda n, a: a[0],
     "Cast": lambda n, a: a[0],
+    # layout ops enter regions only as no-ops (see _layout_noop); on the grid they are the identity
+    "Transpose": lambda n, a: a[0],
+    "Reshape": lambda n, a: a[0],
+    "Squeeze": lambda n, a: a[0],
+    "Unsqueeze": lambda n, a: a[0],
 }
 #: Elementwise ops that are affine in their data input (given static other operands).
 AFFINE = frozenset({"Add", "Sub", "Neg", "Identity", "Dropout", "Cast"})
@@ -173,10 +178,30 @@ def _reduce_axes(ctx: _Ctx, node: Node) -> tuple[int, ...] | None:
     return tuple(sorted(int(a) % rank for a in axes))
 
 
+LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Squeeze", "Unsqueeze"})
+
+
+def _layout_noop(ctx: _Ctx, node: Node) -> bool:
+    """A layout op that only inserts, drops or moves size-1 axes: every value keeps its place
+    (tf2onnx leaves such Transposes on NHWC statistics)."""
+    if node.domain or node.op_type not in LAYOUT_OPS or not node.inputs:
+        return False
+    src, out = ctx.t(node.inputs[0]).shape, ctx.t(ctx.single_output(node) or node.outputs[0]).shape
+    if src is None or out is None or not all(isinstance(d, int) for d in src + out):
+        return False
+    if node.op_type == "Transpose":
+        perm = node.attr("perm") or list(range(len(src)))[::-1]
+        moved = [axis for axis in perm if src[axis] != 1]
+        return moved == sorted(moved)
+    return [d for d in src if d != 1] == [d for d in out if d != 1]
+
+
 def _is_elementwise(ctx: _Ctx, node: Node, shape: tuple, reduced_ok: bool = False) -> bool:
     """An elementwise op whose output keeps the region's shape (or, for statistics, a
-    keepdims-reduced version of it)."""
+    keepdims-reduced version of it); layout no-ops count as the identity."""
     if node.domain or node.op_type not in ELEMENTWISE:
+        return False
+    if node.op_type in LAYOUT_OPS and not _layout_noop(ctx, node):
         return False
     out = ctx.single_output(node)
     if out is None:

@@ -164,3 +164,30 @@ def test_per_channel_constants_take_the_maximum():
         for a in slopes.ravel()
     )
     assert leaf.groups[0].pieces == expected
+
+
+@pytest.mark.parametrize("layout", [None, "Transpose", "Reshape"])
+def test_normalization_through_layout_noops_on_statistics(layout):
+    """tf2onnx leaves Transposes of size-1 axes on NHWC means (Keras ConvNeXt); they are no-ops."""
+    shape = (1, 4, 3, 3)
+    nodes = [n("ReduceMean", ["x", "axes"], ["mu"], keepdims=1)]
+    inits = [const("axes", [1], np.int64), const("eps", 1e-5)]
+    mean = "mu"
+    if layout == "Transpose":
+        nodes.append(n("Transpose", ["mu"], ["mt"], perm=[1, 0, 2, 3]))
+        mean = "mt"
+    elif layout == "Reshape":
+        nodes.append(n("Reshape", ["mu", "shp"], ["mt"]))
+        inits.append(const("shp", [1, 1, 3, 3], np.int64))
+        mean = "mt"
+    nodes += [n("Sub", ["x", mean], ["d"]), n("Mul", ["d", "d"], ["sq"]), n("ReduceMean", ["sq", "axes"], ["var"], keepdims=1),
+              n("Add", ["var", "eps"], ["ve"]), n("Sqrt", ["ve"], ["sd"]), n("Div", ["d", "sd"], ["y"])]
+    r = onnxlayer.analyze(block(nodes, inits, shape=shape, opset=18))
+    assert units(r) == [("LayerNormalization", [(9, 14)])]  # 3×3 positions normalised over 4 channels
+
+
+def test_layout_op_moving_real_axes_is_not_fused():
+    shape = (1, 4, 3, 3)
+    nodes = [n("Sigmoid", ["x"], ["s"]), n("Transpose", ["s"], ["st"], perm=[0, 1, 3, 2]), n("Mul", ["x", "st"], ["y"])]
+    r = onnxlayer.analyze(block(nodes, shape=shape))
+    assert [l.op_type for l in r.leaves if l.groups] == ["Sigmoid", "Mul"]
