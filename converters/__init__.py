@@ -23,8 +23,12 @@ if TYPE_CHECKING:  # onnx is imported where used: the package import stays cheap
 DEFAULT_OPSET = 18
 """Opset for both front-ends: the newest tf2onnx 1.17 emits, and the dynamo exporter's own."""
 
+BATCH_DIM = "batch"
+"""Name both front-ends give a symbolic batch dimension (dim 0 of inputs and outputs)."""
+
 __all__ = [
     "DEFAULT_OPSET",
+    "BATCH_DIM",
     "ConverterError",
     "MissingFrameworkError",
     "PickleRefusedError",
@@ -104,12 +108,39 @@ def check_complete(model: onnx.ModelProto) -> None:
     if unknown:
         listed = ", ".join(f"{op} ({domain}) x{n}" for (domain, op), n in sorted(unknown.items()))
         raise IncompleteConversionError(f"conversion left ops that are not ONNX: {listed}")
+    # The checker works on a serialised copy: past a size, check the graph with
+    # large weights declared as typed inputs instead (no copy of the weights;
+    # only the data-length check of those initialisers is lost).
+    checked = model if model.ByteSize() < _CHECK_IN_FULL_BELOW else _skeleton(model)
     try:
-        # The checker serialises the model; past protobuf's 2 GiB it cannot.
-        if model.ByteSize() < (2 << 30) - (1 << 20):
-            onnx.checker.check_model(model)
+        onnx.checker.check_model(checked)
     except onnx.checker.ValidationError as exc:
         raise IncompleteConversionError(f"converted model fails onnx.checker: {exc}") from exc
+
+
+_CHECK_IN_FULL_BELOW = 256 << 20
+_LARGE_TENSOR_BYTES = 1 << 16
+
+
+def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with initialisers over 64 KiB turned into graph inputs of the same type and shape."""
+    import onnx
+
+    skeleton = onnx.ModelProto(ir_version=model.ir_version, producer_name=model.producer_name,
+                               opset_import=model.opset_import, functions=model.functions)
+    graph = skeleton.graph
+    graph.name = model.graph.name
+    graph.node.extend(model.graph.node)
+    graph.input.extend(model.graph.input)
+    graph.output.extend(model.graph.output)
+    graph.value_info.extend(model.graph.value_info)
+    declared = {value.name for value in model.graph.input}
+    for tensor in model.graph.initializer:
+        if tensor.ByteSize() <= _LARGE_TENSOR_BYTES:
+            graph.initializer.append(tensor)
+        elif tensor.name not in declared:
+            graph.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims))
+    return skeleton
 
 
 # ---------------------------------------------------------------------------

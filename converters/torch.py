@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 if TYPE_CHECKING:  # onnx is imported where used: the package import stays cheap
     import onnx
 
-from . import DEFAULT_OPSET, ConverterError, check_complete, require
+from . import BATCH_DIM, DEFAULT_OPSET, ConverterError, check_complete, require
 
 __all__ = [
+    "BATCH_DIM",
     "EXPORTERS",
     "convert_torch",
     "from_module",
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 EXPORTERS = ("auto", "dynamo", "legacy")
-BATCH_DIM = "batch"
 
 _log = logging.getLogger(__name__)
 
@@ -80,16 +80,19 @@ def from_module(module: Any, example_inputs: Any, *, exporter: str = "auto", ops
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     was_training = module.training
     module.eval()
+    exporters = {"auto": (_export_dynamo, _export_legacy), "dynamo": (_export_dynamo,),
+                 "legacy": (_export_legacy,)}[exporter]
+    failures = []
     try:
-        if exporter == "legacy":
-            return _export_legacy(module, args, opset, dynamic_batch, input_names, output_names)
-        try:
-            return _export_dynamo(module, args, opset, dynamic_batch, input_names, output_names)
-        except Exception as exc:  # noqa: BLE001 - any exporter failure may be cured by the other exporter
-            if exporter == "dynamo":
-                raise ConverterError(f"dynamo export of {type(module).__name__} failed: {_first_line(exc)}") from exc
-            _log.warning("dynamo export failed (%s); falling back on the legacy exporter", _first_line(exc))
-            return _export_legacy(module, args, opset, dynamic_batch, input_names, output_names)
+        for export in exporters:
+            try:
+                return export(module, args, opset, dynamic_batch, input_names, output_names)
+            except Exception as exc:  # noqa: BLE001 - the next exporter may cope; all failures are reported
+                failures.append(f"{export.__name__.removeprefix('_export_')}: {_first_line(exc)}")
+                if export is not exporters[-1]:
+                    _log.warning("%s; trying the next exporter", failures[-1])
+                last = exc
+        raise ConverterError(f"export of {type(module).__name__} failed ({'; '.join(failures)})") from last
     finally:
         module.train(was_training)
 

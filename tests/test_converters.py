@@ -165,6 +165,21 @@ def test_check_complete_rejects_framework_ops():
         check_complete(model)
 
 
+def test_check_complete_on_large_models_checks_a_skeleton(monkeypatch):
+    monkeypatch.setattr(converters, "_CHECK_IN_FULL_BELOW", 0)
+    monkeypatch.setattr(converters, "_LARGE_TENSOR_BYTES", 16)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        [onnx.numpy_helper.from_array(np.ones((8, 8), np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    check_complete(model)
+    model.graph.node[0].input[1] = "missing"
+    with pytest.raises(IncompleteConversionError, match="onnx.checker"):
+        check_complete(model)
+
+
 def test_convert_rejects_unknown_objects():
     with pytest.raises(UnsupportedFormatError, match="nn.Module"):
         convert(object())
@@ -221,8 +236,9 @@ def test_keras_grouped_conv_and_exact_gelu_convert():
     assert helper.get_attribute_value(next(a for a in conv.attribute if a.name == "group")) == 4
     x = np.random.default_rng(0).normal(size=(2, 12, 12, 8)).astype(np.float32)
     np.testing.assert_allclose(_run_onnx(proto, x), model(x).numpy(), rtol=1e-4, atol=1e-5)
-    # The batch dimension stays symbolic.
-    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 0
+    # The batch dimension stays symbolic, named as the torch front-end names it.
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == converters.BATCH_DIM
+    assert proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param == converters.BATCH_DIM
 
 
 @pytest.mark.tensorflow
@@ -260,6 +276,27 @@ def test_saved_model_directory(tmp_path):
 
 
 @pytest.mark.tensorflow
+def test_saved_model_of_a_plain_tf_module(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+
+    class Affine(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kernel = tf.Variable(np.arange(12, dtype=np.float32).reshape(4, 3))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def __call__(self, x):
+            return tf.nn.relu(tf.matmul(x, self.kernel) - 10.0)
+
+    module = Affine()
+    tf.saved_model.save(module, str(tmp_path / "affine"))
+    proto = convert(tmp_path / "affine")
+    assert {"MatMul", "Relu"} <= _op_types(proto)
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(_run_onnx(proto, x), module(x).numpy())
+
+
+@pytest.mark.tensorflow
 def test_tf_function_with_signature():
     tf = pytest.importorskip("tensorflow")
     kernel = tf.constant(np.arange(12, dtype=np.float32).reshape(4, 3))
@@ -268,8 +305,9 @@ def test_tf_function_with_signature():
     def affine(x):
         return tf.nn.relu(tf.matmul(x, kernel) - 10.0)
 
-    proto = convert(affine)
+    proto = convert(affine, opset=17)
     assert {"MatMul", "Relu"} <= _op_types(proto)
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", 17)]
     x = np.ones((2, 4), np.float32)
     np.testing.assert_allclose(_run_onnx(proto, x), affine(x).numpy())
 
@@ -448,6 +486,22 @@ def test_torch_save_pickles(tmp_path):
     assert "Conv" in _op_types(proto)
     with pytest.raises(ConverterError, match="state_dict"):
         convert(tmp_path / "weights.pth", trust_pickle=True)
+
+
+@pytest.mark.torch
+def test_auto_exporter_falls_back_on_legacy(monkeypatch):
+    import torch
+
+    from onnxlayer.converters import torch as frontend
+
+    def broken_dynamo(*args, **kwargs):
+        raise RuntimeError("dynamo cannot trace this")
+
+    monkeypatch.setattr(frontend, "_export_dynamo", broken_dynamo)
+    proto = frontend.from_module(_torch_cnn(), (torch.randn(1, 3, 8, 8),), exporter="auto")
+    assert "Conv" in _op_types(proto)
+    with pytest.raises(ConverterError, match="dynamo cannot trace this"):
+        frontend.from_module(_torch_cnn(), (torch.randn(1, 3, 8, 8),), exporter="dynamo")
 
 
 @pytest.mark.torch
