@@ -42,19 +42,22 @@ __all__ = [
 ]
 
 
-class ConverterError(Exception):
-    """Base class for every converter failure (to be rebased onto onnxlayer's error hierarchy)."""
+from onnxlayer.errors import ModelLoadError, OnnxLayerError
+
+
+class ConverterError(OnnxLayerError):
+    """Base class for every converter failure: the CLI reports it in one line, exit code 2."""
 
 
 class MissingFrameworkError(ConverterError, ImportError):
     """The framework a model needs is not installed; the message names the pip extra."""
 
 
-class PickleRefusedError(ConverterError):
+class PickleRefusedError(ConverterError, ModelLoadError):
     """A pickled checkpoint (.pt/.pth/.pkl) was refused: unpickling runs arbitrary code."""
 
 
-class UnsupportedFormatError(ConverterError):
+class UnsupportedFormatError(ConverterError, ModelLoadError):
     """The path is not a model format onnxlayer can read."""
 
 
@@ -223,14 +226,11 @@ def detect_format(path: str | os.PathLike) -> str:
 def pickle_refusal_message(path: str) -> str:
     """Why a pickle is refused, and how to produce a format onnxlayer reads without trusting it."""
     return (
-        f"{path} is a pickle (torch.save / pickle.dump). Loading it would run arbitrary code, "
-        "so onnxlayer does not unpickle it. Export the model where you trust it instead:\n"
-        "    ep = torch.export.export(model.eval(), (example_input,))\n"
-        "    torch.export.save(ep, 'model.pt2')      # then: onnxlayer model.pt2\n"
-        "or  torch.onnx.export(model.eval(), (example_input,), 'model.onnx')\n"
-        "A pickle may also hold only a state_dict (weights without the architecture), which no "
-        "tool can analyse without the model's code. If you trust this file and it holds a whole "
-        "nn.Module, pass trust_pickle=True together with example inputs."
+        f"{path} is a pickle (torch.save / pickle.dump): loading it would run arbitrary code, so onnxlayer "
+        "does not unpickle it. Export the model where you trust it instead, e.g. "
+        "torch.export.save(torch.export.export(model.eval(), (x,)), 'model.pt2') or "
+        "torch.onnx.export(model.eval(), (x,), 'model.onnx'), and analyse that file "
+        "(or pass --trust-pickle with --example-shape if you trust this file and it holds a whole nn.Module)"
     )
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import gc
 import math
+import os
+from pathlib import Path
 from collections import Counter
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import onnx
 
@@ -28,23 +30,54 @@ PWL_KINDS = frozenset({"pwl", "linear", "structural"})
 
 
 def analyze(
-    model: ModelSource,
+    model: ModelSource | Any,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     *,
+    example_inputs: Any = None,
     tolerance: float = Settings.tolerance,
     domain: float = Settings.domain,
     strict: bool = False,
     fuse: bool = True,
     path: str | None = None,
+    trust_pickle: bool = False,
+    **converter_options: Any,
 ) -> AnalysisResult:
-    """Compute every per-leaf and global metric of SPEC.md for an ONNX model.
+    """Compute every per-leaf and global metric of SPEC.md for a model.
 
-    `model` is a path, raw bytes or an `onnx.ModelProto`; `input_shapes` maps graph input
-    names to concrete shapes for symbolic dims other than the batch dimension.
+    `model` is an ONNX path, raw bytes or an `onnx.ModelProto`; or a framework model: a Keras
+    model, a `torch.nn.Module` (with `example_inputs`), a `torch.export.ExportedProgram`, or a
+    `.keras`/`.h5`/SavedModel/`.pt2` path, converted in memory by `onnxlayer.converters`.
+    `input_shapes` maps graph input names to concrete shapes for symbolic dims other than the
+    batch dimension.
     """
     settings = Settings(float(tolerance), float(domain))
+    source, label = to_onnx_source(model, example_inputs, trust_pickle, converter_options)
     with _gc_paused():
-        return _analyze(model, input_shapes, settings, strict, fuse, path)
+        return _analyze(source, input_shapes, settings, strict, fuse, path or label)
+
+
+def to_onnx_source(model: Any, example_inputs: Any = None, trust_pickle: bool = False,
+                   converter_options: Mapping[str, Any] | None = None) -> tuple[ModelSource, str | None]:
+    """ONNX sources pass through; framework models and files go through the converters.
+
+    Files named `.onnx` are read as ONNX directly (their errors are ONNX errors); other paths and
+    directories are recognised by content (`converters.detect_format`).
+    """
+    options = dict(converter_options or {})
+    if isinstance(model, (bytes, bytearray, onnx.ModelProto)):
+        return model, None
+    if isinstance(model, (str, os.PathLike)):
+        p = Path(model)
+        if p.suffix.lower() == ".onnx" or not p.exists():
+            return model, None
+        from .converters import convert, detect_format
+
+        if detect_format(p) == "onnx":
+            return model, None
+        return convert(p, example_inputs, trust_pickle=trust_pickle, **options), str(p)
+    from .converters import convert
+
+    return convert(model, example_inputs, **options), f"<{type(model).__name__}>"
 
 
 @contextmanager
@@ -66,10 +99,11 @@ def _analyze(model: ModelSource, input_shapes, settings: Settings, strict: bool,
     leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
     dominators = Dominators()
     walked, d, d0 = walk(view, leaves, settings, dominators)
-    label = path or (str(model) if not isinstance(model, (bytes, bytearray, onnx.ModelProto)) else None)
+    label = path or (str(model) if isinstance(model, (str, os.PathLike)) else None)
     info = ModelInfo(
         path=label,
-        sha256=model_sha256(model) if not isinstance(model, onnx.ModelProto) else None,
+        # of the file the user named (also for converted framework files), else of the bytes
+        sha256=model_sha256(label) if label and Path(label).is_file() else model_sha256(model),
         opset=view.opset,
         producer=" ".join(x for x in (proto.producer_name, proto.producer_version) if x),
         ir_version=int(proto.ir_version),

@@ -26,6 +26,40 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fuse", action="store_true", help="skip the SPEC §4 fusions (for debugging)")
 
 
+def _add_framework(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("framework models (.keras, .h5, SavedModel, .pt2)")
+    g.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), default=None,
+                   help="PyTorch exporter (default: dynamo, legacy as fallback)")
+    g.add_argument("--opset", type=int, default=None, help="ONNX opset for conversion (default 18)")
+    g.add_argument("--trust-pickle", action="store_true",
+                   help="load a .pt/.pth pickle (runs its code: only for files you trust)")
+    g.add_argument("--example-shape", action="append", default=[], metavar="1x3x224x224",
+                   help="example input shape for a trusted pickled nn.Module (repeatable, in order)")
+
+
+def _framework_options(args: argparse.Namespace) -> tuple[object, dict]:
+    """(example inputs, converter options) from the CLI flags."""
+    options: dict = {}
+    if args.exporter:
+        options["exporter"] = args.exporter
+    if args.opset:
+        options["opset"] = args.opset
+    example = None
+    if args.example_shape:
+        from .converters import require
+
+        torch = require("torch")
+        shapes = []
+        for text in args.example_shape:
+            try:
+                shapes.append(tuple(int(d) for d in text.lower().split("x")))
+            except ValueError:
+                raise SettingsError(f"--example-shape {text!r}: expected dims like 1x3x224x224") from None
+        tensors = tuple(torch.randn(*shape) for shape in shapes)
+        example = tensors[0] if len(tensors) == 1 else tensors
+    return example, options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="onnxlayer", description="Layer complexity and intrinsic power of ONNX models (Neural Network Layer Algebra).")
     parser.add_argument("--version", action="version", version=f"onnxlayer {__version__}")
@@ -39,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     a.add_argument("--top", type=int, default=10, help="leaves to list by complexity (table/markdown)")
     a.add_argument("--group-by", metavar="scope[:DEPTH]", help="aggregate leaves by name scope")
+    _add_framework(a)
+
+    c = sub.add_parser("convert", help="convert a Keras/TensorFlow/PyTorch model file to ONNX")
+    c.add_argument("source", help=".keras, .h5, SavedModel directory, .pt2 (or a trusted pickle)")
+    c.add_argument("-o", "--output", metavar="FILE", required=True)
+    _add_framework(c)
 
     sub.add_parser("ops", help="list the registry of local transfer approximations").add_argument(
         "--format", choices=("table", "csv", "markdown"), default="table")
@@ -98,8 +138,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         result = analyze(model, shapes, tolerance=args.tolerance, domain=args.domain, strict=args.strict,
                          fuse=not args.no_fuse, path=label)
     else:
-        result = analyze(args.model, shapes, tolerance=args.tolerance, domain=args.domain, strict=args.strict,
-                         fuse=not args.no_fuse)
+        example, options = _framework_options(args)
+        result = analyze(args.model, shapes, example_inputs=example, tolerance=args.tolerance, domain=args.domain,
+                         strict=args.strict, fuse=not args.no_fuse, trust_pickle=args.trust_pickle, **options)
     _write(render(result, args.format, top=args.top, group_by=group_by), args.output)
     return EXIT_OK
 
@@ -167,7 +208,22 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return run(args)
 
 
-COMMANDS = {"analyze": cmd_analyze, "ops": cmd_ops, "zoo": cmd_zoo, "compare": cmd_compare, "algebra": cmd_algebra,
+def cmd_convert(args: argparse.Namespace) -> int:
+    import onnx
+
+    from .converters import convert
+
+    example, options = _framework_options(args)
+    model = convert(args.source, example, trust_pickle=args.trust_pickle, **options)
+    try:
+        onnx.save(model, args.output)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"cannot write {args.output}: {exc}") from None
+    print(f"wrote {args.output} ({len(model.graph.node)} nodes, opset {model.opset_import[0].version})")
+    return EXIT_OK
+
+
+COMMANDS = {"analyze": cmd_analyze, "convert": cmd_convert, "ops": cmd_ops, "zoo": cmd_zoo, "compare": cmd_compare, "algebra": cmd_algebra,
             "probe": cmd_probe}
 
 
