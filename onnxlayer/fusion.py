@@ -294,7 +294,9 @@ def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | No
     """Pieces of the fused map x ↦ y: evaluate on the grid per distinct constant column."""
     statics: dict[str, np.ndarray] = {}
     for node in region:
-        for i in node.inputs:
+        # a layout op's static inputs (target shape, axes) are parameters, not operands
+        operands = node.inputs[:1] if node.op_type in LAYOUT_OPS else node.inputs
+        for i in operands:
             if i and not ctx.is_data(i) and i not in statics:
                 v = ctx.view.value(i)
                 if v is None:

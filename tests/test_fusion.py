@@ -191,3 +191,11 @@ def test_layout_op_moving_real_axes_is_not_fused():
     nodes = [n("Sigmoid", ["x"], ["s"]), n("Transpose", ["s"], ["st"], perm=[0, 1, 3, 2]), n("Mul", ["x", "st"], ["y"])]
     r = onnxlayer.analyze(block(nodes, shape=shape))
     assert [l.op_type for l in r.leaves if l.groups] == ["Sigmoid", "Mul"]
+
+
+def test_unary_region_through_a_reshape_keeps_its_target_shape_out_of_the_constants():
+    """x·σ(Reshape(x)) with a no-op Reshape: the shape tensor [1, 8, 1, 1] is no operand."""
+    shape = (1, 8, 1, 1)
+    nodes = [n("Sigmoid", ["x"], ["s"]), n("Reshape", ["s", "shp"], ["sr"]), n("Mul", ["x", "sr"], ["y"])]
+    r = onnxlayer.analyze(block(nodes, [const("shp", [1, 8, 1, 1], np.int64)], shape=shape))
+    assert units(r) == [("FusedUnary", [(8, 13)])]
