@@ -181,6 +181,16 @@ def prepare(
         model = _infer(model)
     view = build_view(model, warnings)
     classify(view)
+    for _ in range(UNROLL_ROUNDS):  # nested control flow unrolls one level per round
+        from .unroll import unroll_control_flow
+
+        rewrites, notes = unroll_control_flow(model, view.value, lambda n: view.tensors[n].shape if n in view.tensors else None)
+        warnings.extend(notes)
+        if not rewrites:
+            break
+        model = _infer(model)
+        view = build_view(model, warnings)
+        classify(view)
     for _ in range(FOLD_ROUNDS):
         if not _unresolved_data(view) or not _fold_static_inputs(model, view):
             break
@@ -191,6 +201,7 @@ def prepare(
     return view
 
 
+UNROLL_ROUNDS = 4
 FOLD_ROUNDS = 32  # each round can unlock shapes that the next depends on (Swin legacy: ~1 per block)
 
 

@@ -1,0 +1,95 @@
+"""Control flow (If, Loop, Scan) is rewritten into plain ops and analysed like them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxlayer
+from builders import model, value, weight
+
+
+def step_graph(name="body"):
+    """h' = Relu(h·W) with W an outer-scope weight."""
+    return [helper.make_node("MatMul", ["h_in", "W"], ["m"], name="mm"), helper.make_node("Relu", ["m"], ["h_out"], name="relu")]
+
+
+def explicit_chain(steps: int):
+    nodes, x = [], "x"
+    for i in range(steps):
+        nodes += [helper.make_node("MatMul", [x, "W"], [f"m{i}"], name=f"mm{i}"),
+                  helper.make_node("Relu", [f"m{i}"], [f"h{i}"], name=f"relu{i}")]
+        x = f"h{i}"
+    return model(nodes, [value("x", 1, 4)], [value(x, 1, 4)], [weight("W", 4, 4)])
+
+
+def same(a, b):
+    assert a.summary.complexity_bits == pytest.approx(b.summary.complexity_bits, rel=1e-12)
+    assert a.summary.intrinsic_power == b.summary.intrinsic_power
+    assert (a.summary.depth, a.summary.units, a.summary.params) == (b.summary.depth, b.summary.units, b.summary.params)
+
+
+def test_loop_with_static_trip_count_is_unrolled():
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"])] + step_graph(),
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 4])],
+    )
+    inits = [weight("W", 4, 4), numpy_helper.from_array(np.array(3, np.int64), "M"), numpy_helper.from_array(np.array(True), "c")]
+    loop = helper.make_node("Loop", ["M", "c", "x"], ["y"], name="loop", body=body)
+    r = onnxlayer.analyze(model([loop], [value("x", 1, 4)], [value("y", 1, 4)], inits))
+    same(r, onnxlayer.analyze(explicit_chain(3)))
+    assert any("unrolled" in w for w in r.warnings)
+
+
+def test_scan_is_unrolled_with_scan_outputs():
+    # state h, input x_t: h' = Relu(h + x_t)·W; scan output h'
+    body = helper.make_graph(
+        [helper.make_node("Add", ["h_in", "x_t"], ["s"]), helper.make_node("MatMul", ["s", "W"], ["m"]),
+         helper.make_node("Relu", ["m"], ["h_out"]), helper.make_node("Identity", ["h_out"], ["o_t"])],
+        "body",
+        [helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 4]), helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 4]), helper.make_tensor_value_info("o_t", TensorProto.FLOAT, [1, 4])],
+    )
+    scan = helper.make_node("Scan", ["h0", "xs"], ["h", "os"], name="scan", body=body, num_scan_inputs=1)
+    m = model([scan], [value("h0", 1, 4), value("xs", 3, 1, 4)], [value("h", 1, 4), value("os", 3, 1, 4)], [weight("W", 4, 4)])
+    r = onnxlayer.analyze(m)
+    relus = [l for l in r.leaves if l.op_type == "Relu"]
+    assert len(relus) == 3 and r.summary.params == 16
+    assert r.summary.input_dim == 4 + 12 and r.summary.output_dim == 4 + 12
+    assert [l.d_in for l in relus] == [4, 4, 4]
+
+
+def test_if_with_static_condition_takes_its_branch():
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, [1, 4])])
+    else_g = helper.make_graph([helper.make_node("Tanh", ["x"], ["e"])], "else", [], [helper.make_tensor_value_info("e", TensorProto.FLOAT, [1, 4])])
+    node = helper.make_node("If", ["c"], ["y"], name="if", then_branch=then_g, else_branch=else_g)
+    inits = [numpy_helper.from_array(np.array(False), "c")]
+    r = onnxlayer.analyze(model([node], [value("x", 1, 4)], [value("y", 1, 4)], inits))
+    assert [l.op_type for l in r.leaves if l.groups] == ["Tanh"]
+
+
+def test_if_on_data_counts_both_branches():
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, [1, 4])])
+    else_g = helper.make_graph([helper.make_node("Tanh", ["x"], ["e"])], "else", [], [helper.make_tensor_value_info("e", TensorProto.FLOAT, [1, 4])])
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Greater", ["s", "zero"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], name="if", then_branch=then_g, else_branch=else_g)]
+    r = onnxlayer.analyze(model(nodes, [value("x", 1, 4)], [value("y", 1, 4)], [numpy_helper.from_array(np.array(0.0, np.float32), "zero")]))
+    assert sorted(l.op_type for l in r.leaves if l.groups) == ["Greater", "Relu", "Tanh"]
+    assert r.summary.opaque_leaves == 0 and r.leaves[-1].op_type == "Where" and r.leaves[-1].d_out == 4
+
+
+def test_loop_with_unknown_trip_count_stays_opaque():
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"])] + step_graph(),
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 4])],
+    )
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Cast", ["s"], ["M"], to=TensorProto.INT64),
+             helper.make_node("Loop", ["M", "", "x"], ["y"], name="loop", body=body)]
+    r = onnxlayer.analyze(model(nodes, [value("x", 1, 4)], [value("y", 1, 4)], [weight("W", 4, 4)]))
+    assert r.summary.opaque_leaves == 1 and any("Loop" in w for w in r.warnings)
