@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass
 import math
 import os
 from pathlib import Path
@@ -52,8 +53,7 @@ def analyze(
     """
     settings = Settings(float(tolerance), float(domain))
     source, label = to_onnx_source(model, example_inputs, trust_pickle, converter_options)
-    with _gc_paused():
-        return _analyze(source, input_shapes, settings, strict, fuse, path or label)
+    return run_analysis(source, input_shapes, settings, strict=strict, fuse=fuse, path=path or label).result
 
 
 def to_onnx_source(model: Any, example_inputs: Any = None, trust_pickle: bool = False,
@@ -93,23 +93,42 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _analyze(model: ModelSource, input_shapes, settings: Settings, strict: bool, fuse: bool, path: str | None) -> AnalysisResult:
-    proto = load_model(model)
-    view = prepare(proto, input_shapes, REGISTRY.has_rule)
-    leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
-    dominators = Dominators()
-    walked, d, d0 = walk(view, leaves, settings, dominators)
-    label = path or (str(model) if isinstance(model, (str, os.PathLike)) else None)
-    info = ModelInfo(
-        path=label,
-        # of the file the user named (also for converted framework files), else of the bytes
-        sha256=model_sha256(label) if label and Path(label).is_file() else model_sha256(model),
-        opset=view.opset,
-        producer=" ".join(x for x in (proto.producer_name, proto.producer_version) if x),
-        ir_version=int(proto.ir_version),
-        graph_name=proto.graph.name,
-    )
-    return assemble(view, leaves, walked, d, d0, settings, info, strict, dominators)
+@dataclass
+class Analysis:
+    """The analysis with the pieces it was computed from (for algebra, probes, tools)."""
+
+    proto: onnx.ModelProto
+    view: GraphView
+    leaves: list[Leaf]
+    walked: list[LeafWalk]
+    d: dict[str, int]
+    d0: int
+    dominators: Dominators
+    settings: Settings
+    result: AnalysisResult
+
+
+def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] | None, settings: Settings, *,
+                 strict: bool = False, fuse: bool = True, path: str | None = None) -> Analysis:
+    """load → graph view → fusion → walk → result, keeping every intermediate."""
+    with _gc_paused():
+        proto = load_model(model)
+        view = prepare(proto, input_shapes, REGISTRY.has_rule)
+        leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
+        dominators = Dominators()
+        walked, d, d0 = walk(view, leaves, settings, dominators)
+        label = path or (str(model) if isinstance(model, (str, os.PathLike)) else None)
+        info = ModelInfo(
+            path=label,
+            # of the file the user named (also for converted framework files), else of the bytes
+            sha256=model_sha256(label) if label and Path(label).is_file() else model_sha256(model),
+            opset=view.opset,
+            producer=" ".join(x for x in (proto.producer_name, proto.producer_version) if x),
+            ir_version=int(proto.ir_version),
+            graph_name=proto.graph.name,
+        )
+        result = assemble(view, leaves, walked, d, d0, settings, info, dominators, strict)
+    return Analysis(proto, view, leaves, walked, d, d0, dominators, settings, result)
 
 
 def assemble(
@@ -120,8 +139,8 @@ def assemble(
     d0: int,
     settings: Settings,
     info: ModelInfo,
+    dominators: Dominators,
     strict: bool = False,
-    dominators: Dominators | None = None,
 ) -> AnalysisResult:
     """Turn the walk into leaf results and the global summary."""
     warnings = list(view.warnings)
@@ -186,7 +205,7 @@ def summarize(
     d: Mapping[str, int],
     d0: int,
     warnings: list[str],
-    dominators: Dominators | None = None,
+    dominators: Dominators,
 ) -> Summary:
     live = [(w, r) for w, r in zip(walked, results) if w.reaches_output]
     nonlinear = [(w, r) for w, r in live if r.nonlinear]
@@ -207,9 +226,6 @@ def summarize(
     profile = tuple((r.depth, math.log2(r.d_in)) for _, r in nonlinear if r.d_in > 0)
 
     bottleneck = None
-    if dominators is None:  # callers that walked without keeping the dominators
-        dominators = Dominators()
-        walk(view, [w.leaf for w in walked], Settings(), dominators)
     chain = dominators.chain([o for o in view.outputs if view.tensors[o].role == DATA])
     for tensor, k in chain:
         dim = d.get(tensor, 0)

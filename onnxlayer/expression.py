@@ -524,28 +524,13 @@ def layer_expression(
     path: str | None = None,
 ) -> LayerExpression:
     """Analyse `model` and decompose it into series/parallel/DAG blocks with their metrics."""
-    import onnx
-
-    from .analysis import _gc_paused, assemble
-    from .fusion import build_leaves
-    from .graph import prepare
-    from .loading import load_model
-    from .registry import REGISTRY
-    from .result import ModelInfo
+    from .analysis import _gc_paused, run_analysis
 
     settings = Settings(float(tolerance), float(domain))
-    with _gc_paused():
-        proto = load_model(model)
-        view = prepare(proto, input_shapes, REGISTRY.has_rule)
-        leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
-        dom = Dominators()
-        from .algebra import walk
-
-        walked, d, d0 = walk(view, leaves, settings, dom)
-        label = path or (str(model) if not isinstance(model, (bytes, bytearray, onnx.ModelProto)) else None)
-        info = ModelInfo(label, None, view.opset, " ".join(x for x in (proto.producer_name, proto.producer_version) if x),
-                         int(proto.ir_version), proto.graph.name)
-        result = assemble(view, leaves, walked, d, d0, settings, info, strict, dom)
+    with _gc_paused():  # the decomposition below builds many small objects too
+        a = run_analysis(model, input_shapes, settings, strict=strict, fuse=fuse, path=path)
+        proto, view, walked, d, d0, dom, result = a.proto, a.view, a.walked, a.d, a.d0, a.dominators, a.result
+        label = result.model.path
         dec = _Decomposer(view, walked, d, d0, dom)
         root = dec.series_term(SOURCE, SINK, dec.decompose(SOURCE, SINK))
         if root.kind != "series":  # keep a series at the top, so naming applies to its parts

@@ -15,14 +15,10 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .. import __version__
-from ..algebra import walk
-from ..analysis import assemble
+from ..analysis import run_analysis
 from ..errors import SettingsError
-from ..fusion import build_leaves
-from ..graph import DATA, prepare
+from ..graph import DATA
 from ..loading import ModelSource, load_model
-from ..registry import REGISTRY
-from ..result import ModelInfo
 from ..transfer import Settings
 from . import lines as line_mod
 from .engine import Engine, Progress, runnable_model, select_providers
@@ -141,12 +137,9 @@ def setup_probe(
     settings = Settings(float(tolerance), float(domain))
     original = load_model(model)
     check_constants(original)
-    view = prepare(original, input_shapes, REGISTRY.has_rule)
-    leaves = build_leaves(view, settings)
-    walked, d, d0 = walk(view, leaves, settings)
     label = path or (str(model) if isinstance(model, (str, os.PathLike)) else None)
-    info = ModelInfo(label, None, view.opset, "", int(original.ir_version), original.graph.name)
-    analysis = assemble(view, leaves, walked, d, d0, settings, info)
+    ran = run_analysis(original, input_shapes, settings, path=label)
+    view, walked, analysis = ran.view, ran.walked, ran.result
     warnings = list(analysis.warnings)
 
     inits, drawn = initializers(view, original, random_weights, seed)
