@@ -1,7 +1,6 @@
 """SPEC §2 piece counts: the reference table must hold exactly."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

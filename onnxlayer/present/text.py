@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
