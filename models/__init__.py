@@ -11,7 +11,7 @@ counts that frameworks publish.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
@@ -20,7 +20,7 @@ import onnx
 from . import (classic, convnext, densenet, efficientnet, inception, mobilenet, regnet, resnet,
                shufflenet, squeezenet, transformer, unet, vgg)
 
-__all__ = ["ZooEntry", "names", "build", "describe"]
+__all__ = ["ZooEntry", "names", "build", "describe", "default_input_shapes"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class ZooEntry:
     input_shape: str
     reference: str
     published_params: int
+    #: concrete shapes for inputs with symbolic dims other than the batch (the model's defaults)
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 # Family builders take the model name first; the others take only (weights, seed).
@@ -115,7 +117,8 @@ _ENTRIES: list[ZooEntry] = [
     ZooEntry("bert_base", transformer.bert_base,
              "BERT-base encoder + pooler (Devlin et al. 2019), 12 layers, no attention mask",
              "input_ids, token_type_ids [batch, seq] int64",
-             "HuggingFace bert-base-uncased BertModel", 109_482_240),
+             "HuggingFace bert-base-uncased BertModel", 109_482_240,
+             {"input_ids": (1, 128), "token_type_ids": (1, 128)}),
     ZooEntry("unet", unet.unet, "U-Net (Ronneberger et al. 2015), padded convs + BN, "
              "ConvTranspose up-sampling", "[batch, 3, 256, 256]",
              "milesial/Pytorch-UNet n_channels=3, n_classes=2, bilinear=False "
@@ -139,6 +142,11 @@ def _entry(name: str) -> ZooEntry:
 def build(name: str, weights: bool = True, seed: int = 0) -> onnx.ModelProto:
     """Build zoo model ``name``; ``weights=False`` gives a fast graph-only model."""
     return _entry(name).builder(weights, seed)
+
+
+def default_input_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    """Shapes to analyse ``name`` with when its inputs have symbolic non-batch dims (BERT: seq 128)."""
+    return dict(_entry(name).input_shapes)
 
 
 def describe(name: str) -> str:

@@ -132,9 +132,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if bool(args.model) == bool(args.zoo):
         raise SettingsError("give exactly one of MODEL or --zoo NAME")
     if args.zoo:
-        from .models_access import zoo_model
+        from .models_access import zoo_input_shapes, zoo_model
 
         model, label = zoo_model(args.zoo), f"zoo:{args.zoo}"
+        shapes = zoo_input_shapes(args.zoo, shapes)
         result = analyze(model, shapes, tolerance=args.tolerance, domain=args.domain, strict=args.strict,
                          fuse=not args.no_fuse, path=label)
     else:

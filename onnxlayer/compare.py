@@ -24,17 +24,11 @@ from .transfer import Settings
 
 #: Zoo-only prefix for model sources in `compare()` ("zoo:resnet50").
 ZOO_PREFIX = "zoo:"
-#: Sequence length used for zoo models whose inputs have a symbolic sequence dimension.
-ZOO_SEQ_LEN = 128
-#: Shapes for zoo models with symbolic dims other than the batch (one place for these defaults).
-ZOO_INPUT_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
-    "bert_base": {"input_ids": (1, ZOO_SEQ_LEN), "token_type_ids": (1, ZOO_SEQ_LEN)},
-}
-
-
 def zoo_input_shapes(name: str) -> dict[str, tuple[int, ...]]:
     """Default input shapes for zoo model `name` (empty when every dim is fixed)."""
-    return dict(ZOO_INPUT_SHAPES.get(name, {}))
+    from .models_access import zoo_input_shapes as defaults
+
+    return defaults(name)
 
 
 # ------------------------------------------------------------------------------ rows
@@ -183,7 +177,7 @@ def compare(
 
     A model is a path, bytes, an `onnx.ModelProto`, `"zoo:NAME"` for a built-in architecture
     (graph-only), or a `(label, source)` pair. `input_shapes` applies to every model that has
-    an input of that name; zoo models get their defaults (`ZOO_INPUT_SHAPES`) underneath.
+    an input of that name; zoo models get their defaults (`onnxlayer.models.default_input_shapes`) underneath.
     """
     from .analysis import analyze
     from .loading import load_model

@@ -18,3 +18,10 @@ def zoo_model(name: str, weights: bool = False) -> onnx.ModelProto:
     if name not in zoo.names():
         raise SettingsError(f"no zoo model {name!r}; available: {', '.join(zoo.names())}")
     return zoo.build(name, weights=weights)
+
+
+def zoo_input_shapes(name: str, overrides=None) -> dict[str, tuple[int, ...]]:
+    """The zoo model's default input shapes (e.g. BERT's sequence length), under the user's."""
+    shapes = dict(zoo_module().default_input_shapes(name)) if name in zoo_module().names() else {}
+    shapes.update(overrides or {})
+    return shapes

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import onnxlayer
 from onnxlayer import models
-from onnxlayer.compare import ZOO_PREFIX, ZOO_SEQ_LEN, Comparison, compare, render_markdown
+from onnxlayer.compare import ZOO_PREFIX, Comparison, compare, render_markdown
+from onnxlayer.models import default_input_shapes
 from onnxlayer.expression import layer_expression
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     table = render_markdown(cmp).split("\n\n- settings:")[0].rstrip()
     resnet50 = layer_expression(models.build("resnet50", weights=False), path="resnet50").render()
     page = PAGE.format(
-        seq_len=ZOO_SEQ_LEN, tolerance=cmp.settings["tolerance"], domain=cmp.settings["domain"], table=table,
+        seq_len=default_input_shapes("bert_base")["input_ids"][1], tolerance=cmp.settings["tolerance"], domain=cmp.settings["domain"], table=table,
         failed=failed, wide_c=f"{get('wide_resnet50_2', 'complexity_bits'):,.0f}",
         vgg_w=f"{get('vgg16', 'params', 0) / 1e6:.0f}M", densenet_w=f"{get('densenet121', 'params', 0) / 1e6:.1f}M",
         densenet_c=f"{get('densenet121', 'complexity_bits'):,.0f}", vgg_c=f"{get('vgg16', 'complexity_bits'):,.0f}",

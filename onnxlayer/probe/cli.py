@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         tolerance=args.tolerance, domain=args.domain, progress=False if args.no_progress else None,
     )
     if args.zoo:
-        from ..models_access import zoo_model
+        from ..models_access import zoo_input_shapes, zoo_model
+
+        shapes = zoo_input_shapes(args.zoo, shapes)
 
         # zoo models are built with seeded random weights (the builder's seed 0)
         model = zoo_model(args.zoo, weights=args.random_weights is None)
