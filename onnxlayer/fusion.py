@@ -421,14 +421,7 @@ def _fuse_region(ctx: _Ctx, x: str) -> Leaf | None:
     nonlinear = [n for n in region if n.op_type not in AFFINE]
     if not nonlinear:
         return None
-    p = region_pieces(ctx, region, x, y)
-    if p is None:
-        return None
-    exact = all(n.op_type in _PWL_OPS or n.op_type in AFFINE for n in region) and not any(
-        n.op_type in ("Mul", "Div") and len(ctx.data_inputs(n)) > 1 for n in region
-    )
-    last = region[-1]
-    return Leaf(last.name, "FusedUnary", FUSED_DOMAIN, (x,), (y,), tuple(region), {"pieces": p, "exact": exact}, node_scope(last), "unary")
+    return _unary_leaf(ctx, region, x, y)
 
 
 def _fuse_chain(ctx: _Ctx, node: Node) -> Leaf | None:
@@ -441,11 +434,18 @@ def _fuse_chain(ctx: _Ctx, node: Node) -> Leaf | None:
     y = _extend_forward(ctx, region, ctx.single_output(node), affine_any=False)
     if sum(1 for n in region if n.op_type not in AFFINE and n.op_type not in PASS_THROUGH) < 2:
         return None
-    x = ctx.data_inputs(node)[0]
+    return _unary_leaf(ctx, region, ctx.data_inputs(node)[0], y)
+
+
+def _unary_leaf(ctx: _Ctx, region: list[Node], x: str, y: str) -> Leaf | None:
+    """The fused unary leaf x ↦ y, its pieces from the grid; exact when every member is PWL or
+    affine and no member multiplies data by data (x·f(x) is not piecewise linear)."""
     p = region_pieces(ctx, region, x, y)
     if p is None:
         return None
-    exact = all(n.op_type in _PWL_OPS or n.op_type in AFFINE for n in region)
+    exact = all(n.op_type in _PWL_OPS | AFFINE | LAYOUT_OPS for n in region) and not any(
+        n.op_type in ("Mul", "Div") and len(ctx.data_inputs(n)) > 1 for n in region
+    )
     last = region[-1]
     return Leaf(last.name, "FusedUnary", FUSED_DOMAIN, (x,), (y,), tuple(region), {"pieces": p, "exact": exact}, node_scope(last), "unary")
 
