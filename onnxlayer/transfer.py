@@ -65,8 +65,8 @@ class Settings:
             raise SettingsError(f"--domain must be a positive finite number, got {self.domain}")
 
 
-def segment_count(values: np.ndarray, grid: np.ndarray, tolerance: float) -> int:
-    """Greedy forward chord segmentation of sampled values (SPEC §2).
+def chord_breaks(values: np.ndarray, grid: np.ndarray, tolerance: float) -> np.ndarray:
+    """Grid indices of the interior breakpoints of greedy forward chord segmentation (SPEC §2).
 
     From left point i, the right point j extends while the chord i→j stays within
     `tolerance` of the samples strictly between them. Stated as slopes: the chord
@@ -76,11 +76,7 @@ def segment_count(values: np.ndarray, grid: np.ndarray, tolerance: float) -> int
     f = np.asarray(values, dtype=np.float64)
     x = np.asarray(grid, dtype=np.float64)
     n = len(f)
-    if n < 2:
-        return 1
-    if not np.all(np.isfinite(f)):
-        raise ValueError("function is not finite on the fitting domain")
-    segments = 0
+    breaks: list[int] = []
     i = 0
     while i < n - 1:
         dx = x[i + 1 :] - x[i]
@@ -97,9 +93,17 @@ def segment_count(values: np.ndarray, grid: np.ndarray, tolerance: float) -> int
         ok = (slope >= lo) & (slope <= hi)
         failing = np.flatnonzero(~ok)
         last = (failing[0] - 1) if failing.size else len(ok) - 1
-        segments += 1
         i = i + 1 + last
-    return segments
+        if i < n - 1:
+            breaks.append(i)
+    return np.asarray(breaks, dtype=np.int64)
+
+
+def segment_count(values: np.ndarray, grid: np.ndarray, tolerance: float) -> int:
+    """Number of segments of the greedy forward chord segmentation (SPEC §2)."""
+    if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
+        raise ValueError("function is not finite on the fitting domain")
+    return len(chord_breaks(values, grid, tolerance)) + 1
 
 
 def pieces(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, tolerance: float) -> int:

@@ -22,7 +22,7 @@ import onnx
 from ..fusion import ELEMENTWISE, FUSED_DOMAIN
 from ..graph import DATA, GraphView
 from ..registry import Leaf, LeafContext
-from ..transfer import FUNCTIONS, GRID_POINTS, LTA, Settings, segment_count
+from ..transfer import FUNCTIONS, GRID_POINTS, LTA, Settings, chord_breaks
 from .engine import ExtraOutput
 
 Codes = Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]
@@ -62,34 +62,6 @@ class LeafPattern:
 
 
 # ----------------------------------------------------------------------------- chord segmentation
-
-
-def chord_breaks(values: np.ndarray, grid: np.ndarray, tolerance: float) -> np.ndarray:
-    """Grid indices of the interior breakpoints of the greedy forward chord segmentation
-    (the same walk as `transfer.segment_count`, which only counts the segments)."""
-    f = np.asarray(values, dtype=np.float64)
-    x = np.asarray(grid, dtype=np.float64)
-    n = len(f)
-    breaks: list[int] = []
-    i = 0
-    while i < n - 1:
-        dx = x[i + 1 :] - x[i]
-        df = f[i + 1 :] - f[i]
-        slope = df / dx
-        lower = (df - tolerance) / dx
-        upper = (df + tolerance) / dx
-        lo = np.empty_like(lower)
-        hi = np.empty_like(upper)
-        lo[0], hi[0] = -np.inf, np.inf
-        lo[1:] = np.maximum.accumulate(lower[:-1])
-        hi[1:] = np.minimum.accumulate(upper[:-1])
-        ok = (slope >= lo) & (slope <= hi)
-        failing = np.flatnonzero(~ok)
-        last = (failing[0] - 1) if failing.size else len(ok) - 1
-        i = i + 1 + last
-        if i < n - 1:
-            breaks.append(i)
-    return np.asarray(breaks, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -162,13 +134,6 @@ def named_segmentation(name: str, settings: Settings) -> Segmentation:
     f = FUNCTIONS[name]
     lo, hi = f.domain(settings.domain)
     return segmentation_of(f.fn, lo, hi, settings.tolerance)
-
-
-def check_segmentation(fn, lo: float, hi: float, tolerance: float) -> bool:
-    """The breakpoints agree with SPEC §2's piece count (used by the tests)."""
-    grid = np.linspace(lo, hi, GRID_POINTS)
-    values = np.asarray(fn(grid), dtype=np.float64)
-    return len(chord_breaks(values, grid, tolerance)) + 1 == segment_count(values, grid, tolerance)
 
 
 # ----------------------------------------------------------------------------- context
