@@ -122,6 +122,15 @@ def _write(text: str, path: str | None) -> None:
         sys.stdout.write(text)
 
 
+def _save_model(model, path: str) -> None:
+    import onnx
+
+    try:
+        onnx.save(model, path)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"cannot write {path}: {exc}") from None
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
     from .graph import parse_input_shape
@@ -178,15 +187,9 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.name or not args.output:
         raise SettingsError("usage: onnxlayer zoo export NAME -o FILE.onnx")
-    import onnx
-
     from .models_access import zoo_model
 
-    model = zoo_model(args.name, weights=not args.graph_only)
-    try:
-        onnx.save(model, args.output)
-    except (OSError, ValueError) as exc:
-        raise SettingsError(f"cannot write {args.output}: {exc}") from None
+    _save_model(zoo_model(args.name, weights=not args.graph_only), args.output)
     print(f"wrote {args.output}")
     return EXIT_OK
 
@@ -210,16 +213,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    import onnx
-
     from .converters import convert
 
     example, options = _framework_options(args)
     model = convert(args.source, example, trust_pickle=args.trust_pickle, **options)
-    try:
-        onnx.save(model, args.output)
-    except (OSError, ValueError) as exc:
-        raise SettingsError(f"cannot write {args.output}: {exc}") from None
+    _save_model(model, args.output)
     print(f"wrote {args.output} ({len(model.graph.node)} nodes, opset {model.opset_import[0].version})")
     return EXIT_OK
 
