@@ -14,6 +14,17 @@ def step_graph(name="body"):
     return [helper.make_node("MatMul", ["h_in", "W"], ["m"], name="mm"), helper.make_node("Relu", ["m"], ["h_out"], name="relu")]
 
 
+def loop_body():
+    """Loop body (iteration, cond, h) → (cond, h·W passed through Relu)."""
+    return helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"])] + step_graph(),
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 4])],
+    )
+
+
 def explicit_chain(steps: int):
     nodes, x = [], "x"
     for i in range(steps):
@@ -30,13 +41,7 @@ def same(a, b):
 
 
 def test_loop_with_static_trip_count_is_unrolled():
-    body = helper.make_graph(
-        [helper.make_node("Identity", ["cond_in"], ["cond_out"])] + step_graph(),
-        "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 4])],
-    )
+    body = loop_body()
     inits = [weight("W", 4, 4), numpy_helper.from_array(np.array(3, np.int64), "M"), numpy_helper.from_array(np.array(True), "c")]
     loop = helper.make_node("Loop", ["M", "c", "x"], ["y"], name="loop", body=body)
     r = onnxlayer.analyze(model([loop], [value("x", 1, 4)], [value("y", 1, 4)], inits))
@@ -82,13 +87,7 @@ def test_if_on_data_counts_both_branches():
 
 
 def test_loop_with_unknown_trip_count_stays_opaque():
-    body = helper.make_graph(
-        [helper.make_node("Identity", ["cond_in"], ["cond_out"])] + step_graph(),
-        "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 4])],
-    )
+    body = loop_body()
     nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Cast", ["s"], ["M"], to=TensorProto.INT64),
              helper.make_node("Loop", ["M", "", "x"], ["y"], name="loop", body=body)]
     r = onnxlayer.analyze(model(nodes, [value("x", 1, 4)], [value("y", 1, 4)], [weight("W", 4, 4)]))
