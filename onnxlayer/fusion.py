@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -290,48 +290,64 @@ def _extend_forward(ctx: _Ctx, region: list[Node], exit_: str, affine_any: bool)
 # ----------------------------------------------------------------- evaluation on the grid
 
 
-def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | None:
-    """Pieces of the fused map x ↦ y: evaluate on the grid per distinct constant column."""
-    statics: dict[str, np.ndarray] = {}
-    for node in region:
-        # a layout op's static inputs (target shape, axes) are parameters, not operands
+def chain_constants(members: Sequence[Node], is_data: Callable[[str], bool],
+                    value: Callable[[str], np.ndarray | None]) -> dict[str, np.ndarray] | None:
+    """The static operands of a fused chain (None if one is unknown); a layout op's static
+    inputs (target shape, axes) are parameters, not operands."""
+    constants: dict[str, np.ndarray] = {}
+    for node in members:
         operands = node.inputs[:1] if node.op_type in LAYOUT_OPS else node.inputs
         for i in operands:
-            if i and not ctx.is_data(i) and i not in statics:
-                v = ctx.view.value(i)
+            if i and not is_data(i) and i not in constants:
+                v = value(i)
                 if v is None:
                     return None
-                statics[i] = np.asarray(v, dtype=np.float64)
-    rank = len(ctx.t(x).shape)
-    full = ctx.t(x).dims
-    # distinct columns of the broadcast constants (per channel where they differ)
-    shaped = [v.reshape((1,) * (rank - v.ndim) + v.shape) if v.ndim <= rank else v for v in statics.values()]
+                constants[i] = np.asarray(v, dtype=np.float64)
+    return constants
+
+
+def evaluate_chain(members: Sequence[Node], x: str, y: str, constants: Mapping[str, np.ndarray],
+                   dims: Sequence[int], domain: float, max_columns: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Evaluate the chain x ↦ y on the fitting grid once per distinct column of its constants
+    (per channel where they differ). Returns (grid, values G × columns, column of each element
+    of x, or None when there is one column or `max_columns` cut the columns)."""
+    rank = len(dims)
+    shaped = [v.reshape((1,) * (rank - v.ndim) + v.shape) if v.ndim <= rank else v for v in constants.values()]
     # broadcast over the constants' own shape, not the tensor's: the same distinct columns,
     # without sorting one row per element (scalar Gelu constants over ViT's 197×3072 took 0.25 s)
     try:
         target = tuple(np.broadcast_shapes(*(v.shape for v in shaped)))
-        if tuple(np.broadcast_shapes(target, tuple(full))) != tuple(full):
-            target = tuple(full)
+        if tuple(np.broadcast_shapes(target, tuple(dims))) != tuple(dims):
+            target = tuple(dims)
     except ValueError:
-        target = tuple(full)
-    lead = [np.broadcast_to(v, target).reshape(-1) for v in shaped]
-    if lead:
-        table = np.stack(lead, axis=1)
-        _, columns = np.unique(table, axis=0, return_index=True)
-        columns = columns[:4096]
-        flat = {name: col[columns] for name, col in zip(statics, lead)}
+        target = tuple(dims)
+    column = None
+    if shaped:
+        table = np.stack([np.broadcast_to(v, target).reshape(-1) for v in shaped], axis=1)
+        _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+        if 1 < len(first) and (max_columns is None or len(first) <= max_columns):
+            column = np.broadcast_to(inverse.reshape(target), tuple(dims)).reshape(-1)
+        first = first[:max_columns] if max_columns else first
+        columns = {name: v.reshape(-1)[first] for name, v in zip(constants, (np.broadcast_to(v, target) for v in shaped))}
     else:
-        flat = {}
-        columns = np.array([0])
-    b = ctx.settings.domain
-    grid = np.linspace(-b, b, GRID_POINTS)
+        first, columns = np.array([0]), {}
+    grid = np.linspace(-domain, domain, GRID_POINTS)
     values: dict[str, np.ndarray] = {x: grid[:, None]}
-    values.update({k: v[None, :] for k, v in flat.items()})
+    values.update({k: v[None, :] for k, v in columns.items()})
     with np.errstate(all="ignore"):
-        for node in region:
+        for node in members:
             args = [values.get(i) if i else None for i in node.inputs]
-            values[ctx.single_output(node)] = np.asarray(ELEMENTWISE[node.op_type](node, args), dtype=np.float64)
-    out = np.broadcast_to(values[y], (GRID_POINTS, len(columns)))
+            values[node.outputs[0]] = np.asarray(ELEMENTWISE[node.op_type](node, args), dtype=np.float64)
+    return grid, np.broadcast_to(values[y], (GRID_POINTS, len(first))), column
+
+
+def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | None:
+    """Pieces of the fused map x ↦ y: the most over its distinct constant columns."""
+    constants = chain_constants(region, ctx.is_data, ctx.view.value)
+    if constants is None:
+        return None
+    grid, out, _ = evaluate_chain(region, x, y, constants, ctx.t(x).dims, ctx.settings.domain, max_columns=4096)
     if not np.all(np.isfinite(out)):
         return None
     return max(segment_count(out[:, j], grid, ctx.settings.tolerance) for j in range(out.shape[1]))

@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import onnx
 
-from ..fusion import ELEMENTWISE, FUSED_DOMAIN
+from ..fusion import ELEMENTWISE, FUSED_DOMAIN, chain_constants, evaluate_chain
 from ..graph import DATA, GraphView
 from ..registry import Leaf, LeafContext
 from ..transfer import FUNCTIONS, GRID_POINTS, LTA, Settings, chord_breaks
@@ -580,41 +580,12 @@ def power(ctx: PatternContext) -> LeafPattern:
 def fused_unary(ctx: PatternContext) -> LeafPattern:
     """The fused chain evaluated on the grid, per distinct column of its constants (as fusion does)."""
     x, y = ctx.leaf.inputs[0], ctx.leaf.outputs[0]
-    dims = ctx.dims_of(x)
-    statics: dict[str, np.ndarray] = {}
-    data = {x}
-    for node in ctx.leaf.members:
-        for i in node.inputs:
-            if not i or i in data or i in statics:
-                continue
-            if ctx.view.tensors[i].role == DATA:
-                continue  # produced inside the chain
-            v = ctx.static(i)
-            if v is None:
-                raise NotProbed(f"constant {i!r} of the fused chain is unknown")
-            statics[i] = np.asarray(v, dtype=np.float64)
-        data.update(o for o in node.outputs if o)
-    rank = len(dims)
-    if any(v.size > 1 for v in statics.values()):
-        full = [np.broadcast_to(v.reshape((1,) * (rank - v.ndim) + v.shape) if v.ndim <= rank else v, dims).reshape(-1)
-                for v in statics.values()]
-        table = np.stack(full, axis=1)
-        uniq, first, column = np.unique(table, axis=0, return_index=True, return_inverse=True)
-        column = column.reshape(-1)
-        cols = {name: col[first] for name, col in zip(statics, full)}
-    else:
-        column = None
-        cols = {name: v.reshape(-1)[:1] for name, v in statics.items()}
-        first = np.array([0])
+    members = ctx.leaf.members
+    constants = chain_constants(members, lambda i: ctx.view.tensors[i].role == DATA, ctx.static)
+    if constants is None:
+        raise NotProbed("a constant of the fused chain is unknown")
+    grid, out, column = evaluate_chain(members, x, y, constants, ctx.dims_of(x), ctx.settings.domain)
     b = ctx.settings.domain
-    grid = np.linspace(-b, b, GRID_POINTS)
-    values: dict[str, np.ndarray] = {x: grid[:, None]}
-    values.update({k: v[None, :] for k, v in cols.items()})
-    with np.errstate(all="ignore"):
-        for node in ctx.leaf.members:
-            args = [values.get(i) if i else None for i in node.inputs]
-            values[node.outputs[0]] = np.asarray(ELEMENTWISE[node.op_type](node, args), dtype=np.float64)
-    out = np.broadcast_to(values[y], (GRID_POINTS, len(first)))
     if not np.all(np.isfinite(out)):
         raise NotProbed("the fused chain is not finite on the domain")
     breaks = tuple(chord_breaks(out[:, j], grid, ctx.settings.tolerance) for j in range(out.shape[1]))
