@@ -12,6 +12,7 @@ import io
 import json
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import onnx
@@ -19,6 +20,7 @@ import onnx
 from . import __version__
 from .errors import OnnxLayerError, SettingsError
 from .loading import ModelSource
+from .present.text import fmt_float
 from .result import SCHEMA_VERSION, Summary
 from .transfer import Settings
 
@@ -64,12 +66,8 @@ class Column:
     aliases: tuple[str, ...] = ()
 
 
-def _num(x: float | None, digits: int = 3) -> str:
-    if x is None:
-        return "-"
-    if x != 0 and (abs(x) >= 1e9 or abs(x) < 1e-3):
-        return f"{x:.{digits}e}"
-    return f"{x:,.{digits}f}"
+#: Compare-table floats: 3 digits, scientific from a billion (wider than the report's 1e7).
+_num = partial(fmt_float, digits=3, sci_above=1e9)
 
 
 def _big(n: int | None) -> str:

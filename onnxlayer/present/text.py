@@ -22,10 +22,11 @@ def fmt_int(n: int | None) -> str:
     return f"{n:,}" if exp < 12 else f"{str(abs(n))[0]}.{str(abs(n))[1:4]}e{exp}"
 
 
-def fmt_float(x: float | None, digits: int = 4) -> str:
+def fmt_float(x: float | None, digits: int = 4, sci_above: float = 1e7) -> str:
+    """Fixed-point with thousands separators; scientific at or above `sci_above` or below 1e-3."""
     if x is None:
         return "-"
-    if x != 0 and (abs(x) >= 1e7 or abs(x) < 1e-3):
+    if x != 0 and (abs(x) >= sci_above or abs(x) < 1e-3):
         return f"{x:.{digits}e}"
     return f"{x:,.{digits}f}"
 
