@@ -182,20 +182,7 @@ def _loop(node, value, names: _Names, opset: int, main, notes: list[str]) -> lis
         cond, carried = results[0], results[1 : 1 + n_carried]
         for k, r in enumerate(results[1 + n_carried :]):
             scans[k].append(r)
-    outs = list(node.output)
-    for r, o in zip(carried, outs[:n_carried]):
-        if o:
-            nodes.append(helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity")))
-    for k, o in enumerate(outs[n_carried:]):
-        if not o:
-            continue
-        parts = []
-        for r in scans[k]:
-            u = names.fresh(r + "/unsqueezed")
-            nodes.append(_unsqueeze0(r, u, main, names, opset))
-            parts.append(u)
-        nodes.append(helper.make_node("Concat", parts, [o], name=names.fresh(base + "Concat"), axis=0))
-    return nodes
+    return nodes + _assemble_outputs(node, carried, scans, [0] * n_scan, main, names, opset, base)
 
 
 def _scan(node, dims, names: _Names, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
@@ -237,17 +224,24 @@ def _scan(node, dims, names: _Names, opset: int, main, notes: list[str]) -> list
         states = results[:n_state]
         for k, r in enumerate(results[n_state:]):
             scans[k].append(r)
+    ordered = [parts[::-1] if out_dirs[k] else parts for k, parts in enumerate(scans)]
+    return nodes + _assemble_outputs(node, states, ordered, out_axes, main, names, opset, base)
+
+
+def _assemble_outputs(node, finals: list[str], scans: list[list[str]], axes: list[int], main, names: _Names,
+                      opset: int, base: str) -> list[onnx.NodeProto]:
+    """The node's outputs from an unrolled body: final states by Identity, then each scan
+    output's per-step values stacked along its axis (Unsqueeze + Concat)."""
     outs = list(node.output)
-    for r, o in zip(states, outs[:n_state]):
-        if o:
-            nodes.append(helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity")))
-    for k, o in enumerate(outs[n_state:]):
+    nodes = [helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity"))
+             for r, o in zip(finals, outs[: len(finals)]) if o]
+    for k, o in enumerate(outs[len(finals):]):
         if not o:
             continue
         parts = []
-        for r in (scans[k][::-1] if out_dirs[k] else scans[k]):
+        for r in scans[k]:
             u = names.fresh(r + "/unsqueezed")
-            nodes.append(_unsqueeze0(r, u, main, names, opset, axis=out_axes[k]))
+            nodes.append(_unsqueeze0(r, u, main, names, opset, axis=axes[k]))
             parts.append(u)
-        nodes.append(helper.make_node("Concat", parts, [o], name=names.fresh(base + "Concat"), axis=out_axes[k]))
+        nodes.append(helper.make_node("Concat", parts, [o], name=names.fresh(base + "Concat"), axis=axes[k]))
     return nodes
