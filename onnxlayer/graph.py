@@ -71,6 +71,11 @@ class Tensor:
         self.__dict__["_size"] = (self.shape, size)
         return size
 
+    @property
+    def resolved(self) -> bool:
+        """Whether the shape is known and every dim a concrete integer."""
+        return self.shape is not None and all(isinstance(d, int) for d in self.shape)
+
     def _int_dims(self) -> list[int]:
         dims = []
         for axis, d in enumerate(self.shape or ()):
@@ -144,7 +149,7 @@ class GraphView:
         node = self.nodes_by_index[t.producer]
         if node.op_type in ("Shape", "Size") and node.domain == "":
             return _shape_value(self, node)
-        if t.shape is not None and all(isinstance(d, int) for d in t.shape) and t.size > FOLD_LIMIT:
+        if t.resolved and t.size > FOLD_LIMIT:
             return None
         folded = _fold(self, self.nodes_by_index[t.producer])
         self.constants.update(folded)
@@ -206,9 +211,7 @@ FOLD_ROUNDS = 32  # each round can unlock shapes that the next depends on (Swin 
 
 
 def _unresolved_data(view: GraphView) -> bool:
-    return any(
-        t.role == DATA and (t.shape is None or not all(isinstance(d, int) for d in t.shape)) for t in view.tensors.values()
-    )
+    return any(t.role == DATA and not t.resolved for t in view.tensors.values())
 
 
 def _fold_static_inputs(model: onnx.ModelProto, view: GraphView) -> bool:
@@ -219,7 +222,7 @@ def _fold_static_inputs(model: onnx.ModelProto, view: GraphView) -> bool:
     for node in view.nodes:
         outs = [view.tensors[o] for o in node.outputs if o]
         # static outputs count too: a static Expand of a weight can set a data Concat's shape
-        if not any(t.shape is None or not all(isinstance(d, int) for d in t.shape) for t in outs):
+        if all(t.resolved for t in outs):
             continue
         for k, name in enumerate(node.inputs):
             t = view.tensors.get(name) if name else None
@@ -713,7 +716,7 @@ def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None
 def _shape_value(view: GraphView, node: Node) -> np.ndarray | None:
     """Value of Shape/Size from the input's known dims (the input itself may be data)."""
     src = view.tensors.get(node.inputs[0]) if node.inputs else None
-    if src is None or src.shape is None or not all(isinstance(d, int) for d in src.shape):
+    if src is None or not src.resolved:
         return None
     dims = list(src.shape)
     if node.op_type == "Size":
