@@ -8,12 +8,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from .bounds import region_bits
 from .graph import DATA, GraphView
 from .registry import REGISTRY, Leaf, LeafContext
-from .transfer import LTA, NONLINEAR_KINDS, Settings
+from .transfer import LTA, Settings
 
 SOURCE = -1  # the virtual node feeding every source tensor
 
@@ -32,10 +32,6 @@ class LeafWalk:
     depth: int  # nonlinear depth of the leaf's units (1 for the first nonlinear layer)
     reaches_output: bool = True
     opaque_reason: str = ""
-
-    @property
-    def nonlinear(self) -> bool:
-        return bool(self.lta.groups) and self.lta.kind in NONLINEAR_KINDS | {"opaque"}
 
 
 def leaf_complexity(lta: LTA, d_in: int) -> float:
@@ -264,7 +260,3 @@ def parallel(merge: Block, merged_size: int, *branches: Block) -> Parallel:
 
 def identity() -> Block:
     return Series(())
-
-
-def iter_nonlinear(walked: Sequence[LeafWalk]) -> Iterator[LeafWalk]:
-    return (w for w in walked if w.reaches_output and w.lta.groups)

@@ -134,9 +134,6 @@ class GraphView:
     def sources(self) -> list[Tensor]:
         return [t for t in self.tensors.values() if t.source]
 
-    def tensor(self, name: str) -> Tensor:
-        return self.tensors[name]
-
     def value(self, name: str) -> np.ndarray | None:
         """Value of a small static tensor (initializer, Constant, or folded), else None."""
         if not name:

@@ -9,8 +9,6 @@ import numpy as np
 
 #: SPEC §2 kinds of leaves.
 KINDS = ("structural", "linear", "pwl", "smooth", "product", "normalization", "quantizer", "opaque")
-#: Kinds whose leaves carry nonlinear units (their groups are non-empty when they do).
-NONLINEAR_KINDS = frozenset({"pwl", "smooth", "product", "normalization", "quantizer"})
 
 GRID_POINTS = 16385
 DEFAULT_TOLERANCE = 0.01
