@@ -170,7 +170,6 @@ def walk(
 def _reaching_outputs(view: GraphView, leaves: Sequence[Leaf]) -> set[int]:
     """Indices of leaves from which some graph output can be reached."""
     producer = {o: k for k, leaf in enumerate(leaves) for o in leaf.outputs if o}
-    static_producer = {o: n for n in view.nodes for o in n.outputs if o}
     seen: set[int] = set()
     stack = list(view.outputs)
     visited: set[str] = set()
@@ -185,8 +184,8 @@ def _reaching_outputs(view: GraphView, leaves: Sequence[Leaf]) -> set[int]:
                 seen.add(k)
                 leaf = leaves[k]
                 stack.extend(n for n in leaf.inputs + leaf.node.implicit_inputs if n)
-        elif name in static_producer:
-            stack.extend(static_producer[name].all_inputs)
+        elif (node := view.producer(name)) is not None:
+            stack.extend(node.all_inputs)
     return seen
 
 

@@ -278,7 +278,6 @@ def leaf_params(view: GraphView, leaves: Sequence[Leaf]) -> list[int]:
     those lookups are not leaves: see `source_params`.
     """
     seen: set[str] = set()
-    producers = {o: n for n in view.nodes for o in n.outputs if o}
     out = []
     for leaf in leaves:
         total = 0
@@ -287,24 +286,23 @@ def leaf_params(view: GraphView, leaves: Sequence[Leaf]) -> list[int]:
             for i, name in enumerate(node.inputs):
                 if not name or i in skip:
                     continue
-                total += _static_params(view, name, producers, seen, quantized=node.op_type == "DequantizeLinear" and i == 0)
+                total += _static_params(view, name, seen, quantized=node.op_type == "DequantizeLinear" and i == 0)
         out.append(total)
     return out
 
 
 def source_params(view: GraphView, leaves: Sequence[Leaf]) -> int:
     """Float initializers feeding the lookups that produce sources (embedding tables)."""
-    producers = {o: n for n in view.nodes for o in n.outputs if o}
     seen = {i for leaf in leaves for m in leaf.members for i in m.inputs if i}
     total = 0
     for t in view.sources:
-        node = producers.get(t.name)
+        node = view.producer(t.name)
         if node is not None:
-            total += sum(_static_params(view, i, producers, seen) for i in node.inputs if i)
+            total += sum(_static_params(view, i, seen) for i in node.inputs if i)
     return total
 
 
-def _static_params(view: GraphView, name: str, producers, seen: set[str], quantized: bool = False) -> int:
+def _static_params(view: GraphView, name: str, seen: set[str], quantized: bool = False) -> int:
     stack = [(name, quantized)]
     total = 0
     while stack:
@@ -319,7 +317,7 @@ def _static_params(view: GraphView, name: str, producers, seen: set[str], quanti
             if t.elem_type in FLOAT_TYPES or quantized:
                 total += t.size
             continue
-        node = producers.get(name)
+        node = view.producer(name)
         if node is not None and node.op_type not in ("Shape", "Size", "Constant", "ConstantOfShape", "Range"):
             stack.extend((i, node.op_type == "DequantizeLinear" and k == 0) for k, i in enumerate(node.inputs) if i)
     return total

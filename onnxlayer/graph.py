@@ -152,6 +152,11 @@ class GraphView:
         self.constants.update(folded)
         return self.constants.get(name)
 
+    def producer(self, name: str) -> Node | None:
+        """The node that outputs tensor `name` (None for inputs and initializers)."""
+        t = self.tensors.get(name)
+        return None if t is None or t.producer is None else self.nodes_by_index[t.producer]
+
     @property
     def nodes_by_index(self) -> dict[int, Node]:
         cache = self.__dict__.get("_by_index")
