@@ -33,11 +33,6 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return erf(x)
 
 
-def _attr(node: Node, name: str, default):
-    v = node.attr(name, default)
-    return v.decode() if isinstance(v, bytes) else v
-
-
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -59,20 +54,20 @@ ELEMENTWISE: dict[str, Callable] = {
     "Tanh": lambda n, a: np.tanh(a[0]),
     "Sigmoid": lambda n, a: _sigmoid(a[0]),
     "Relu": lambda n, a: np.maximum(a[0], 0.0),
-    "LeakyRelu": lambda n, a: np.where(a[0] >= 0, a[0], _attr(n, "alpha", 0.01) * a[0]),
+    "LeakyRelu": lambda n, a: np.where(a[0] >= 0, a[0], n.attr("alpha", 0.01) * a[0]),
     "PRelu": lambda n, a: np.where(a[0] >= 0, a[0], a[1] * a[0]),
     "Clip": lambda n, a: _clip(n, a),
-    "HardSigmoid": lambda n, a: np.clip(_attr(n, "alpha", 0.2) * a[0] + _attr(n, "beta", 0.5), 0.0, 1.0),
+    "HardSigmoid": lambda n, a: np.clip(n.attr("alpha", 0.2) * a[0] + n.attr("beta", 0.5), 0.0, 1.0),
     "HardSwish": lambda n, a: a[0] * np.clip(a[0] / 6.0 + 0.5, 0.0, 1.0),
     "Softplus": lambda n, a: np.logaddexp(0.0, a[0]),
     "Softsign": lambda n, a: a[0] / (1.0 + np.abs(a[0])),
-    "Elu": lambda n, a: np.where(a[0] > 0, a[0], _attr(n, "alpha", 1.0) * np.expm1(np.minimum(a[0], 0))),
-    "Selu": lambda n, a: _attr(n, "gamma", 1.0507) * np.where(a[0] > 0, a[0], _attr(n, "alpha", 1.67326) * np.expm1(np.minimum(a[0], 0))),
-    "Celu": lambda n, a: np.maximum(0, a[0]) + np.minimum(0, _attr(n, "alpha", 1.0) * np.expm1(a[0] / _attr(n, "alpha", 1.0))),
+    "Elu": lambda n, a: np.where(a[0] > 0, a[0], n.attr("alpha", 1.0) * np.expm1(np.minimum(a[0], 0))),
+    "Selu": lambda n, a: n.attr("gamma", 1.0507) * np.where(a[0] > 0, a[0], n.attr("alpha", 1.67326) * np.expm1(np.minimum(a[0], 0))),
+    "Celu": lambda n, a: np.maximum(0, a[0]) + np.minimum(0, n.attr("alpha", 1.0) * np.expm1(a[0] / n.attr("alpha", 1.0))),
     "Gelu": lambda n, a: _gelu(n, a[0]),
     "Mish": lambda n, a: a[0] * np.tanh(np.logaddexp(0.0, a[0])),
-    "Swish": lambda n, a: a[0] * _sigmoid(_attr(n, "alpha", 1.0) * a[0]),
-    "ThresholdedRelu": lambda n, a: np.where(a[0] > _attr(n, "alpha", 1.0), a[0], 0.0),
+    "Swish": lambda n, a: a[0] * _sigmoid(n.attr("alpha", 1.0) * a[0]),
+    "ThresholdedRelu": lambda n, a: np.where(a[0] > n.attr("alpha", 1.0), a[0], 0.0),
     "Max": lambda n, a: np.maximum.reduce(np.broadcast_arrays(*a)),
     "Min": lambda n, a: np.minimum.reduce(np.broadcast_arrays(*a)),
     "Sin": lambda n, a: np.sin(a[0]),
@@ -95,8 +90,8 @@ ROOTS = frozenset({"Sqrt", "Reciprocal", "Pow", "Div"})
 
 def _clip(node: Node, a: list) -> np.ndarray:
     x = a[0]
-    lo = a[1] if len(a) > 1 and a[1] is not None else _attr(node, "min", None)
-    hi = a[2] if len(a) > 2 and a[2] is not None else _attr(node, "max", None)
+    lo = a[1] if len(a) > 1 and a[1] is not None else node.attr("min", None)
+    hi = a[2] if len(a) > 2 and a[2] is not None else node.attr("max", None)
     if lo is not None:
         x = np.maximum(x, lo)
     if hi is not None:
@@ -105,7 +100,7 @@ def _clip(node: Node, a: list) -> np.ndarray:
 
 
 def _gelu(node: Node, x: np.ndarray) -> np.ndarray:
-    if _attr(node, "approximate", "none") == "tanh":
+    if node.attr("approximate", "none") == "tanh":
         return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
     return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
 

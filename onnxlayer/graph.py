@@ -107,9 +107,11 @@ class Node:
         return tuple(i for i in self.inputs if i) + self.implicit_inputs
 
     def attr(self, name: str, default: Any = None) -> Any:
+        """The attribute's value (strings decoded), or `default` if the node does not set it."""
         for a in self.proto.attribute:
             if a.name == name:
-                return helper.get_attribute_value(a)
+                value = helper.get_attribute_value(a)
+                return value.decode() if isinstance(value, bytes) else value
         return default
 
 

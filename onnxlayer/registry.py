@@ -108,6 +108,9 @@ def schema_defaults(op_type: str, domain: str, opset: int) -> dict[str, Any]:
     return out
 
 
+_UNSET = object()
+
+
 class LeafContext:
     """What a rule sees of its leaf: attributes with defaults, shapes, roles, constants."""
 
@@ -121,10 +124,9 @@ class LeafContext:
     def attr(self, name: str, default: Any = None) -> Any:
         if name in self.leaf.attrs:
             return self.leaf.attrs[name]
-        for a in self.leaf.node.proto.attribute:
-            if a.name == name:
-                value = helper.get_attribute_value(a)
-                return value.decode() if isinstance(value, bytes) else value
+        value = self.leaf.node.attr(name, _UNSET)
+        if value is not _UNSET:
+            return value
         value = schema_defaults(self.leaf.op_type, self.leaf.domain, self.opset).get(name, default)
         return value.decode() if isinstance(value, bytes) else value
 

@@ -12,7 +12,8 @@ from ..transfer import LTA
 _MASK_LIMIT = 1 << 24
 
 
-def _pad_begin(ctx: LeafContext, axis: int, n_in: int, n_out: int, k: int, s: int, d: int) -> int:
+def pad_begin(ctx: LeafContext, axis: int, n_in: int, n_out: int, k: int, s: int, d: int) -> int:
+    """Padding before the first element along `axis` (explicit pads or auto_pad)."""
     auto_pad = ctx.attr("auto_pad", "NOTSET")
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         total = max((n_out - 1) * s + (k - 1) * d + 1 - n_in, 0)
@@ -51,7 +52,7 @@ def used_positions(ctx: LeafContext, kernel: tuple[int, ...]) -> int:
     total = 1
     for axis, (n_in, n_out, k) in enumerate(zip(in_spatial, out_spatial, kernel)):
         s, d = int(strides[axis]), int(dilations[axis])
-        total *= covered(n_in, n_out, int(k), s, d, _pad_begin(ctx, axis, n_in, n_out, int(k), s, d))
+        total *= covered(n_in, n_out, int(k), s, d, pad_begin(ctx, axis, n_in, n_out, int(k), s, d))
     return total
 
 

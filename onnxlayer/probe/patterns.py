@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from ..fusion import ELEMENTWISE, FUSED_DOMAIN, chain_constants, evaluate_chain
+from ..ops.conv import pad_begin
 from ..graph import DATA, GraphView
 from ..registry import Leaf, LeafContext
 from ..transfer import FUNCTIONS, GRID_POINTS, LTA, Settings, chord_breaks
@@ -342,18 +343,6 @@ def max_min(ctx: PatternContext) -> LeafPattern:
     return ctx.make([GroupPattern(math.prod(out_dims), operands, (), ctx.leaf.op_type.lower())], data, codes)
 
 
-def _pad_begin(ctx: PatternContext, axis: int, n_in: int, n_out: int, k: int, s: int, d: int) -> int:
-    auto = ctx.attr("auto_pad", "NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        total = max((n_out - 1) * s + (k - 1) * d + 1 - n_in, 0)
-        return total // 2 if auto == "SAME_UPPER" else total - total // 2
-    if auto == "VALID":
-        return 0
-    pads = ctx.attr("pads", None) or [0] * (2 * len(ctx.attr("kernel_shape")))
-    return int(pads[axis])
-
-
 @rule("MaxPool")
 def max_pool(ctx: PatternContext) -> LeafPattern:
     """The argmax position in each window, from onnxruntime's Indices output (added to the
@@ -373,7 +362,7 @@ def max_pool(ctx: PatternContext) -> LeafPattern:
         indices = f"{y}::probe_indices"
         extras = (ExtraOutput(node.index, 1, indices, onnx.TensorProto.INT64),)
     storage = int(ctx.attr("storage_order", 0))
-    begins = [_pad_begin(ctx, a, spatial_in[a], spatial_out[a], kernel[a], strides[a], dil[a]) for a in range(nd)]
+    begins = [pad_begin(ctx, a, spatial_in[a], spatial_out[a], kernel[a], strides[a], dil[a]) for a in range(nd)]
     channels = math.prod(in_dims[:2])
     plane = math.prod(spatial_in)
     # flat strides of the spatial axes (row major, or column major with storage_order 1)
