@@ -229,7 +229,7 @@ def _sese_region(ctx: _Ctx, x: str, allow_reduce: bool) -> tuple[list[Node], str
     produced = {x}
     region: list[Node] = []
     open_consumers = {x: set(n.index for n in ctx.consumers(x))}
-    order = _topo_positions(ctx.view)
+    order = ctx.view.positions
     pending = {n.index: n for n in ctx.consumers(x)}
     waiting: dict[int, Node] = {}  # consumers still missing a data input from the region
     while True:
@@ -513,17 +513,9 @@ def build_leaves(view: GraphView, settings: Settings, fusions: Sequence[str] = F
     return leaves
 
 
-def _topo_positions(view: GraphView) -> dict[int, int]:
-    """Node index → position in topological order (computed once per view)."""
-    pos = view.__dict__.get("_topo_pos")
-    if pos is None:
-        pos = view.__dict__["_topo_pos"] = {n.index: k for k, n in enumerate(view.nodes)}
-    return pos
-
-
 def _last(view: GraphView, leaf: Leaf) -> int:
     """The member that comes last in topological order."""
-    pos = _topo_positions(view)
+    pos = view.positions
     return max(leaf.members, key=lambda m: pos[m.index]).index
 
 

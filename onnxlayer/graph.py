@@ -160,6 +160,15 @@ class GraphView:
         return None if t is None or t.producer is None else self.nodes_by_index[t.producer]
 
     @property
+    def positions(self) -> dict[int, int]:
+        """Node index → position in topological order (computed once per view)."""
+        cache = self.__dict__.get("_positions")
+        if cache is None:
+            cache = {n.index: k for k, n in enumerate(self.nodes)}
+            self.__dict__["_positions"] = cache
+        return cache
+
+    @property
     def nodes_by_index(self) -> dict[int, Node]:
         cache = self.__dict__.get("_by_index")
         if cache is None:
