@@ -18,8 +18,9 @@ from .algebra import Dominators, LeafWalk, log2_ratio, walk
 from .bounds import vc_bound
 from .errors import OpaqueLeafError
 from .fusion import build_leaves
-from .graph import DATA, FLOAT_TYPES, STATIC, GraphView, prepare
+from .graph import DATA, FLOAT_TYPES, STATIC, GraphView
 from .loading import ModelSource, load_model, model_sha256
+from .prepare import prepare
 from .registry import REGISTRY, Leaf
 from .result import AnalysisResult, Bottleneck, GroupResult, LeafResult, ModelInfo, Summary
 from .transfer import Settings

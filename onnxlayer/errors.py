@@ -1,17 +1,34 @@
-"""Domain exceptions. The CLI turns each into one line on stderr and exit code 2."""
+"""Domain exceptions. The CLI turns each into one line on stderr and exit code 2.
+
+An error carries its parts: `message` (what is wrong, in the library's words), an optional
+`hint` (how to fix it) and, where one is known, the culprit (`ShapeError.tensor`/`axis`,
+`SettingsError.setting`/`tensor`). `str(err)` assembles the line the command line prints, so
+hints and setting names are worded for it (`CLI_SETTINGS`); an API caller can show `message`
+and build its own remedy from the fields.
+"""
 from __future__ import annotations
 
 
 #: Control characters and line separators shown as escapes, so a message is always one line.
 _CONTROL_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(32), 127, 0x85, 0x2028, 0x2029)}
+#: How the command line spells the API settings an error can name.
+CLI_SETTINGS = {"input_shapes": "--input-shape"}
 
 
 class OnnxLayerError(Exception):
     """Base of every error onnxlayer raises on purpose (bad input, bad settings)."""
 
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
     def __str__(self) -> str:
         # op types and names from a corrupt model can hold newlines; the CLI promises one line
-        return super().__str__().translate(_CONTROL_ESCAPES)
+        return self._line().translate(_CONTROL_ESCAPES)
+
+    def _line(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
 
 
 class ModelLoadError(OnnxLayerError):
@@ -23,12 +40,39 @@ class GraphError(OnnxLayerError):
 
 
 class ShapeError(OnnxLayerError):
-    """A data tensor has a dimension that is unknown, symbolic or absurd."""
+    """A data tensor has a dimension that is unknown, symbolic or absurd.
+
+    `tensor` names it and `axis` the dimension, when known (`axis` None: the whole shape).
+    """
+
+    def __init__(self, message: str, *, hint: str = "", tensor: str | None = None, axis: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.tensor = tensor
+        self.axis = axis
 
 
 class SettingsError(OnnxLayerError):
-    """A user setting (tolerance, domain, input shape, ...) is invalid."""
+    """A user setting (tolerance, domain, input shape, ...) is invalid.
+
+    `setting` names the API parameter at fault, when known; the line then opens with the
+    command line's spelling of it ("--input-shape x: ..."). `tensor`: the input it names.
+    """
+
+    def __init__(self, message: str, *, hint: str = "", setting: str | None = None, tensor: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.setting = setting
+        self.tensor = tensor
+
+    def _line(self) -> str:
+        line = super()._line()
+        return f"{CLI_SETTINGS.get(self.setting, self.setting)} {line}" if self.setting else line
 
 
 class OpaqueLeafError(OnnxLayerError):
     """Raised in strict mode when some leaves have no registry rule."""
+
+
+def input_shape_hint(tensor: str | None = None, dims: str = "D1xD2x...") -> str:
+    """The remedy for a shape that is not fixed: give it (for input `tensor`: as `dims`)."""
+    flag = CLI_SETTINGS["input_shapes"]
+    return f"give it with {flag} {tensor}={dims}" if tensor else f"give the inputs' shapes with {flag}"

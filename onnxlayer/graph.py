@@ -1,17 +1,22 @@
-"""Graph view: nodes in topological order, tensors with shapes, and data/static roles (SPEC §1)."""
+"""Graph view: nodes in topological order, tensors with shapes, and data/static roles (SPEC §1).
+
+The records (`Tensor`, `Node`, `GraphView`), how a view is built from a model and ordered,
+and which tensors are data. Getting a model into a view whose shapes are all known is
+preparation's job (`prepare.py`).
+"""
 from __future__ import annotations
 
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .errors import GraphError, ModelLoadError, SettingsError, ShapeError
-from .loading import default_opset, skeleton, upgrade_if_old
+from .errors import GraphError, SettingsError, ShapeError
+from .loading import SMALL_CONSTANT, default_opset
 
 FLOAT_TYPES = frozenset(
     t
@@ -29,13 +34,11 @@ FLOAT_TYPES = frozenset(
 )
 #: Ops whose outputs depend on their inputs' shapes only: always static (SPEC §1).
 SHAPE_ONLY_OPS = frozenset({"Shape", "Size", "EyeLike", "RandomNormalLike", "RandomUniformLike"})
-#: Largest dimension ONNX can store (int64).
-MAX_DIM = (1 << 63) - 1
-#: Static tensors up to this many elements are evaluated on demand when a rule asks.
-FOLD_LIMIT = 1 << 16
+#: Static tensors up to this many elements are evaluated on demand when a rule asks
+#: (as large as the initializers loading keeps the values of).
+FOLD_LIMIT = SMALL_CONSTANT
 
 DATA, STATIC, DISCRETE = "data", "static", "discrete"
-Dim = "int | str | None"
 
 
 @dataclass
@@ -177,98 +180,6 @@ class GraphView:
         return cache
 
 
-# --------------------------------------------------------------------------- preparation
-
-
-def prepare(
-    model: onnx.ModelProto,
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
-    has_rule: Callable[[str, str, int], bool] | None = None,
-) -> GraphView:
-    """Strip, upgrade, inline, fix input shapes, infer shapes and build the graph view."""
-    warnings: list[str] = []
-    model = skeleton(model)
-    model, note = upgrade_if_old(model)
-    if note:
-        warnings.append(note)
-    has_rule = has_rule or (lambda op, domain, opset: False)
-    model = _inline_local_functions(model, has_rule)
-    _fix_input_shapes(model, dict(input_shapes or {}))
-    model = _infer(model)
-    if _expand_schema_functions(model, has_rule):
-        model = _infer(model)
-    view = build_view(model, warnings)
-    classify(view)
-    for _ in range(UNROLL_ROUNDS):  # nested control flow unrolls one level per round
-        from .unroll import unroll_control_flow
-
-        rewrites, notes = unroll_control_flow(model, view.value, lambda n: view.tensors[n].shape if n in view.tensors else None)
-        warnings.extend(notes)
-        if not rewrites:
-            break
-        model = _infer(model)
-        view = build_view(model, warnings)
-        classify(view)
-    for _ in range(FOLD_ROUNDS):
-        if not _unresolved_data(view) or not _fold_static_inputs(model, view):
-            break
-        model = _infer(model)
-        view = build_view(model, warnings)
-        classify(view)
-    check_data_shapes(view)
-    return view
-
-
-UNROLL_ROUNDS = 4
-FOLD_ROUNDS = 32  # each round can unlock shapes that the next depends on (Swin legacy: ~1 per block)
-
-
-def _unresolved_data(view: GraphView) -> bool:
-    return any(t.role == DATA and not t.resolved for t in view.tensors.values())
-
-
-def _fold_static_inputs(model: onnx.ModelProto, view: GraphView) -> bool:
-    """Where ONNX's data propagation gave up (shape arithmetic through Div, Cast, ...), fold
-    the static inputs of nodes whose data outputs lack a shape into constants, so that shape
-    inference can run again."""
-    changed = False
-    for node in view.nodes:
-        outs = [view.tensors[o] for o in node.outputs if o]
-        # static outputs count too: a static Expand of a weight can set a data Concat's shape
-        if all(t.resolved for t in outs):
-            continue
-        for k, name in enumerate(node.inputs):
-            t = view.tensors.get(name) if name else None
-            if t is None or t.role != STATIC or t.initializer:
-                continue
-            value = view.value(name)
-            if value is None:
-                continue
-            folded = f"{name}__onnxlayer_folded"
-            if folded not in view.tensors:
-                model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), folded))
-                view.tensors[folded] = Tensor(folded, initializer=True)
-            node.proto.input[k] = folded
-            changed = True
-    return changed
-
-
-def _inline_local_functions(model: onnx.ModelProto, has_rule: Callable[[str, str, int], bool]) -> onnx.ModelProto:
-    if not model.functions:
-        return model
-    opset = default_opset(model)
-    keep = [(f.domain, f.name) for f in model.functions if has_rule(f.name, f.domain, opset)]
-    inline = [(f.domain, f.name) for f in model.functions if (f.domain, f.name) not in keep]
-    if not inline:
-        return model
-    from onnx import inliner
-
-    try:
-        return inliner.inline_selected_functions(model, inline, exclude=False)
-    except Exception as exc:
-        raise ModelLoadError(f"could not inline the model's local functions: {exc}") from None
-
-
 def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     """Parse `NAME=1x3x224x224` (the CLI's --input-shape)."""
     name, sep, dims = text.rpartition("=")
@@ -279,186 +190,6 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     except ValueError:
         raise SettingsError(f"--input-shape {text!r}: dims must be integers separated by 'x'") from None
     return name, shape
-
-
-def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]]) -> None:
-    inits = {i.name for i in model.graph.initializer}
-    graph_inputs = [i for i in model.graph.input if i.name not in inits]
-    names = [i.name for i in graph_inputs]
-    for name, dims in overrides.items():
-        if name not in names:
-            raise SettingsError(f"--input-shape names {name!r}, which is not a graph input; inputs are: {', '.join(names) or '(none)'}")
-        if isinstance(dims, (str, bytes)) or not isinstance(dims, Iterable):
-            raise SettingsError(f"--input-shape {name}: expected a sequence of dims, got {dims!r}")
-        for d in dims:
-            if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1:
-                raise SettingsError(f"--input-shape {name}: dims must be positive integers, got {list(dims)}")
-            if d > MAX_DIM:
-                raise SettingsError(f"--input-shape {name}: dim {d} exceeds the int64 limit of ONNX")
-    symbols: dict[str, int] = {}  # symbolic dim name -> the value it was fixed to
-    resized = False  # an override changed a concrete dim: recorded shapes downstream are stale
-    for inp in graph_inputs:
-        ttype = inp.type.tensor_type
-        if not inp.type.HasField("tensor_type"):
-            continue  # sequences/maps/optional: left to inference, reported if they carry data
-        if inp.name in overrides:
-            dims = list(overrides[inp.name])
-            if ttype.HasField("shape") and len(ttype.shape.dim) != len(dims):
-                raise SettingsError(
-                    f"--input-shape {inp.name}: rank {len(dims)} given but the input has rank {len(ttype.shape.dim)}"
-                )
-            if ttype.HasField("shape"):
-                for old, new in zip(ttype.shape.dim, dims):
-                    if old.dim_param:
-                        symbols.setdefault(old.dim_param, int(new))
-                    elif old.HasField("dim_value") and old.dim_value > 0 and old.dim_value != int(new):
-                        resized = True
-            ttype.ClearField("shape")
-            for d in dims:
-                ttype.shape.dim.add().dim_value = int(d)
-            continue
-        if not ttype.HasField("shape"):
-            raise ShapeError(f"input {inp.name!r} has no declared shape; give it with --input-shape {inp.name}=D1xD2x...")
-        for axis, dim in enumerate(ttype.shape.dim):
-            if dim.HasField("dim_value") and dim.dim_value > 0:
-                continue
-            if axis == 0:
-                if dim.dim_param:
-                    symbols.setdefault(dim.dim_param, 1)
-                dim.Clear()
-                dim.dim_value = 1  # a symbolic batch dimension counts as 1 (per sample)
-                continue
-            if dim.dim_param in symbols:
-                value = symbols[dim.dim_param]
-                dim.Clear()
-                dim.dim_value = value
-                continue
-            # a stored 0 or negative size: some exporters wrote these for "dynamic"
-            label = dim.dim_param or (f"size {dim.dim_value}" if dim.HasField("dim_value") else "unknown")
-            raise ShapeError(
-                f"input {inp.name!r} dim {axis} ({label}) is not fixed; give it with --input-shape {inp.name}={_hint(ttype.shape)}"
-            )
-
-
-    if resized:
-        for vi in list(model.graph.value_info) + list(model.graph.output):
-            if vi.type.HasField("tensor_type"):
-                vi.type.tensor_type.ClearField("shape")
-    # exporters record intermediate shapes with the same symbols: fix them everywhere
-    if symbols:
-        for vi in list(model.graph.value_info) + list(model.graph.output):
-            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
-                for dim in vi.type.tensor_type.shape.dim:
-                    if dim.dim_param in symbols:
-                        value = symbols[dim.dim_param]
-                        dim.Clear()
-                        dim.dim_value = value
-
-
-def _hint(shape: onnx.TensorShapeProto) -> str:
-    parts = []
-    for axis, d in enumerate(shape.dim):
-        if d.HasField("dim_value") and d.dim_value > 0:
-            parts.append(str(d.dim_value))
-        else:
-            parts.append("1" if axis == 0 else (d.dim_param or "N"))
-    return "x".join(parts)
-
-
-def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
-    try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ShapeError(f"ONNX shape inference failed: {msg}") from None
-
-
-def _expand_schema_functions(model: onnx.ModelProto, has_rule: Callable[[str, str, int], bool]) -> bool:
-    """Replace nodes that have no registry rule but an ONNX function body by that body."""
-    opsets = {e.domain or "": e.version for e in model.opset_import}
-    types = _value_types(model)
-    new_nodes: list[onnx.NodeProto] = []
-    changed = False
-    for k, node in enumerate(model.graph.node):
-        domain = node.domain or ""
-        version = opsets.get("ai.onnx" if domain == "" and "" not in opsets else domain, 1)
-        body = None
-        if not has_rule(node.op_type, domain, version):
-            body = _function_body(node, version, types)
-        if body is None:
-            new_nodes.append(node)
-            continue
-        changed = True
-        new_nodes.extend(_instantiate(node, body, prefix=f"{node.name or node.op_type}_{k}/"))
-        for entry in body.opset_import:
-            if entry.domain not in opsets:
-                model.opset_import.append(entry)
-                opsets[entry.domain] = entry.version
-    if changed:
-        del model.graph.node[:]
-        model.graph.node.extend(new_nodes)
-    return changed
-
-
-def _value_types(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
-    g = model.graph
-    types = {v.name: v.type for v in list(g.input) + list(g.value_info) + list(g.output)}
-    for init in g.initializer:
-        t = onnx.TypeProto()
-        t.tensor_type.elem_type = init.data_type
-        for d in init.dims:
-            t.tensor_type.shape.dim.add().dim_value = d
-        types[init.name] = t
-    return types
-
-
-def _function_body(node: onnx.NodeProto, version: int, types: dict[str, onnx.TypeProto]) -> onnx.FunctionProto | None:
-    try:
-        schema = onnx.defs.get_schema(node.op_type, version, node.domain or "")
-    except Exception:
-        return None
-    try:
-        if schema.has_function:
-            return schema.function_body
-        if schema.has_context_dependent_function:
-            arg_types = [types[i].SerializeToString() if i in types else onnx.TypeProto().SerializeToString() for i in node.input]
-            raw = schema.get_context_dependent_function(node.SerializeToString(), arg_types)
-            body = onnx.FunctionProto()
-            body.ParseFromString(raw)
-            return body if body.node else None
-    except Exception:
-        return None
-    return None
-
-
-def _instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str) -> list[onnx.NodeProto]:
-    """Copy a function body in place of `node`: rename formals, bind attribute references."""
-    rename = {formal: actual for formal, actual in zip(body.input, node.input)}
-    rename.update({formal: actual for formal, actual in zip(body.output, node.output)})
-    attrs = {a.name: a for a in node.attribute}
-    out = []
-    for inner in body.node:
-        copy = onnx.NodeProto()
-        copy.CopyFrom(inner)
-        copy.name = prefix + (inner.name or inner.op_type)
-        for seq in (copy.input, copy.output):
-            for i, name in enumerate(seq):
-                if name:
-                    seq[i] = rename.setdefault(name, prefix + name)
-        kept = []
-        for a in copy.attribute:
-            if a.ref_attr_name:
-                if a.ref_attr_name in attrs:
-                    bound = onnx.AttributeProto()
-                    bound.CopyFrom(attrs[a.ref_attr_name])
-                    bound.name = a.name
-                    kept.append(bound)
-            else:
-                kept.append(a)
-        del copy.attribute[:]
-        copy.attribute.extend(kept)
-        out.append(copy)
-    return out
 
 
 # --------------------------------------------------------------------------- the view
@@ -692,35 +423,6 @@ def classify(view: GraphView) -> None:
                 t.role = out_role
     if not view.sources:
         raise GraphError("the model has no float data input (nothing flows from a float input or an embedding)")
-
-
-def check_data_shapes(view: GraphView) -> None:
-    """Every data tensor must have a fully resolved shape; name the first that does not."""
-    for name in view.inputs:
-        _require_shape(view, view.tensors[name])
-    for node in view.nodes:
-        for out in node.outputs:
-            if out and view.tensors[out].role == DATA:
-                _require_shape(view, view.tensors[out], node)
-
-
-def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None:
-    where = f" (output of {node.op_type} node {node.name!r})" if node else " (graph input)"
-    if t.role != DATA:
-        return
-    if t.shape is None:
-        if node is not None and not onnx.defs.has(node.op_type, node.domain):
-            # inputs' shapes cannot help: ONNX has no shape function for an op it does not know
-            op = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
-            raise ShapeError(f"tensor {t.name!r}{where} has no known shape: ONNX cannot infer the outputs of "
-                             f"{op}; declare {t.name!r} with its shape in the model's value_info")
-        raise ShapeError(f"tensor {t.name!r}{where} has no inferable shape; give the inputs' shapes with --input-shape")
-    for axis, d in enumerate(t.shape):
-        if not isinstance(d, int):
-            label = d if d is not None else "unknown"
-            raise ShapeError(
-                f"tensor {t.name!r}{where} has an unresolved dim {axis} ({label}); give the inputs' shapes with --input-shape"
-            )
 
 
 # --------------------------------------------------------------------------- constant folding

@@ -7,7 +7,7 @@ from onnx import helper
 import onnxlayer
 from onnxlayer.algebra import LeafBlock, identity, parallel, series, walk
 from onnxlayer.fusion import build_leaves
-from onnxlayer.graph import prepare
+from onnxlayer.prepare import prepare
 from onnxlayer.registry import REGISTRY
 from onnxlayer.transfer import Settings
 from builders import gemm, model, residual, value, mlp
