@@ -8,7 +8,6 @@ the hyperplane-arrangement count generalised to `p − 1` breakpoints per unit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -95,12 +94,6 @@ def region_bits(units: int, pieces: int, dim: int) -> float:
 
 
 _lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
-
-
-@dataclass(frozen=True)
-class VCBound:
-    value: float | None
-    reason: str = ""
 
 
 def vc_bound(

@@ -212,6 +212,11 @@ def _shape_of(ttype: onnx.TypeProto) -> tuple[int, tuple | None]:
     return tt.elem_type, tuple(dims)
 
 
+def subgraphs(proto: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The graphs a node holds in its attributes (If branches, Loop and Scan bodies)."""
+    return [sub for a in proto.attribute for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs)]
+
+
 def _outer_refs(graph: onnx.GraphProto) -> set[str]:
     """Names a subgraph reads from the enclosing scope."""
     defined = {i.name for i in graph.input} | {i.name for i in graph.initializer}
@@ -220,9 +225,8 @@ def _outer_refs(graph: onnx.GraphProto) -> set[str]:
         for i in n.input:
             if i and i not in defined:
                 refs.add(i)
-        for a in n.attribute:
-            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                refs |= {r for r in _outer_refs(sub) if r not in defined}
+        for sub in subgraphs(n):
+            refs |= {r for r in _outer_refs(sub) if r not in defined}
         defined.update(o for o in n.output if o)
     return refs
 
@@ -259,13 +263,8 @@ def build_view(model: onnx.ModelProto, warnings: list[str] | None = None) -> Gra
         if name in used_names:
             name = f"{name}_{k}"
         used_names.add(name)
-        implicit: tuple[str, ...] = ()
-        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in proto.attribute):
-            refs: set[str] = set()
-            for a in proto.attribute:
-                for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                    refs |= _outer_refs(sub)
-            implicit = tuple(sorted(refs - set(proto.input)))
+        refs = set().union(*(_outer_refs(sub) for sub in subgraphs(proto)))
+        implicit = tuple(sorted(refs - set(proto.input)))
         nodes.append(Node(k, name, proto.op_type, proto.domain or "", tuple(proto.input), tuple(proto.output), proto, implicit))
         _check_schema(nodes[-1], opsets)
 

@@ -1,4 +1,4 @@
-"""Load bytes into an `onnx.ModelProto` and prepare it for analysis.
+"""Load bytes into an `onnx.ModelProto`, and the copies preparation starts from.
 
 Never reads external data files, and strips the payload of large initializers before
 shape inference: the metrics need shapes, types, attributes and small constants only.

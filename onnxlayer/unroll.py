@@ -18,6 +18,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .graph import subgraphs
+from .loading import default_opset
+
 #: Unrolling stops past this many new nodes per control-flow node.
 MAX_UNROLLED_NODES = 200_000
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
@@ -44,7 +47,7 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
     g = model.graph
     if not any(n.op_type in CONTROL_FLOW and n.domain in ("", "ai.onnx") for n in g.node):
         return 0, []
-    opset = next((e.version for e in model.opset_import if e.domain in ("", "ai.onnx")), 1)
+    opset = default_opset(model)
     used = {n for node in g.node for n in list(node.input) + list(node.output)}
     used |= {i.name for i in g.initializer} | {i.name for i in g.input}
     names = _Names(used)
@@ -55,7 +58,7 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
         rewrite = None
         if node.domain in ("", "ai.onnx"):
             if node.op_type == "If":
-                rewrite = _if(node, value, names, opset, g)
+                rewrite = _if(node, value, names, g)
             elif node.op_type == "Loop":
                 rewrite = _loop(node, value, names, opset, g, notes)
             elif node.op_type == "Scan" and opset >= 9:
@@ -81,8 +84,8 @@ def _attr(node: onnx.NodeProto, name: str, default=None):
     return default
 
 
-def _inline(body: onnx.GraphProto, inputs: dict[str, str], outputs: list[str] | None, prefix: str,
-            names: _Names, main: onnx.GraphProto, shared_inits: dict[str, str]) -> tuple[list[onnx.NodeProto], list[str]]:
+def _inline(body: onnx.GraphProto, inputs: dict[str, str], prefix: str, names: _Names, main: onnx.GraphProto,
+            shared_inits: dict[str, str]) -> tuple[list[onnx.NodeProto], list[str]]:
     """Copy `body`'s nodes with fresh names; formals bound by `inputs`; returns (nodes, output names)."""
     rename = dict(inputs)
     for init in body.initializer:  # weights: once per control-flow node, not per iteration
@@ -104,9 +107,8 @@ def _inline(body: onnx.GraphProto, inputs: dict[str, str], outputs: list[str] | 
         for k, name in enumerate(copy.output):
             if name:
                 rename[name] = copy.output[k] = names.fresh(prefix + name)
-        for a in copy.attribute:  # nested subgraphs may read names of this body
-            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                _rename_refs(sub, rename)
+        for sub in subgraphs(copy):  # nested subgraphs may read names of this body
+            _rename_refs(sub, rename)
         nodes.append(copy)
     results = [rename.get(o.name, o.name) for o in body.output]
     return nodes, results
@@ -119,9 +121,8 @@ def _rename_refs(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
             if name in rename and name not in local:
                 n.input[k] = rename[name]
         local.update(n.output)
-        for a in n.attribute:
-            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                _rename_refs(sub, {k: v for k, v in rename.items() if k not in local})
+        for sub in subgraphs(n):
+            _rename_refs(sub, {k: v for k, v in rename.items() if k not in local})
 
 
 def _const(main: onnx.GraphProto, names: _Names, base: str, array: np.ndarray) -> str:
@@ -137,7 +138,7 @@ def _unsqueeze0(x: str, out: str, main, names, opset: int, axis: int = 0) -> onn
     return helper.make_node("Unsqueeze", [x], [out], name=names.fresh(out + "/Unsqueeze"), axes=[axis])
 
 
-def _if(node, value, names: _Names, opset: int, main) -> list[onnx.NodeProto] | None:
+def _if(node, value, names: _Names, main) -> list[onnx.NodeProto] | None:
     then_g, else_g = _attr(node, "then_branch"), _attr(node, "else_branch")
     if then_g is None or else_g is None:
         return None
@@ -146,11 +147,11 @@ def _if(node, value, names: _Names, opset: int, main) -> list[onnx.NodeProto] | 
     inits: dict[str, str] = {}
     if cond is not None:
         branch = then_g if bool(np.asarray(cond).reshape(-1)[0]) else else_g
-        nodes, results = _inline(branch, {}, None, base, names, main, inits)
+        nodes, results = _inline(branch, {}, base, names, main, inits)
         nodes += [helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity")) for r, o in zip(results, node.output) if o]
         return nodes
-    then_nodes, then_out = _inline(then_g, {}, None, base + "then/", names, main, inits)
-    else_nodes, else_out = _inline(else_g, {}, None, base + "else/", names, main, {})
+    then_nodes, then_out = _inline(then_g, {}, base + "then/", names, main, inits)
+    else_nodes, else_out = _inline(else_g, {}, base + "else/", names, main, {})
     merges = [helper.make_node("Where", [node.input[0], t, e], [o], name=names.fresh(base + "Where"))
               for t, e, o in zip(then_out, else_out, node.output) if o]
     return then_nodes + else_nodes + merges
@@ -177,7 +178,7 @@ def _loop(node, value, names: _Names, opset: int, main, notes: list[str]) -> lis
         it = _const(main, names, f"{base}iter{i}", np.array(i, dtype=np.int64))
         formal = [b.name for b in body.input]
         bind = dict(zip(formal, [it, cond] + carried))
-        inlined, results = _inline(body, bind, None, f"{base}#{i}/", names, main, inits)
+        inlined, results = _inline(body, bind, f"{base}#{i}/", names, main, inits)
         nodes += inlined
         cond, carried = results[0], results[1 : 1 + n_carried]
         for k, r in enumerate(results[1 + n_carried :]):
@@ -219,7 +220,7 @@ def _scan(node, dims, names: _Names, opset: int, main, notes: list[str]) -> list
             nodes.append(helper.make_node("Gather", [x, idx], [s], name=names.fresh(s + "/Gather"), axis=in_axes[j] % rank))
             slices.append(s)
         bind = dict(zip([b.name for b in body.input], states + slices))
-        inlined, results = _inline(body, bind, None, f"{base}#{t}/", names, main, inits)
+        inlined, results = _inline(body, bind, f"{base}#{t}/", names, main, inits)
         nodes += inlined
         states = results[:n_state]
         for k, r in enumerate(results[n_state:]):
