@@ -1,11 +1,23 @@
-"""Tiny ONNX graphs built in tests (SPEC §5 examples and friends)."""
+"""Tiny ONNX graphs built in tests (SPEC §5 examples and friends), and SPEC §3's region bound."""
 from __future__ import annotations
+
+import itertools
+import math
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 RNG = np.random.default_rng(0)
+
+
+def region_bits(units: int, pieces: int, dim: int) -> float:
+    """log2 Σ_{j=0}^{min(d,u)} C(u, j)·(p−1)^j (SPEC §3), summed exactly with big integers.
+
+    Term j is term j−1 times (u−j+1)·(p−1)/j, exact at every step.
+    """
+    terms = itertools.accumulate(range(1, min(dim, units) + 1), lambda t, j: t * (units - j + 1) * (pieces - 1) // j, initial=1)
+    return math.log2(sum(terms))
 
 
 def weight(name: str, *shape: int) -> onnx.TensorProto:

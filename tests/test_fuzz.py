@@ -10,6 +10,7 @@ is a bug in onnxlayer, not in the test.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxlayer
-from builders import cnn, mlp, model, residual, value, weight
+from builders import cnn, mlp, model, region_bits, residual, value, weight
 from onnxlayer.present import FORMATS, render
 from onnxlayer.registry import REGISTRY
 
@@ -461,11 +462,48 @@ def analyse_or_fail_cleanly(source, shapes=None) -> None:
         assert isinstance(render(result, fmt), str)
 
 
+#: Seed → (D0, output dim, complexity bits), by hand from SPEC §1–3 and its piece-count table,
+#: so the fuzzer mutates the models it claims to (None: the LTA is not fixed by SPEC's examples).
+SEED_FACTS = {
+    "mlp": (4, 3, 2 * math.log2(163)),  # SPEC §5 example 1
+    "mlp_tanh": (6, 4, 5 * math.log2(13)),  # 5 Tanh units of 13 pieces see d = 5
+    "cnn": (64, 10, region_bits(256, 2, 64) + 128),  # SPEC §5 example 2
+    "residual": (16, 16, 20.0),  # SPEC §5 example 3
+    "chain": (16, 16, 4 + region_bits(16, 2, 4)),  # example 3 without the skip: the last Relu sees d = 4
+    # Conv κ = min(4·64, 3·64) = 192; Relu: 256 units in d = 192; MaxPool: 64 units of 4 pieces
+    "conv_net": (3 * 64, 5, region_bits(256, 2, 192) + 64 * 2),
+    # batch N counts 1; Relu 72 units in d = 72; Clip with both bounds: 3 pieces
+    "conv_residual": (72, 72, 72 + 72 * math.log2(3)),
+    # q·kᵀ and att·v: 16·8 and 32·4 products, two x² units (81 pieces) each, in d = 32;
+    # Softmax over 4 keys, 4 vectors, d = 16: 4 max units of 4 pieces + 16 exp units of 8
+    "attention": (32, 32, 2 * region_bits(256, 81, 32) + 4 * 2 + 16 * 3),
+    # LayerNorm: 3 units of 14 pieces; d after it 24 − 2·3 = 18; Tanh: 48 units in d = 18
+    "layernorm": (24, 24, 3 * math.log2(14) + region_bits(48, 13, 18)),
+    "decomposed_layernorm": (16, 16, 2 * math.log2(14)),  # SPEC §4(c): 2 groups of 8
+    # source: the Gather of 3 ids from rows of width 4 (d = 12); Softmax: 1 max unit of 12 pieces + 12 exp units
+    "embedding": (12, 12, math.log2(12) + 12 * 3),
+    # Sigmoid, LeakyRelu on 4 each; c·x: 8 products = 16 x² units in d = 8
+    "branches": (8, 8, 4 * math.log2(9) + 4 + region_bits(16, 81, 8)),
+    "qdq_conv": (2 * 49, 2 * 9, None),  # SPEC v1.1 §4(d) reads its uint8 zero-point pair as a ReLU: not yet
+    "control_flow": (4, 4, 4 * math.log2(9)),  # Relu(Sigmoid(x)) = Sigmoid(x): one fused unit, 9 pieces
+    "recurrent": (3 * 4, 2, None),  # [T=3, B=1, I=4]: every element a source; SPEC gives no LSTM example
+    "upsampler": (18, 3 * 10 * 10, 0.0),  # linear and structural leaves only
+    "old_opset": (3, 2, region_bits(4, 2, 3)),  # mlp((3, 4, 2)): 4 Relu units in d = 3
+}
+
+
+def test_every_seed_has_facts():
+    assert set(SEED_FACTS) == set(SEEDS)
+
+
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_seed_models_analyse(name):
     result = onnxlayer.analyze(SEEDS[name])
     json.loads(result.to_json())
-    assert result.summary.leaves > 0
+    input_dim, output_dim, bits = SEED_FACTS[name]
+    assert (result.summary.input_dim, result.summary.output_dim) == (input_dim, output_dim)
+    if bits is not None:
+        assert result.summary.complexity_bits == pytest.approx(bits, rel=1e-12, abs=1e-12)
 
 
 @FUZZ
