@@ -86,6 +86,23 @@ def test_if_on_data_counts_both_branches():
     assert r.summary.opaque_leaves == 0 and r.leaves[-1].op_type == "Where" and r.leaves[-1].d_out == 4
 
 
+def test_nested_if_unrolls_one_level_per_round():
+    """An If inside an If's branch: the first round inlines the outer, the second the inner."""
+    inner_then = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "inner_then", [],
+                                   [helper.make_tensor_value_info("t", TensorProto.FLOAT, [1, 4])])
+    inner_else = helper.make_graph([helper.make_node("Tanh", ["x"], ["e"])], "inner_else", [],
+                                   [helper.make_tensor_value_info("e", TensorProto.FLOAT, [1, 4])])
+    inner = helper.make_node("If", ["c"], ["i"], name="inner", then_branch=inner_then, else_branch=inner_else)
+    outer_then = helper.make_graph([inner], "outer_then", [], [helper.make_tensor_value_info("i", TensorProto.FLOAT, [1, 4])])
+    outer_else = helper.make_graph([helper.make_node("Sigmoid", ["x"], ["s"])], "outer_else", [],
+                                   [helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 4])])
+    outer = helper.make_node("If", ["c"], ["y"], name="outer", then_branch=outer_then, else_branch=outer_else)
+    r = onnxlayer.analyze(model([outer], [value("x", 1, 4)], [value("y", 1, 4)], [numpy_helper.from_array(np.array(True), "c")]))
+    assert [l.op_type for l in r.leaves if l.groups] == ["Relu"] and r.summary.opaque_leaves == 0
+    assert r.summary.complexity_bits == 4.0  # 4 Relu units in d = 4
+    assert sum("subgraph inlined" in w for w in r.warnings) == 2
+
+
 def test_loop_with_unknown_trip_count_stays_opaque():
     body = loop_body()
     nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Cast", ["s"], ["M"], to=TensorProto.INT64),
