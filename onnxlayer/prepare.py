@@ -299,6 +299,7 @@ def _fold_static_inputs(model: onnx.ModelProto, view: GraphView) -> bool:
     the static inputs of nodes whose data outputs lack a shape into constants, so that shape
     inference can run again."""
     changed = False
+    added: set[str] = set()
     for node in view.nodes:
         outs = [view.tensors[o] for o in node.outputs if o]
         # static outputs count too: a static Expand of a weight can set a data Concat's shape
@@ -312,9 +313,9 @@ def _fold_static_inputs(model: onnx.ModelProto, view: GraphView) -> bool:
             if value is None:
                 continue
             folded = f"{name}__onnxlayer_folded"
-            if folded not in view.tensors:
+            if folded not in view.tensors and folded not in added:
                 model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), folded))
-                view.tensors[folded] = Tensor(folded, initializer=True)
+                added.add(folded)
             node.proto.input[k] = folded
             changed = True
     return changed
