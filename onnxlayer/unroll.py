@@ -131,7 +131,8 @@ def _const(main: onnx.GraphProto, names: _Names, base: str, array: np.ndarray) -
     return name
 
 
-def _unsqueeze0(x: str, out: str, main, names, opset: int, axis: int = 0) -> onnx.NodeProto:
+def _unsqueeze(x: str, out: str, main, names: _Names, opset: int, axis: int) -> onnx.NodeProto:
+    """Unsqueeze `x` at `axis` into `out` (axes an input from opset 13, an attribute before)."""
     if opset >= 13:
         axes = _const(main, names, f"{out}/axes", np.array([axis], dtype=np.int64))
         return helper.make_node("Unsqueeze", [x, axes], [out], name=names.fresh(out + "/Unsqueeze"))
@@ -242,7 +243,7 @@ def _assemble_outputs(node, finals: list[str], scans: list[list[str]], axes: lis
         parts = []
         for r in scans[k]:
             u = names.fresh(r + "/unsqueezed")
-            nodes.append(_unsqueeze0(r, u, main, names, opset, axis=axes[k]))
+            nodes.append(_unsqueeze(r, u, main, names, opset, axes[k]))
             parts.append(u)
         nodes.append(helper.make_node("Concat", parts, [o], name=names.fresh(base + "Concat"), axis=axes[k]))
     return nodes
