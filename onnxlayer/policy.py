@@ -164,9 +164,9 @@ def _shape(value: Any) -> tuple[int | str, ...]:
     return tuple(value)
 
 
-def _key(parse: Callable[[Any], Any], default: Any = MISSING, doc: str = "") -> Any:
+def _key(parse: Callable[[Any], Any], default: Any = MISSING) -> Any:
     """A rule field read from the TOML key of the same name (`default` MISSING: required)."""
-    return field(default=default, metadata={"parse": parse, "doc": doc})
+    return field(default=default, metadata={"parse": parse})
 
 
 # ------------------------------------------------------------------------------ rules
@@ -177,9 +177,9 @@ class Rule:
     """What every rule has: a name for reports, a severity, an optional message for failures."""
 
     KIND: ClassVar[str] = ""
-    name: str = _key(_name_text, "", "shown in every report (default: from the rule's kind and keys)")
-    severity: str = _key(_severity, "error", '"error" fails the check (exit 1); "warning" is reported only')
-    message: str = _key(_text, "", "added to the report when the rule does not pass")
+    name: str = _key(_name_text, "")  # "": default_name() once loaded
+    severity: str = _key(_severity, "error")  # "error" fails the check (exit 1); "warning" is only reported
+    message: str = _key(_text, "")  # added to the report when the rule does not pass
 
     @property
     def kind(self) -> str:
