@@ -64,6 +64,7 @@ class Variant:
 VARIANTS: tuple[Variant, ...] = (
     Variant("export", "a", "torch.onnx export (TorchScript exporter)", None),
     Variant("transformer_optimizer", "b", "onnxruntime.transformers optimize_model", "export"),
+    Variant("transformer_optimizer_mha", "b", "optimize_model, MultiHeadAttention (the GPU form)", "export"),
     Variant("ort_extended", "c", "offline ORT_ENABLE_EXTENDED", "export"),
     Variant("quant_dynamic", "d", "quantize_dynamic", "export"),
     Variant("quant_qdq", "e", "quantize_static, QDQ", "export"),
@@ -88,6 +89,8 @@ def applicable(model: str, variant: str) -> bool:
     """Whether `variant` exists for `model` (the transformer optimizer has no CNN model type)."""
     if variant == "transformer_optimizer":
         return model in OPTIMIZER_MODEL_TYPE
+    if variant == "transformer_optimizer_mha":  # the only model whose attention the optimizer fuses
+        return model == "bert"
     source = VARIANT[variant].source
     return source is None or applicable(model, source)
 
@@ -226,11 +229,19 @@ def _resnet_like() -> torch.nn.Module:
 
 # ----------------------------------------------------------------------------- (b)–(f) derived forms
 
-def _transformer_optimizer(model: str, source: Path, path: Path) -> None:
+def _transformer_optimizer(model: str, source: Path, path: Path, multi_head: bool = False) -> None:
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    optimized = optimize_model(str(source), model_type=OPTIMIZER_MODEL_TYPE[model], num_heads=HEADS, hidden_size=HIDDEN)
+    options = FusionOptions(OPTIMIZER_MODEL_TYPE[model])
+    options.use_multi_head_attention = multi_head
+    optimized = optimize_model(str(source), model_type=OPTIMIZER_MODEL_TYPE[model], num_heads=HEADS,
+                               hidden_size=HIDDEN, optimization_options=options)
     optimized.save_model_to_file(str(path))
+
+
+def _transformer_optimizer_mha(model: str, source: Path, path: Path) -> None:
+    _transformer_optimizer(model, source, path, multi_head=True)
 
 
 def _ort_extended(model: str, source: Path, path: Path) -> None:
@@ -282,6 +293,7 @@ class _CalibrationReader:
 _DERIVE: dict[str, Callable[[str, Path, Path], None]] = {
     "export": _export,
     "transformer_optimizer": _transformer_optimizer,
+    "transformer_optimizer_mha": _transformer_optimizer_mha,
     "ort_extended": _ort_extended,
     "quant_dynamic": _quant_dynamic,
     "quant_qdq": _quant_static("QDQ"),
