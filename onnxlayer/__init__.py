@@ -1,14 +1,20 @@
-"""onnxlayer: layer complexity and intrinsic power of ONNX models."""
-__version__ = "0.1.0"
+"""onnxlayer: layer complexity and intrinsic power of ONNX models.
 
-from .analysis import analyze  # noqa: E402
-from .errors import GraphError, ModelLoadError, OnnxLayerError, OpaqueLeafError, SettingsError, ShapeError  # noqa: E402
-from .result import AnalysisResult, LeafResult, Summary  # noqa: E402
-from . import compare, probe  # noqa: E402,F401  (callable modules: onnxlayer.compare([...]), onnxlayer.probe(...))
+`onnxlayer.analyze`, `onnxlayer.compare`, `onnxlayer.layer_expression` and `onnxlayer.probe`
+are the functions of `onnxlayer.api`. The probe's machinery is the subpackage of the same
+name; `api` imports it before the function takes the name here, so `onnxlayer.probe` stays the
+function and `from onnxlayer.probe import engine` still reaches the subpackage.
+"""
+from .api import analyze, compare, layer_expression, probe
+from .errors import GraphError, ModelLoadError, OnnxLayerError, OpaqueLeafError, SettingsError, ShapeError
+from .result import AnalysisResult, LeafResult, Summary
+from .version import __version__
 
 __all__ = [
+    "__version__",
     "analyze",
     "compare",
+    "layer_expression",
     "probe",
     "AnalysisResult",
     "LeafResult",

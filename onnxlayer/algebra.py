@@ -259,3 +259,69 @@ def parallel(merge: Block, merged_size: int, *branches: Block) -> Parallel:
 
 def identity() -> Block:
     return Series(())
+
+
+@dataclass(frozen=True)
+class Select(Block):
+    """One output of a multi-output leaf (or one graph source): d = min(d, κ, size), no units."""
+
+    rank_cap: int
+    size: int
+
+    def evaluate(self, d_in: int) -> BlockValue:
+        return BlockValue(0.0, d_in, min(d_in, self.rank_cap, self.size))
+
+
+@dataclass(frozen=True)
+class MultiOutputLeaf(Block):
+    """A leaf with several data outputs: each output gets min(d_in, κ, size), the leaf their sum."""
+
+    lta: LTA
+    out_sizes: tuple[int, ...]
+
+    def evaluate(self, d_in: int) -> BlockValue:
+        d_out = min(d_in, sum(min(d_in, self.lta.rank_cap, s) for s in self.out_sizes))
+        return BlockValue(leaf_complexity(self.lta, d_in), d_in, d_out)
+
+
+@dataclass(frozen=True)
+class DagStep:
+    """One leaf of a DAG block: its LTA, the tensors it reads and the tensors (with sizes) it writes."""
+
+    lta: LTA
+    inputs: tuple[str, ...]
+    outputs: tuple[tuple[str, int], ...]  # (tensor, size)
+
+
+@dataclass(frozen=True)
+class DagBlock(Block):
+    """A region that is not series-parallel, evaluated with the walk's rule (SPEC §3):
+    d_in(n) = min(Σ d(inputs), d(idom(n))), d(out) = min(d_in, κ, size); the block input
+    plays the role of D0, which it bounds for every tensor of the region."""
+
+    entry: tuple[tuple[str, int], ...]  # tensors fed by the block input, with their caps
+    steps: tuple[DagStep, ...]
+
+    def evaluate(self, d_in: int) -> BlockValue:
+        dom = Dominators()
+        d: dict[str, int] = {}
+        bound: dict[object, int] = {SOURCE: d_in}
+        for name, cap in self.entry:
+            d[name] = min(d_in, cap)
+            dom.add(name, ())
+            bound[name] = d[name]
+        total = 0.0
+        key: object = SOURCE
+        for k, step in enumerate(self.steps):
+            key = ("leaf", k)
+            fork = dom.add(key, step.inputs)
+            leaf_in = min(d_in, sum(d[i] for i in step.inputs), bound[fork])
+            total += leaf_complexity(step.lta, leaf_in)
+            out_total = 0
+            for name, size in step.outputs:
+                d[name] = min(leaf_in, step.lta.rank_cap, size)
+                dom.add(name, (key,))
+                bound[name] = d[name]
+                out_total += d[name]
+            bound[key] = min(leaf_in, out_total)
+        return BlockValue(total, d_in, bound[key])

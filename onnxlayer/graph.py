@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .errors import GraphError, SettingsError, ShapeError
+from .errors import GraphError, ShapeError
 from .loading import SMALL_CONSTANT, default_opset
 
 FLOAT_TYPES = frozenset(
@@ -178,18 +178,6 @@ class GraphView:
             cache = {n.index: n for n in self.nodes}
             self.__dict__["_by_index"] = cache
         return cache
-
-
-def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
-    """Parse `NAME=1x3x224x224` (the CLI's --input-shape)."""
-    name, sep, dims = text.rpartition("=")
-    if not sep or not name or not dims:
-        raise SettingsError(f"--input-shape {text!r}: expected NAME=D1xD2x..., e.g. input=1x3x224x224")
-    try:
-        shape = tuple(int(d) for d in dims.lower().split("x"))
-    except ValueError:
-        raise SettingsError(f"--input-shape {text!r}: dims must be integers separated by 'x'") from None
-    return name, shape
 
 
 # --------------------------------------------------------------------------- the view

@@ -8,6 +8,11 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
+def json_text(data: Any, indent: int | None = 2) -> str:
+    """JSON as every record writes it: UTF-8 text as is, and no NaN or infinity (they are not JSON)."""
+    return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
+
+
 @dataclass(frozen=True)
 class GroupResult:
     units: int
@@ -135,7 +140,7 @@ class AnalysisResult:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+        return json_text(self.to_dict(), indent)
 
     def leaf(self, name: str) -> LeafResult:
         for leaf in self.leaves:

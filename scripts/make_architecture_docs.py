@@ -17,9 +17,11 @@ from pathlib import Path
 
 import onnxlayer
 from onnxlayer import models
-from onnxlayer.compare import ZOO_PREFIX, Comparison, compare, render_markdown
+from onnxlayer.api import ZOO_PREFIX, compare, layer_expression
+from onnxlayer.comparison import Comparison
 from onnxlayer.models import default_input_shapes
-from onnxlayer.expression import layer_expression
+from onnxlayer.present import expression as present_expression
+from onnxlayer.present.comparison import render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Families plotted and coloured together (name prefix → family).
@@ -108,7 +110,7 @@ graph-only: the zoo builds each architecture in pure ONNX with the op structure 
 export and no weight values, which the metrics do not need. Image models take one image of the
 size in their row of `onnxlayer zoo list` (224×224 unless noted); BERT takes a sequence of
 {seq_len} tokens (`input_ids` and `token_type_ids` of shape 1×{seq_len}, the zoo default in
-`onnxlayer/compare.py`). Defaults ε = {tolerance:g}, B = {domain:g}. Definitions are in
+`onnxlayer/models`). Defaults ε = {tolerance:g}, B = {domain:g}. Definitions are in
 [metrics.md](metrics.md); the contract is `SPEC.md`.
 
 ## The table
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         failed = "\n\nFailed rows (the zoo is being extended; regenerate when they build):\n\n" + "\n".join(
             f"- `{r.model}`: {r.error}" for r in cmp.failed)
     table = render_markdown(cmp).split("\n\n- settings:")[0].rstrip()
-    resnet50 = layer_expression(models.build("resnet50", weights=False), path="resnet50").render()
+    resnet50 = present_expression.render(layer_expression(models.build("resnet50", weights=False), path="resnet50"))
     page = PAGE.format(
         seq_len=default_input_shapes("bert_base")["input_ids"][1], tolerance=cmp.settings["tolerance"], domain=cmp.settings["domain"], table=table,
         failed=failed, wide_c=f"{get('wide_resnet50_2', 'complexity_bits'):,.0f}",

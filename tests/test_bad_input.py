@@ -16,7 +16,7 @@ import pytest
 
 import onnxlayer
 from onnxlayer.cli import main
-from onnxlayer.graph import parse_input_shape
+from onnxlayer.cli.shared import parse_input_shape
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 sys.path.insert(0, str(CORPUS))

@@ -1,9 +1,6 @@
-"""`compare`: one row of global metrics per model, failures reported per row."""
+"""`onnxlayer.compare` and its record: one row of global metrics per model, failures reported per row."""
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import json
 
 import onnx
@@ -11,9 +8,10 @@ import pytest
 
 import builders
 import onnxlayer
-from onnxlayer.compare import (COLUMNS, CompareRow, Comparison, add_compare_parser, column, compare, render,
-                               run_compare, zoo_input_shapes, zoo_sources)
+from onnxlayer.api import compare
+from onnxlayer.comparison import COLUMNS, CompareRow, Comparison, column
 from onnxlayer.errors import SettingsError
+from onnxlayer.models_access import zoo_input_shapes, zoo_module
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +70,6 @@ def test_column_aliases():
                                         "params", "macs", "bottleneck_dim", "bottleneck_leaf", "vc_bound"}
 
 
-def test_formats(files):
-    cmp = compare([("mlp", files["mlp"]), ("bad", files["bad"])])
-    data = json.loads(render(cmp, "json"))
-    assert data["schema_version"] == 1 and data["settings"] == {"tolerance": 0.01, "domain": 8.0}
-    assert data["rows"][0]["input_dim"] == 4 and isinstance(data["rows"][0]["macs"], int)
-    rows = list(csv.DictReader(io.StringIO(render(cmp, "csv"))))
-    assert rows[0]["model"] == "mlp" and int(rows[0]["input_dim"]) == 4 and rows[1]["error"]
-    md = render(cmp, "markdown")
-    assert md.startswith("| model | C bits |") and "FAILED bad" in md
-    table = render(cmp, "table")
-    assert table.splitlines()[0].startswith("model") and "FAILED bad" in table
-
-
 def test_input_shapes_apply_only_where_the_input_exists(files):
     proto = builders.mlp()
     proto.graph.input[0].name = "features"
@@ -102,13 +87,10 @@ def test_unused_input_shape_is_a_warning(files):
     assert cmp.rows[0].ok and "tokens" in cmp.warnings[0]
 
 
-def test_zoo_sources_and_defaults():
-    assert zoo_sources("mlp, lenet5") == ["zoo:mlp", "zoo:lenet5"]
-    assert len(zoo_sources("all")) == len(onnxlayer.models.names())
-    with pytest.raises(SettingsError, match="nosuch"):
-        zoo_sources("mlp,nosuch")
+def test_zoo_defaults():
     assert zoo_input_shapes("bert_base") == {"input_ids": (1, 128), "token_type_ids": (1, 128)}
     assert zoo_input_shapes("resnet18") == {}
+    assert zoo_input_shapes("bert_base", {"input_ids": (1, 16)})["input_ids"] == (1, 16)  # the user's win
 
 
 def test_zoo_models_compare():
@@ -117,36 +99,20 @@ def test_zoo_models_compare():
     assert cmp.rows[1].summary.input_dim == 2 * 128 * 768
 
 
-def parse(argv):
-    parser = argparse.ArgumentParser()
-    add_compare_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["compare", *argv])
-
-
-def test_cli_exit_codes_and_output(files, tmp_path, capsys):
-    out = tmp_path / "cmp.csv"
-    assert run_compare(parse([files["mlp"], "--zoo", "lenet5", "--format", "csv", "-o", str(out), "--sort", "C"])) == 0
-    rows = list(csv.DictReader(out.open()))
-    assert [r["model"] for r in rows] == [files["mlp"], "zoo:lenet5"]
-    assert run_compare(parse([files["mlp"], files["bad"], "--format", "json"])) == 2
-    captured = capsys.readouterr()
-    assert json.loads(captured.out)["rows"][1]["ok"] is False
-    assert "bad.onnx" in captured.err
-
-
-def test_cli_errors_before_work(files):
-    with pytest.raises(SettingsError):
-        run_compare(parse([]))
-    with pytest.raises(SettingsError, match="unknown column"):
-        run_compare(parse([files["mlp"], "--sort", "xyz"]))
-    with pytest.raises(SettingsError):
-        run_compare(parse([files["mlp"], "--tolerance", "-1"]))
-
-
 def test_row_is_typed():
     row = CompareRow("m", None, "boom")
     assert not row.ok and row.to_dict()["error"] == "boom"
-    assert isinstance(Comparison((row,), {"tolerance": 0.01, "domain": 8.0}).to_json(), str)
+    data = json.loads(Comparison((row,), {"tolerance": 0.01, "domain": 8.0}).to_json())
+    assert data["schema_version"] == 1 and data["rows"][0]["complexity_bits"] is None
+
+
+def test_json_rows_carry_every_column(files):
+    data = json.loads(compare([("mlp", files["mlp"]), ("bad", files["bad"])]).to_json())
+    assert data["settings"] == {"tolerance": 0.01, "domain": 8.0}
+    good, bad = data["rows"]
+    assert {c.key for c in COLUMNS[1:]} <= set(good) and good["ok"] and bad["ok"] is False
+    assert good["input_dim"] == 4 and good["macs"] == 4 * 8 + 8 * 8 + 8 * 3  # SPEC §5 example 1
+    assert good["bottleneck_dim"] == 3 and good["opaque_leaves"] == 0
 
 
 @pytest.mark.slow
@@ -154,6 +120,6 @@ def test_whole_zoo_runs_in_under_a_minute():
     import time
 
     start = time.perf_counter()
-    cmp = compare(zoo_sources("all"))
+    cmp = compare(["zoo:" + n for n in zoo_module().names()])
     assert time.perf_counter() - start < 60
     assert not cmp.failed, [(r.model, r.error) for r in cmp.failed]

@@ -1,8 +1,7 @@
-"""Layer-algebra expression: the series/parallel/DAG blocks give the walk's numbers (SPEC §3)."""
+"""The decomposer: series/parallel/DAG blocks that give the walk's numbers (SPEC §3), named by
+scope and folded into repeats."""
 from __future__ import annotations
 
-import argparse
-import json
 import math
 
 import pytest
@@ -10,11 +9,10 @@ from onnx import helper
 
 import builders
 from builders import gemm, model, value
-from onnxlayer.algebra import Parallel, Series
-from onnxlayer.compare import zoo_input_shapes
-from onnxlayer.errors import SettingsError
-from onnxlayer.expression import DagBlock, LayerExpression, MultiOutputLeaf, Select, add_algebra_parser, layer_expression, run_algebra
-from onnxlayer.models_access import zoo_model
+from onnxlayer.algebra import DagBlock, MultiOutputLeaf, Parallel, Select, Series
+from onnxlayer.api import layer_expression
+from onnxlayer.expression import LayerExpression
+from onnxlayer.models_access import zoo_input_shapes, zoo_model
 
 RELU_163 = math.log2(163)  # SPEC §5 example 1: c(8, 2, 4) = log2 Σ_{j≤4} C(8, j)
 
@@ -181,7 +179,7 @@ def test_repeats_fold_and_named_by_scope():
     repeat = stage.children[0]
     assert [c.name for c in repeat.children] == ["block0", "block1", "block2"]
     assert repeat.value.complexity == pytest.approx(3 * 8.0)  # 8 ReLUs at d = 8: 8 bits each
-    assert "stage  3×[(id ⊕ Gemm∘Relu∘Gemm)→Add]" in expr.render()
+    assert expr.formula(stage) == "3×[(id ⊕ Gemm∘Relu∘Gemm)→Add]"
 
 
 # ---------------------------------------------------------------- the zoo
@@ -197,64 +195,13 @@ def test_zoo_blocks_equal_the_walk(name):
         assert "dag" not in kinds(expr)
 
 
-def test_resnet50_expression_is_short_and_named():
+def test_resnet50_repeats_are_named_by_scope():
     expr = layer_expression(zoo_model("resnet50"), path="zoo:resnet50")
-    text = expr.render()
-    lines = text.splitlines()
-    assert len(lines) <= 40
-    assert any("layer1.0" in line and "→Add" in line for line in lines)
-    for count, first, last in [(2, "layer1.1", "layer1.2"), (3, "layer2.1", "layer2.3"), (5, "layer3.1", "layer3.5")]:
-        assert any(f"{count}× {first} … {last}" in line for line in lines), text
+    check_against_walk(expr)
     repeats = [t for t in expr.terms() if t.kind == "repeat"]
-    assert sorted(len(t.children) for t in repeats) == [2, 2, 3, 5]
-
-
-def test_json_tree():
-    expr = layer_expression(builders.residual(skip=True))
-    data = json.loads(expr.to_json())
-    assert data["schema_version"] == 1
-    tree = data["tree"]
-    assert tree["kind"] == "series"
-    par = tree["parts"][0]
-    assert par["kind"] == "parallel" and par["merge"]["op_type"] == "Add"
-    assert par["d_out"] == 16 and isinstance(par["d_out"], int)
-    assert tree["complexity_bits"] == pytest.approx(20.0)
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def parse(argv):
-    parser = argparse.ArgumentParser()
-    add_algebra_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["algebra", *argv])
-
-
-def test_cli_text_and_json(tmp_path):
-    import onnx
-
-    path = tmp_path / "res.onnx"
-    onnx.save(builders.residual(skip=True), path)
-    out = tmp_path / "out.txt"
-    assert run_algebra(parse([str(path), "-o", str(out)])) == 0
-    text = out.read_text()
-    assert "→Add" in text and "C bits" in text
-    assert run_algebra(parse([str(path), "--format", "json", "-o", str(out)])) == 0
-    assert json.loads(out.read_text())["tree"]["kind"] == "series"
-
-
-def test_cli_needs_exactly_one_model():
-    with pytest.raises(SettingsError):
-        run_algebra(parse([]))
-    with pytest.raises(SettingsError):
-        run_algebra(parse(["a.onnx", "--zoo", "mlp"]))
-
-
-def test_cli_zoo_uses_default_shapes(tmp_path):
-    out = tmp_path / "bert.json"
-    assert run_algebra(parse(["--zoo", "bert_base", "--format", "json", "-o", str(out)])) == 0
-    data = json.loads(out.read_text())
-    assert data["summary"]["input_dim"] == 2 * 128 * 768  # word + token-type embeddings at seq 128
+    assert sorted(len(t.children) for t in repeats) == [2, 2, 3, 5]  # torchvision: 3, 4, 6, 3 blocks per stage
+    assert {t.name for t in repeats} == {"layer1.1 … layer1.2", "layer2.1 … layer2.3", "layer3.1 … layer3.5",
+                                         "layer4.1 … layer4.2"}
 
 
 def test_series_of_blocks_is_the_algebra():

@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import onnxlayer
 from builders import cnn, mlp, model, region_bits, residual, value, weight
-from onnxlayer.present import FORMATS, render
+from onnxlayer.present.analysis import FORMATS, render
 from onnxlayer.registry import REGISTRY
 
 #: Examples per property; raise it (ONNXLAYER_FUZZ_EXAMPLES=5000) for a deeper local hunt.

@@ -15,7 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 pytest.importorskip("onnxruntime")
 
 from onnxlayer.models_access import zoo_model  # noqa: E402
-from onnxlayer.probe import cli as probe_cli  # noqa: E402
+from onnxlayer.cli import probe as probe_cli  # noqa: E402
+from onnxlayer.present.probe import render as render_probe  # noqa: E402
 from onnxlayer.probe import engine as probe_engine  # noqa: E402
 from onnxlayer.probe.patterns import named_segmentation  # noqa: E402
 from onnxlayer.probe.run import probe, setup_probe  # noqa: E402
@@ -261,7 +262,7 @@ def test_json_fields_are_stable():
     for leaf in d["leaves"]:
         for key in ("name", "op_type", "transitions", "effective_dim", "rank", "inactive_fraction", "dead_units"):
             assert key in leaf
-    header = r.to_csv().splitlines()[0].split(",")
+    header = render_probe(r, "csv").splitlines()[0].split(",")
     assert header[:2] == ["name", "op_type"] and "transitions" in header
 
 

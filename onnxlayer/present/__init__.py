@@ -1,8 +1,9 @@
-"""Presenters: turn an AnalysisResult into text, JSON, CSV or markdown."""
-from __future__ import annotations
+"""Presenters: every output format of every result, one module per result record.
 
-from .text import render
-
-FORMATS = ("table", "json", "csv", "markdown")
-
-__all__ = ["render", "FORMATS"]
+Each module takes its record and returns a string; it exposes `FORMATS` (the formats it
+writes) and `render(record, fmt, ...)`:
+`analysis` (AnalysisResult: table, JSON, CSV, markdown), `comparison` (Comparison),
+`expression` (LayerExpression: text, JSON), `probe` (ProbeResult), `registry` (the `onnxlayer
+ops` listing). `tables` holds the number formats and column layout they share. A new result
+adds one module beside them; nothing here changes.
+"""

@@ -1,34 +1,17 @@
-"""Human-readable and tabular renderings of an analysis."""
+"""An analysis (`AnalysisResult`) as a table, JSON, CSV or markdown, optionally grouped by name scope."""
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from dataclasses import asdict, dataclass
 
-from ..result import AnalysisResult, LeafResult
+from ..result import AnalysisResult, LeafResult, json_text
+from .tables import fmt_float, fmt_int, text_table
+
+FORMATS = ("table", "json", "csv", "markdown")
 
 LEAF_COLUMNS = ("name", "op_type", "kind", "exact", "scope", "d_in", "d_out", "rank_cap", "units", "pieces",
                 "complexity_bits", "intrinsic_power", "ambient_ratio", "redundancy", "params", "macs")
-
-
-def fmt_int(n: int | None) -> str:
-    """Exact integers, with an engineering hint when they are big."""
-    if n is None:
-        return "-"
-    if abs(n) < 10**6:
-        return f"{n:,}"
-    exp = len(str(abs(n))) - 1
-    return f"{n:,}" if exp < 12 else f"{str(abs(n))[0]}.{str(abs(n))[1:4]}e{exp}"
-
-
-def fmt_float(x: float | None, digits: int = 4, sci_above: float = 1e7) -> str:
-    """Fixed-point with thousands separators; scientific at or above `sci_above` or below 1e-3."""
-    if x is None:
-        return "-"
-    if x != 0 and (abs(x) >= sci_above or abs(x) < 1e-3):
-        return f"{x:.{digits}e}"
-    return f"{x:,.{digits}f}"
 
 
 @dataclass(frozen=True)
@@ -57,15 +40,9 @@ def group_by_scope(result: AnalysisResult, depth: int | None) -> list[Aggregate]
     return out
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: set[int] | None = None) -> str:
-    rows = [list(r) for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    right = right or set()
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+def top_leaves(result: AnalysisResult, top: int) -> list[LeafResult]:
+    """The `top` leaves of largest complexity (leaves with none left out), in the report's order."""
+    return sorted((l for l in result.leaves if l.complexity_bits > 0), key=lambda l: -l.complexity_bits)[:top]
 
 
 def summary_lines(result: AnalysisResult) -> list[tuple[str, str]]:
@@ -95,16 +72,18 @@ def render_table(result: AnalysisResult, top: int = 10, group_by: int | None | b
     if group_by is not False:
         aggs = group_by_scope(result, group_by)
         out += ["", f"by scope{'' if group_by is None else f' (depth {group_by})'}:"]
-        out.append(_table(("scope", "leaves", "C bits", "units", "params", "MACs", "d_in", "d_out"),
-                          ([a.scope, str(a.leaves), fmt_float(a.complexity_bits, 2), fmt_int(a.units), fmt_int(a.params),
-                            fmt_int(a.macs), fmt_int(a.d_in), fmt_int(a.d_out)] for a in aggs), right=set(range(1, 8))))
-    ranked = sorted((l for l in result.leaves if l.complexity_bits > 0), key=lambda l: -l.complexity_bits)[:top]
+        out.append(text_table(("scope", "leaves", "C bits", "units", "params", "MACs", "d_in", "d_out"),
+                              ([a.scope, str(a.leaves), fmt_float(a.complexity_bits, 2), fmt_int(a.units),
+                                fmt_int(a.params), fmt_int(a.macs), fmt_int(a.d_in), fmt_int(a.d_out)] for a in aggs),
+                              right=set(range(1, 8))))
+    ranked = top_leaves(result, top)
     if ranked:
         out += ["", f"top {len(ranked)} leaves by complexity:"]
-        out.append(_table(("leaf", "op", "kind", "d_in", "d_out", "units×pieces", "C bits", "P"),
-                          ([l.name, l.op_type, l.kind, fmt_int(l.d_in), fmt_int(l.d_out),
-                            " + ".join(f"{fmt_int(g.units)}×{g.pieces}" for g in l.groups), fmt_float(l.complexity_bits, 2),
-                            fmt_float(l.intrinsic_power, 3)] for l in ranked), right={3, 4, 6, 7}))
+        out.append(text_table(("leaf", "op", "kind", "d_in", "d_out", "units×pieces", "C bits", "P"),
+                              ([l.name, l.op_type, l.kind, fmt_int(l.d_in), fmt_int(l.d_out),
+                                " + ".join(f"{fmt_int(g.units)}×{g.pieces}" for g in l.groups),
+                                fmt_float(l.complexity_bits, 2), fmt_float(l.intrinsic_power, 3)] for l in ranked),
+                              right={3, 4, 6, 7}))
     if result.warnings:
         out += ["", "warnings:"] + [f"  - {w}" for w in result.warnings]
     return "\n".join(out) + "\n"
@@ -136,7 +115,7 @@ def render_markdown(result: AnalysisResult, top: int = 10, group_by: int | None 
         out += ["", "| scope | leaves | C bits | units | params | MACs |", "|---|--:|--:|--:|--:|--:|"]
         out += [f"| {a.scope} | {a.leaves} | {fmt_float(a.complexity_bits, 2)} | {fmt_int(a.units)} | {fmt_int(a.params)} | {fmt_int(a.macs)} |"
                 for a in group_by_scope(result, group_by)]
-    ranked = sorted((l for l in result.leaves if l.complexity_bits > 0), key=lambda l: -l.complexity_bits)[:top]
+    ranked = top_leaves(result, top)
     if ranked:
         out += ["", "| leaf | op | kind | d_in | d_out | C bits | P |", "|---|---|---|--:|--:|--:|--:|"]
         out += [f"| {l.name} | {l.op_type} | {l.kind} | {l.d_in} | {l.d_out} | {fmt_float(l.complexity_bits, 2)} | {fmt_float(l.intrinsic_power, 3)} |"
@@ -147,14 +126,13 @@ def render_markdown(result: AnalysisResult, top: int = 10, group_by: int | None 
 
 
 def render(result: AnalysisResult, fmt: str = "table", top: int = 10, group_by: int | None | bool = False) -> str:
+    """The analysis in `fmt` (one of FORMATS): `top` leaves by complexity in table and markdown;
+    `group_by` False for no grouping, None for full scopes, or a scope depth."""
     if fmt == "json":
+        data = result.to_dict()
         if group_by is not False:
-            import json
-
-            data = result.to_dict()
-            data["groups"] = [a.__dict__ for a in group_by_scope(result, group_by)]
-            return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        return result.to_json() + "\n"
+            data["groups"] = [asdict(a) for a in group_by_scope(result, group_by)]
+        return json_text(data) + "\n"
     if fmt == "csv":
         return render_csv(result, group_by)
     if fmt == "markdown":

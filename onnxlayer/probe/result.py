@@ -1,4 +1,4 @@
-"""The probe's typed result and its table, JSON and CSV forms.
+"""The probe's typed result and its JSON form (`onnxlayer.present.probe` writes the table and CSV).
 
 JSON field names are stable (tools parse them; add fields, never rename): `summary`
 {`lines`, `points`, `span`, `regions_per_line`, `region_bound_bits`, `provider`, `seed`, ...}
@@ -7,16 +7,26 @@ and `leaves` [{`name`, `op_type`, `transitions`, `effective_dim`, `rank`,
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .stats import GroupStats
+from ..result import json_text
 
 SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Activation statistics of one unit group of a leaf (see `onnxlayer.probe.stats`)."""
+
+    label: str
+    units: int
+    pieces: int
+    piece_fractions: tuple[float, ...] | None
+    inactive_fraction: float | None
+    dead_units: int | None
+    frozen_units: int
 
 
 @dataclass(frozen=True)
@@ -115,84 +125,7 @@ class ProbeResult:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
-
-    def render(self, fmt: str = "table") -> str:
-        if fmt == "json":
-            return self.to_json() + "\n"
-        if fmt == "csv":
-            return self.to_csv()
-        if fmt == "table":
-            return self.to_table()
-        raise ValueError(f"unknown format {fmt!r}")
-
-    # --------------------------------------------------------------- csv
-    CSV_FIELDS = ("name", "op_type", "kind", "units", "complexity_bits", "transitions", "transitions_estimated",
-                  "transitions_per_unit_length", "local_regions", "local_region_bits", "effective_dim", "rank",
-                  "rank_min", "inactive_fraction", "dead_units", "frozen_units", "note")
-
-    def to_csv(self) -> str:
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(self.CSV_FIELDS)
-        for leaf in self.leaves:
-            w.writerow(["" if getattr(leaf, f) is None else getattr(leaf, f) for f in self.CSV_FIELDS])
-        return out.getvalue()
-
-    # --------------------------------------------------------------- table
-    def to_table(self) -> str:
-        s = self.summary
-        lines = [
-            f"probe: {self.model or 'model'}",
-            f"  {s.lines} lines × {s.points} points, t ∈ [−{s.span:.4g}, {s.span:.4g}] ({s.origin} origin, σ = {s.input_scale:g}),"
-            f" seed {s.seed}, provider {s.provider}, batch {s.batch_size}",
-            f"  bisection to |Δt| < {s.resolution:.3g} ({s.resolution_relative:g}·T), budget {s.refine_budget} evaluations/line,"
-            f" {s.evaluations} evaluations, {s.unresolved_intervals} interval(s) left open",
-            f"  regions per line: mean {s.regions_per_line:.1f}, max {s.regions_max} (log2 {s.region_bits_max:.2f} bits)"
-            f"  ≤  bound {s.region_bound_bits:.2f} bits",
-            f"  transitions: {s.transitions} ({s.transitions_per_unit_length:.4g} per unit length)"
-            + ("" if s.exact else "  [not exact: see leaves]"),
-            f"  rank: {s.directions} directions at {s.rank_points} point(s), tolerance {s.rank_tolerance:g}·σ_max,"
-            f" step {s.rank_step:g}·|x|",
-            f"  statistics over {s.samples} sample(s) from {s.samples_source}"
-            + (f"; {s.weights_drawn} initializer(s) drawn at random ({s.random_weights})" if s.weights_drawn else ""),
-            f"  {s.seconds:.1f} s",
-            "",
-        ]
-        header = ("leaf", "op", "units", "c bits", "trans", "local", "lbits", "d", "rank", "inactive", "dead")
-        rows = []
-        for leaf in self.leaves:
-            if not leaf.units and leaf.rank is None:
-                continue
-            rows.append((
-                _short(leaf.name), leaf.op_type, _num(leaf.units if leaf.units else None), _f(leaf.complexity_bits if leaf.units else None),
-                _num(leaf.transitions) + ("~" if leaf.transitions_estimated else ""), _num(leaf.local_regions),
-                _f(leaf.local_region_bits), _num(leaf.effective_dim), _num(leaf.rank),
-                "" if leaf.inactive_fraction is None else f"{leaf.inactive_fraction:.3f}", _num(leaf.dead_units),
-            ))
-        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-        lines.append("  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-        for r in rows:
-            lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-        lines.append("")
-        lines.append("trans: pattern changes over all lines (~: includes estimates from intervals left open);"
-                     " local: most pieces on one segment where the leaf's ancestors keep their pattern"
-                     " (log2 ≤ c bits); d: effective dimension of the walk; rank: probed Jacobian rank.")
-        for w in self.warnings:
-            lines.append(f"warning: {w}")
-        return "\n".join(lines) + "\n"
-
-
-def _short(name: str, width: int = 48) -> str:
-    return name if len(name) <= width else "…" + name[-(width - 1):]
-
-
-def _num(v) -> str:
-    return "" if v is None else str(v)
-
-
-def _f(v) -> str:
-    return "" if v is None else f"{v:.2f}"
+        return json_text(self.to_dict(), indent)
 
 
 def _finite(d: dict) -> dict:

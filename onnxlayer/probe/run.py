@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..analysis import run_analysis
 from ..errors import SettingsError
 from ..graph import DATA

@@ -6,26 +6,15 @@ changed piece at all (then the leaf is linear on it for every sample seen).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from .patterns import LeafPattern
+from .result import GroupStats
 
 #: Piece fractions are tallied for groups with at most this many pieces.
 MAX_TALLIED_PIECES = 1 << 16
-
-
-@dataclass(frozen=True)
-class GroupStats:
-    label: str
-    units: int
-    pieces: int
-    piece_fractions: tuple[float, ...] | None
-    inactive_fraction: float | None
-    dead_units: int | None
-    frozen_units: int
 
 
 class _Tally:

@@ -1,0 +1,150 @@
+"""The public Python API: `analyze`, `compare`, `layer_expression` and `probe`.
+
+Framework models (Keras, PyTorch, their files) enter through `to_onnx_source`, which hands
+them to the converters; everything else is ONNX from here down.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import onnx
+
+from .analysis import gc_paused, run_analysis
+from .comparison import CompareRow, Comparison
+from .decompose import decompose
+from .errors import OnnxLayerError
+from .expression import LayerExpression
+from .loading import ModelSource, load_model
+from .models_access import zoo_input_shapes, zoo_model
+from .probe.run import probe
+from .result import AnalysisResult
+from .transfer import Settings
+
+__all__ = ["analyze", "compare", "layer_expression", "probe", "to_onnx_source", "ZOO_PREFIX"]
+
+#: Zoo-only prefix for model sources in `compare()` ("zoo:resnet50").
+ZOO_PREFIX = "zoo:"
+
+
+def analyze(
+    model: ModelSource | Any,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    *,
+    example_inputs: Any = None,
+    tolerance: float = Settings.tolerance,
+    domain: float = Settings.domain,
+    strict: bool = False,
+    fuse: bool = True,
+    path: str | None = None,
+    trust_pickle: bool = False,
+    **converter_options: Any,
+) -> AnalysisResult:
+    """Compute every per-leaf and global metric of SPEC.md for a model.
+
+    `model` is an ONNX path, raw bytes or an `onnx.ModelProto`; or a framework model: a Keras
+    model, a `torch.nn.Module` (with `example_inputs`), a `torch.export.ExportedProgram`, or a
+    `.keras`/`.h5`/SavedModel/`.pt2` path, converted in memory by `onnxlayer.converters`.
+    `input_shapes` maps graph input names to concrete shapes for symbolic dims other than the
+    batch dimension.
+    """
+    settings = Settings(float(tolerance), float(domain))
+    source, label = to_onnx_source(model, example_inputs, trust_pickle, converter_options)
+    return run_analysis(source, input_shapes, settings, strict=strict, fuse=fuse, path=path or label).result
+
+
+def to_onnx_source(model: Any, example_inputs: Any = None, trust_pickle: bool = False,
+                   converter_options: Mapping[str, Any] | None = None) -> tuple[ModelSource, str | None]:
+    """ONNX sources pass through; framework models and files go through the converters.
+
+    Files named `.onnx` are read as ONNX directly (their errors are ONNX errors); other paths and
+    directories are recognised by content (`converters.detect_format`).
+    """
+    options = dict(converter_options or {})
+    if isinstance(model, (bytes, bytearray, onnx.ModelProto)):
+        return model, None
+    if isinstance(model, (str, os.PathLike)):
+        p = Path(model)
+        if p.suffix.lower() == ".onnx" or not p.exists():
+            return model, None
+        from .converters import convert, detect_format
+
+        if detect_format(p) == "onnx":
+            return model, None
+        return convert(p, example_inputs, trust_pickle=trust_pickle, **options), str(p)
+    from .converters import convert
+
+    return convert(model, example_inputs, **options), f"<{type(model).__name__}>"
+
+
+def compare(
+    models: Sequence[ModelSource | tuple[str, ModelSource]],
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    *,
+    tolerance: float = Settings.tolerance,
+    domain: float = Settings.domain,
+    strict: bool = False,
+    fuse: bool = True,
+) -> Comparison:
+    """Analyse each model and collect one row per model; a failing model gives a failed row.
+
+    A model is a path, bytes, an `onnx.ModelProto`, `"zoo:NAME"` for a built-in architecture
+    (graph-only), or a `(label, source)` pair. `input_shapes` applies to every model that has
+    an input of that name; zoo models get their defaults (`onnxlayer.models.default_input_shapes`) underneath.
+    """
+    Settings(float(tolerance), float(domain))  # validate once, before any model runs
+    shapes = dict(input_shapes or {})
+    used: set[str] = set()
+    rows = []
+    for item in models:
+        label, source = item if isinstance(item, tuple) else (_label(item), item)
+        try:
+            proto, defaults = _resolve(source)
+            names = {i.name for i in proto.graph.input} - {i.name for i in proto.graph.initializer}
+            mine = {**defaults, **{k: v for k, v in shapes.items() if k in names}}
+            used.update(k for k in shapes if k in names)
+            result = analyze(proto, mine, tolerance=tolerance, domain=domain, strict=strict, fuse=fuse, path=label)
+            rows.append(CompareRow(label, result.summary, None, result.warnings))
+        except OnnxLayerError as exc:
+            rows.append(CompareRow(label, None, str(exc)))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a bug or an exotic model: this row fails, the others go on
+            rows.append(CompareRow(label, None, f"internal error: {type(exc).__name__}: {exc}"))
+    warnings = tuple(f"--input-shape {k}: no model has an input of that name" for k in shapes if k not in used)
+    return Comparison(tuple(rows), {"tolerance": float(tolerance), "domain": float(domain)}, warnings)
+
+
+def _label(source: ModelSource) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, onnx.ModelProto):
+        return source.graph.name or "(in memory)"
+    return "(bytes)"
+
+
+def _resolve(source: ModelSource) -> tuple[onnx.ModelProto, dict[str, tuple[int, ...]]]:
+    """The model of a `compare()` source, with the zoo's default input shapes for "zoo:NAME"."""
+    if isinstance(source, str) and source.startswith(ZOO_PREFIX):
+        name = source[len(ZOO_PREFIX):]
+        return zoo_model(name), zoo_input_shapes(name)
+    return load_model(source), {}
+
+
+def layer_expression(
+    model: ModelSource,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    *,
+    tolerance: float = Settings.tolerance,
+    domain: float = Settings.domain,
+    strict: bool = False,
+    fuse: bool = True,
+    path: str | None = None,
+) -> LayerExpression:
+    """Analyse `model` and decompose it into series/parallel/DAG blocks with their metrics."""
+    settings = Settings(float(tolerance), float(domain))
+    with gc_paused():  # the decomposition builds many small objects too
+        a = run_analysis(model, input_shapes, settings, strict=strict, fuse=fuse, path=path)
+        root, d_at = decompose(a.view, a.walked, a.d, a.d0, a.dominators, a.result.model.path or a.proto.graph.name or "model")
+    return LayerExpression(root, a.result, a.walked, d_at)

@@ -1,0 +1,61 @@
+"""`onnxlayer compare`: the global metrics of several models, one row each."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..api import ZOO_PREFIX, compare
+from ..comparison import COLUMNS, column
+from ..errors import SettingsError
+from ..models_access import zoo_module
+from ..present import comparison as present
+from .shared import EXIT_ERROR, EXIT_OK, add_settings, input_shapes, write_output
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("compare", help="compare the global metrics of several models, one row each")
+    p.add_argument("models", nargs="*", metavar="MODEL", help="ONNX files")
+    p.add_argument("--zoo", metavar="all|NAME,NAME", help="add built-in zoo models (graph-only)")
+    add_settings(p)
+    p.add_argument("--sort", metavar="COLUMN", help=f"sort rows by a column: {', '.join(c.key for c in COLUMNS)} "
+                   "(or a header/alias: C, P, pbar, D0, L, U, W, macs, vc)")
+    p.add_argument("--desc", action="store_true", help="sort in descending order")
+    p.add_argument("--format", choices=present.FORMATS, default="table")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the comparison to FILE")
+    p.set_defaults(run=run)
+    return p
+
+
+def zoo_sources(spec: str) -> list[str]:
+    """`all` or `NAME,NAME,...` → ["zoo:NAME", ...]; unknown names are a SettingsError."""
+    available = zoo_module().names()
+    if spec.strip() == "all":
+        return [ZOO_PREFIX + n for n in available]
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown or not names:
+        raise SettingsError(f"--zoo {spec!r}: unknown model(s) {', '.join(unknown) or '(none given)'}; "
+                            f"give 'all' or names from: {', '.join(available)}")
+    return [ZOO_PREFIX + n for n in names]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0, or 2 when some model failed (after printing every row)."""
+    sources: list[Any] = list(args.models)
+    if args.zoo:
+        sources += zoo_sources(args.zoo)
+    if not sources:
+        raise SettingsError("give model files and/or --zoo all|NAME,NAME")
+    if args.sort:
+        column(args.sort)  # fail before the work on a typo
+    result = compare(sources, input_shapes(args), tolerance=args.tolerance, domain=args.domain, strict=args.strict,
+                     fuse=not args.no_fuse)
+    if args.sort:
+        result = result.sorted(args.sort, descending=args.desc)
+    write_output(present.render(result, args.format), args.output)
+    for r in result.failed:
+        print(f"onnxlayer: {r.model}: {r.error}", file=sys.stderr)
+    for w in result.warnings:
+        print(f"onnxlayer: warning: {w}", file=sys.stderr)
+    return EXIT_ERROR if result.failed else EXIT_OK
