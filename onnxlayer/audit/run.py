@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .. import __version__
+from ..version import __version__
 from ..errors import SettingsError
 from ..transfer import Settings
 from .executors import EXECUTORS, Executor, make_executor

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..transfer import Settings
-from .. import __version__
+from ..version import __version__
 
 #: Failure reasons (the first word of `Outcome.reason`).
 TIMEOUT, MEMORY, CRASH, BAD_INPUT = "timeout", "memory", "crash", "bad-input"
