@@ -148,29 +148,30 @@ class RegistryOrigin:
         return self.identity
 
     def fetch(self, workdir: Path) -> Path:
-        """Download the version's MLmodel, then the ONNX flavour's file it names."""
+        """Download the version's MLmodel, then the ONNX flavour's file it names (from the
+        artifact location the registry resolves the version to)."""
         mlflow = _require_mlflow()
         from mlflow.models import Model
 
-        base = f"models:/{self.name}/{self.version}"
+        uri = f"models:/{self.name}/{self.version}"
         dst = workdir / f"{_safe(self.name)}-{self.version}"
         dst.mkdir(parents=True, exist_ok=True)
         try:
+            base = self.registry.client.get_model_version_download_uri(self.name, self.version).rstrip("/")
             spec = Model.load(self._download(mlflow, f"{base}/MLmodel", dst))
         except Exception as exc:  # MlflowException, OSError, YAML errors: all one line for the report
-            raise Unavailable("failed", f"unavailable: cannot read {base}/MLmodel: {_first_line(exc)}") from None
+            raise Unavailable("failed", f"unavailable: cannot read {uri}/MLmodel: {_first_line(exc)}") from None
         onnx_flavour = spec.flavors.get("onnx")
         if not onnx_flavour or not onnx_flavour.get("data"):
             raise Unavailable("skipped", f"not an ONNX model (flavours: {', '.join(sorted(spec.flavors)) or 'none'})")
         try:
             return Path(self._download(mlflow, f"{base}/{onnx_flavour['data']}", dst))
         except Exception as exc:
-            raise Unavailable("failed", f"unavailable: cannot download {base}/{onnx_flavour['data']}: "
+            raise Unavailable("failed", f"unavailable: cannot download {uri}/{onnx_flavour['data']}: "
                                         f"{_first_line(exc)}") from None
 
     def _download(self, mlflow: Any, uri: str, dst: Path) -> str:
-        return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst),
-                                                   tracking_uri=self.registry.uri, registry_uri=self.registry.uri)
+        return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=self.registry.uri)
 
 
 def _safe(name: str) -> str:

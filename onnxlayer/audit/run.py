@@ -118,6 +118,7 @@ class Coordinator:
     _pending: dict[Any, _Pending] = field(default_factory=dict)
     _by_key: dict[str, _Pending] = field(default_factory=dict)
     _done: dict[tuple[str, str, str], AuditEntry] = field(default_factory=dict)
+    _analysed: set[str] = field(default_factory=set)  # content keys analysed in this run
 
     def run(self, entries: Sequence[SourceEntry]) -> list[AuditEntry]:
         """Every entry's audit entry, in the order given."""
@@ -148,8 +149,8 @@ class Coordinator:
             if content is not None and (content.ok or self.limits.covers(content.limits, content.reason)):
                 self.store.record_entries([_stored(entry, fingerprint, sha, key)])
                 self._finish(entry, AuditEntry(entry.source, entry.name, entry.version, entry.location,
-                                               content.status, content.reason, True, sha, key, content.seconds,
-                                               _summary(content.summary_json)))
+                                               content.status, content.reason, key not in self._analysed, sha, key,
+                                               content.seconds, _summary(content.summary_json)))
                 self._discard(entry, fetched)
                 return
             if key in self._by_key:  # the same bytes are being analysed for another entry
@@ -183,6 +184,7 @@ class Coordinator:
             pending = self._pending.pop(handle)
             del self._by_key[pending.task.key]
             outcome = self._executor.outcome(handle, pending.task)
+            self._analysed.add(outcome.key)
             summary_json = _summary_json(outcome)
             stored = [_stored(e, fp, pending.sha256, outcome.key) for e, fp in pending.entries]
             self.store.record(outcome, summary_json, pending.sha256, pending.task.settings.canonical(), __version__,
