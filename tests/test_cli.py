@@ -1,4 +1,4 @@
-"""CLI: analyze formats, JSON schema 1 field names, grouping, ops listing."""
+"""CLI: main and the shared helpers; analyze formats, JSON schema 1 field names, grouping; ops and zoo."""
 from __future__ import annotations
 
 import csv
@@ -10,6 +10,7 @@ import sys
 import onnx
 import pytest
 
+import onnxlayer
 from onnxlayer.cli import main
 from builders import cnn, mlp
 
@@ -102,3 +103,58 @@ def test_ops_listing(capsys):
 def test_console_script_runs(cnn_path):
     proc = subprocess.run([sys.executable, "-m", "onnxlayer", "analyze", cnn_path, "--format", "json"], capture_output=True, text=True)
     assert proc.returncode == 0 and json.loads(proc.stdout)["summary"]["input_dim"] == 64
+
+
+def test_subcommands_are_one_module_each():
+    from onnxlayer import cli
+
+    parser = cli.build_parser()
+    choices = parser._subparsers._group_actions[0].choices  # argparse keeps no public list of subcommands
+    assert list(choices) == [m.__name__.rsplit(".", 1)[1] for m in cli.SUBCOMMANDS]  # each named for its module
+    for module in cli.SUBCOMMANDS:
+        assert choices[module.__name__.rsplit(".", 1)[1]].get_default("run") is module.run
+
+
+def test_input_shape_text():
+    from onnxlayer.cli.shared import parse_input_shape
+    from onnxlayer.errors import SettingsError
+
+    assert parse_input_shape("input_ids=1x128") == ("input_ids", (1, 128))
+    assert parse_input_shape("a=b=1X3") == ("a=b", (1, 3))  # the last '=' splits; 'X' like 'x'
+    for bad, why in [("x", "expected NAME="), ("=1x3", "expected NAME="), ("x=", "expected NAME="), ("x=1xq", "integers")]:
+        with pytest.raises(SettingsError, match=why):
+            parse_input_shape(bad)
+
+
+def test_model_or_zoo_exactly_once(cnn_path, capsys):
+    for argv in (["analyze"], ["analyze", cnn_path, "--zoo", "mlp"], ["algebra"], ["probe"]):
+        code, out, err = run(capsys, *argv)
+        assert (code, out, err) == (2, "", "onnxlayer: error: give exactly one of MODEL or --zoo NAME\n")
+
+
+def test_bad_input_shape_is_one_line(cnn_path, capsys):
+    code, out, err = run(capsys, "analyze", cnn_path, "--input-shape", "x=1xa")
+    assert (code, out) == (2, "") and err == "onnxlayer: error: --input-shape 'x=1xa': dims must be integers separated by 'x'\n"
+
+
+def test_zoo_list_and_export(tmp_path, capsys):
+    from onnxlayer.models_access import zoo_module
+
+    code, out, _ = run(capsys, "zoo")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == zoo_module().names()
+    target = tmp_path / "mlp.onnx"
+    code, out, _ = run(capsys, "zoo", "export", "mlp", "-o", str(target), "--graph-only")
+    assert code == 0 and out == f"wrote {target}\n"
+    assert json.loads(run(capsys, "analyze", str(target), "--format", "json")[1])["summary"]["params"] == 269_322
+    code, _, err = run(capsys, "zoo", "export", "mlp")
+    assert code == 2 and "usage: onnxlayer zoo export NAME -o FILE.onnx" in err
+
+
+def test_unwritable_output_is_one_line(capsys):
+    code, out, err = run(capsys, "analyze", "--zoo", "mlp", "-o", "/nonexistent-dir/r.json")
+    assert (code, out) == (2, "") and err.startswith("onnxlayer: error: cannot write /nonexistent-dir/r.json") and err.count("\n") == 1
+
+
+def test_cli_package_runs_as_a_module(cnn_path):
+    proc = subprocess.run([sys.executable, "-m", "onnxlayer.cli", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"onnxlayer {onnxlayer.__version__}"
