@@ -53,11 +53,13 @@ def log2_ratio(num: int, den: int) -> float | None:
 def transfer_of(leaf: Leaf, view: GraphView, settings: Settings) -> tuple[LTA, str]:
     """Look up and apply the leaf's registry rule; opaque (with the reason) if none applies."""
     from .errors import ShapeError
+    from .registry import leaf_opset
 
-    entry = REGISTRY.lookup(leaf.op_type, leaf.domain, view.opsets.get(leaf.domain, view.opset))
-    ctx = LeafContext(leaf, view, settings)
-    if entry is None:
-        reason = f"no registry rule for {leaf.op_type}" + (f" (domain {leaf.domain})" if leaf.domain else "")
+    opset = leaf_opset(leaf, view)
+    entry = REGISTRY.lookup(leaf.op_type, leaf.domain, opset)
+    ctx = LeafContext(leaf, view, settings, entry)
+    if entry is None:  # unknown, or the model's opset is older than the op's first rule
+        reason = REGISTRY.missing(leaf.op_type, leaf.domain, opset)
     else:
         try:
             return entry.rule(ctx), ""

@@ -12,97 +12,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from .elementwise import chain_constants, elementwise_entry, evaluate_chain
 from .graph import DATA, SHAPE_ONLY_OPS, GraphView, Node
-from .registry import LeafContext, Leaf, register, structural
-from .transfer import GRID_POINTS, LTA, Settings, UnitGroup, segment_count
+from .ops.fused import FUSED_DOMAIN  # importing the ops registers the entries fusion reads
+from .registry import Leaf, node_attr
+from .transfer import EXACT_KINDS, Settings, segment_count
 
 FUSIONS = ("unary", "softmax", "normalization", "qdq")
-FUSED_DOMAIN = "onnxlayer"
 
 
-# ----------------------------------------------------------------- scalar semantics
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    from .transfer import _erf as erf
-
-    return erf(x)
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-#: numpy semantics of elementwise ops: f(node, inputs) -> output. One place for all of them.
-ELEMENTWISE: dict[str, Callable] = {
-    "Add": lambda n, a: a[0] + a[1],
-    "Sub": lambda n, a: a[0] - a[1],
-    "Mul": lambda n, a: a[0] * a[1],
-    "Div": lambda n, a: a[0] / a[1],
-    "Pow": lambda n, a: np.power(a[0], a[1]),
-    "Neg": lambda n, a: -a[0],
-    "Abs": lambda n, a: np.abs(a[0]),
-    "Sqrt": lambda n, a: np.sqrt(a[0]),
-    "Reciprocal": lambda n, a: 1.0 / a[0],
-    "Exp": lambda n, a: np.exp(a[0]),
-    "Log": lambda n, a: np.log(a[0]),
-    "Erf": lambda n, a: _erf(a[0]),
-    "Tanh": lambda n, a: np.tanh(a[0]),
-    "Sigmoid": lambda n, a: _sigmoid(a[0]),
-    "Relu": lambda n, a: np.maximum(a[0], 0.0),
-    "LeakyRelu": lambda n, a: np.where(a[0] >= 0, a[0], n.attr("alpha", 0.01) * a[0]),
-    "PRelu": lambda n, a: np.where(a[0] >= 0, a[0], a[1] * a[0]),
-    "Clip": lambda n, a: _clip(n, a),
-    "HardSigmoid": lambda n, a: np.clip(n.attr("alpha", 0.2) * a[0] + n.attr("beta", 0.5), 0.0, 1.0),
-    "HardSwish": lambda n, a: a[0] * np.clip(a[0] / 6.0 + 0.5, 0.0, 1.0),
-    "Softplus": lambda n, a: np.logaddexp(0.0, a[0]),
-    "Softsign": lambda n, a: a[0] / (1.0 + np.abs(a[0])),
-    "Elu": lambda n, a: np.where(a[0] > 0, a[0], n.attr("alpha", 1.0) * np.expm1(np.minimum(a[0], 0))),
-    "Selu": lambda n, a: n.attr("gamma", 1.0507) * np.where(a[0] > 0, a[0], n.attr("alpha", 1.67326) * np.expm1(np.minimum(a[0], 0))),
-    "Celu": lambda n, a: np.maximum(0, a[0]) + np.minimum(0, n.attr("alpha", 1.0) * np.expm1(a[0] / n.attr("alpha", 1.0))),
-    "Gelu": lambda n, a: _gelu(n, a[0]),
-    "Mish": lambda n, a: a[0] * np.tanh(np.logaddexp(0.0, a[0])),
-    "Swish": lambda n, a: a[0] * _sigmoid(n.attr("alpha", 1.0) * a[0]),
-    "ThresholdedRelu": lambda n, a: np.where(a[0] > n.attr("alpha", 1.0), a[0], 0.0),
-    "Max": lambda n, a: np.maximum.reduce(np.broadcast_arrays(*a)),
-    "Min": lambda n, a: np.minimum.reduce(np.broadcast_arrays(*a)),
-    "Sin": lambda n, a: np.sin(a[0]),
-    "Cos": lambda n, a: np.cos(a[0]),
-    "Identity": lambda n, a: a[0],
-    "Dropout": lambda n, a: a[0],
-    "Cast": lambda n, a: a[0],
-    # layout ops enter regions only as no-ops (see _layout_noop); on the grid they are the identity
-    "Transpose": lambda n, a: a[0],
-    "Reshape": lambda n, a: a[0],
-    "Squeeze": lambda n, a: a[0],
-    "Unsqueeze": lambda n, a: a[0],
-}
-#: Elementwise ops that are affine in their data input (given static other operands).
-AFFINE = frozenset({"Add", "Sub", "Neg", "Identity", "Dropout", "Cast"})
-PASS_THROUGH = frozenset({"Identity", "Dropout", "Cast"})
+#: The statistics of decomposed normalizations (SPEC §4 c).
 REDUCTIONS = frozenset({"ReduceMean", "ReduceSum", "ReduceMax"})
-ROOTS = frozenset({"Sqrt", "Reciprocal", "Pow", "Div"})
-
-
-def _clip(node: Node, a: list) -> np.ndarray:
-    x = a[0]
-    lo = a[1] if len(a) > 1 and a[1] is not None else node.attr("min", None)
-    hi = a[2] if len(a) > 2 and a[2] is not None else node.attr("max", None)
-    if lo is not None:
-        x = np.maximum(x, lo)
-    if hi is not None:
-        x = np.minimum(x, hi)
-    return x
-
-
-def _gelu(node: Node, x: np.ndarray) -> np.ndarray:
-    if node.attr("approximate", "none") == "tanh":
-        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
-    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
 
 
 # ----------------------------------------------------------------- helpers
@@ -158,10 +82,22 @@ class _Ctx:
         outs = [o for o in node.outputs if o]
         return outs[0] if len(outs) == 1 else None
 
+    def role(self, node: Node) -> str | None:
+        """The node's role in elementwise fusion, None if it takes no part."""
+        entry = elementwise_entry(node, self.view.opset)
+        return entry.elementwise.role if entry is not None else None
+
+    def affine(self, node: Node) -> bool:
+        entry = elementwise_entry(node, self.view.opset)
+        return entry is not None and entry.elementwise.affine
+
+    def attr(self, node: Node, name: str):
+        return node_attr(node, self.view.opsets.get(node.domain, self.view.opset))(name)
+
 
 def _reduce_axes(ctx: _Ctx, node: Node) -> tuple[int, ...] | None:
     """Normalised axes of a keepdims reduction, or None if not statically known."""
-    if not int(node.attr("keepdims", 1)):
+    if not int(ctx.attr(node, "keepdims")):
         return None
     rank = len(ctx.t(node.inputs[0]).shape or ())
     axes = node.attr("axes")
@@ -169,17 +105,14 @@ def _reduce_axes(ctx: _Ctx, node: Node) -> tuple[int, ...] | None:
         value = ctx.view.value(node.inputs[1])
         axes = None if value is None else value.ravel().tolist()
     if axes is None:
-        return None if node.attr("noop_with_empty_axes", 0) else tuple(range(rank))
+        return None if ctx.attr(node, "noop_with_empty_axes") else tuple(range(rank))
     return tuple(sorted(int(a) % rank for a in axes))
-
-
-LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Squeeze", "Unsqueeze"})
 
 
 def _layout_noop(ctx: _Ctx, node: Node) -> bool:
     """A layout op that only inserts, drops or moves size-1 axes: every value keeps its place
     (tf2onnx leaves such Transposes on NHWC statistics)."""
-    if node.domain or node.op_type not in LAYOUT_OPS or not node.inputs:
+    if not node.inputs:
         return False
     src, out = ctx.t(node.inputs[0]).shape, ctx.t(ctx.single_output(node) or node.outputs[0]).shape
     if src is None or out is None or not all(isinstance(d, int) for d in src + out):
@@ -194,9 +127,8 @@ def _layout_noop(ctx: _Ctx, node: Node) -> bool:
 def _is_elementwise(ctx: _Ctx, node: Node, shape: tuple, reduced_ok: bool = False) -> bool:
     """An elementwise op whose output keeps the region's shape (or, for statistics, a
     keepdims-reduced version of it); layout no-ops count as the identity."""
-    if node.domain or node.op_type not in ELEMENTWISE:
-        return False
-    if node.op_type in LAYOUT_OPS and not _layout_noop(ctx, node):
+    role = ctx.role(node)
+    if role is None or (role == "layout" and not _layout_noop(ctx, node)):
         return False
     out = ctx.single_output(node)
     if out is None:
@@ -272,7 +204,7 @@ def _extend_forward(ctx: _Ctx, region: list[Node], exit_: str, affine_any: bool)
         node = cons[0]
         if node.index in ctx.claimed or not _is_elementwise(ctx, node, shape) or ctx.data_inputs(node) != [exit_]:
             break
-        scaling = node.op_type in AFFINE | {"Mul", "Div"}
+        scaling = ctx.affine(node) or ctx.role(node) == "scaling"
         # per-channel scales would make piece counts depend on weight values: scalars only,
         # except behind a normalization, whose pieces come from its 1/√x units
         if scaling and not (affine_any or _static_scalar_only(ctx, node)):
@@ -285,64 +217,13 @@ def _extend_forward(ctx: _Ctx, region: list[Node], exit_: str, affine_any: bool)
 # ----------------------------------------------------------------- evaluation on the grid
 
 
-def chain_constants(members: Sequence[Node], is_data: Callable[[str], bool],
-                    value: Callable[[str], np.ndarray | None]) -> dict[str, np.ndarray] | None:
-    """The static operands of a fused chain (None if one is unknown); a layout op's static
-    inputs (target shape, axes) are parameters, not operands."""
-    constants: dict[str, np.ndarray] = {}
-    for node in members:
-        operands = node.inputs[:1] if node.op_type in LAYOUT_OPS else node.inputs
-        for i in operands:
-            if i and not is_data(i) and i not in constants:
-                v = value(i)
-                if v is None:
-                    return None
-                constants[i] = np.asarray(v, dtype=np.float64)
-    return constants
-
-
-def evaluate_chain(members: Sequence[Node], x: str, y: str, constants: Mapping[str, np.ndarray],
-                   dims: Sequence[int], domain: float, max_columns: int | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Evaluate the chain x ↦ y on the fitting grid once per distinct column of its constants
-    (per channel where they differ). Returns (grid, values G × columns, column of each element
-    of x, or None when there is one column or `max_columns` cut the columns)."""
-    rank = len(dims)
-    shaped = [v.reshape((1,) * (rank - v.ndim) + v.shape) if v.ndim <= rank else v for v in constants.values()]
-    # broadcast over the constants' own shape, not the tensor's: the same distinct columns,
-    # without sorting one row per element (scalar Gelu constants over ViT's 197×3072 took 0.25 s)
-    try:
-        target = tuple(np.broadcast_shapes(*(v.shape for v in shaped)))
-        if tuple(np.broadcast_shapes(target, tuple(dims))) != tuple(dims):
-            target = tuple(dims)
-    except ValueError:
-        target = tuple(dims)
-    column = None
-    if shaped:
-        table = np.stack([np.broadcast_to(v, target).reshape(-1) for v in shaped], axis=1)
-        _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
-        if 1 < len(first) and (max_columns is None or len(first) <= max_columns):
-            column = np.broadcast_to(inverse.reshape(target), tuple(dims)).reshape(-1)
-        first = first[:max_columns] if max_columns else first
-        columns = {name: v.reshape(-1)[first] for name, v in zip(constants, (np.broadcast_to(v, target) for v in shaped))}
-    else:
-        first, columns = np.array([0]), {}
-    grid = np.linspace(-domain, domain, GRID_POINTS)
-    values: dict[str, np.ndarray] = {x: grid[:, None]}
-    values.update({k: v[None, :] for k, v in columns.items()})
-    with np.errstate(all="ignore"):
-        for node in members:
-            args = [values.get(i) if i else None for i in node.inputs]
-            values[node.outputs[0]] = np.asarray(ELEMENTWISE[node.op_type](node, args), dtype=np.float64)
-    return grid, np.broadcast_to(values[y], (GRID_POINTS, len(first))), column
-
-
 def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | None:
     """Pieces of the fused map x ↦ y: the most over its distinct constant columns."""
-    constants = chain_constants(region, ctx.is_data, ctx.view.value)
+    opset = ctx.view.opset
+    constants = chain_constants(region, ctx.is_data, ctx.view.value, opset)
     if constants is None:
         return None
-    grid, out, _ = evaluate_chain(region, x, y, constants, ctx.t(x).dims, ctx.settings.domain, max_columns=4096)
+    grid, out, _ = evaluate_chain(region, x, y, constants, ctx.t(x).dims, ctx.settings.domain, opset, max_columns=4096)
     if not np.all(np.isfinite(out)):
         return None
     return max(segment_count(out[:, j], grid, ctx.settings.tolerance) for j in range(out.shape[1]))
@@ -429,7 +310,7 @@ def _fuse_region(ctx: _Ctx, x: str) -> Leaf | None:
         last = region[-1]
         return Leaf(last.name, "LayerNormalization", "", (x,), (y,), tuple(region), {"normalized_size": n}, node_scope(last), "normalization")
     y = _extend_forward(ctx, region, y, affine_any=False)
-    nonlinear = [n for n in region if n.op_type not in AFFINE]
+    nonlinear = [n for n in region if not ctx.affine(n)]
     if not nonlinear:
         return None
     return _unary_leaf(ctx, region, x, y)
@@ -437,13 +318,13 @@ def _fuse_region(ctx: _Ctx, x: str) -> Leaf | None:
 
 def _fuse_chain(ctx: _Ctx, node: Node) -> Leaf | None:
     """(a) single-use chains holding two or more nonlinear ops (e.g. Log(1 + Exp(x)))."""
-    if node.op_type in AFFINE or not _is_elementwise(ctx, node, ctx.t(node.inputs[0]).shape if node.inputs else None):
+    if ctx.affine(node) or not _is_elementwise(ctx, node, ctx.t(node.inputs[0]).shape if node.inputs else None):
         return None
     if len(ctx.data_inputs(node)) != 1 or not _static_scalar_only(ctx, node):
         return None
     region = [node]
     y = _extend_forward(ctx, region, ctx.single_output(node), affine_any=False)
-    if sum(1 for n in region if n.op_type not in AFFINE and n.op_type not in PASS_THROUGH) < 2:
+    if sum(1 for n in region if not ctx.affine(n)) < 2:
         return None
     return _unary_leaf(ctx, region, ctx.data_inputs(node)[0], y)
 
@@ -454,14 +335,16 @@ def _unary_leaf(ctx: _Ctx, region: list[Node], x: str, y: str) -> Leaf | None:
     p = region_pieces(ctx, region, x, y)
     if p is None:
         return None
-    exact = all(n.op_type in _PWL_OPS | AFFINE | LAYOUT_OPS for n in region) and not any(
-        n.op_type in ("Mul", "Div") and len(ctx.data_inputs(n)) > 1 for n in region
+    exact = all(_can_be_exact(n, ctx.view.opset) for n in region) and not any(
+        ctx.role(n) == "scaling" and len(ctx.data_inputs(n)) > 1 for n in region
     )
     last = region[-1]
     return Leaf(last.name, "FusedUnary", FUSED_DOMAIN, (x,), (y,), tuple(region), {"pieces": p, "exact": exact}, node_scope(last), "unary")
 
 
-_PWL_OPS = frozenset({"Relu", "LeakyRelu", "PRelu", "Clip", "HardSigmoid", "Abs", "Max", "Min", "ThresholdedRelu", "Mul", "Div"})
+def _can_be_exact(node: Node, opset: int) -> bool:
+    """PWL, affine or structural (Mul, Div: linear with a static operand) by its entry's kind."""
+    return any(k in EXACT_KINDS for k in elementwise_entry(node, opset).kind.split("|"))
 
 
 def build_leaves(view: GraphView, settings: Settings, fusions: Sequence[str] = FUSIONS) -> list[Leaf]:
@@ -517,22 +400,3 @@ def _last(view: GraphView, leaf: Leaf) -> int:
     """The member that comes last in topological order."""
     pos = view.positions
     return max(leaf.members, key=lambda m: pos[m.index]).index
-
-
-# ----------------------------------------------------------------- rules of fused leaves
-
-
-@register("FusedUnary", domain=FUSED_DOMAIN, kind="smooth|pwl", exact=False)
-def fused_unary(ctx: LeafContext) -> LTA:
-    """a fused elementwise chain: one unit per element, pieces from the evaluated chain"""
-    size = ctx.out_size()
-    pieces = int(ctx.leaf.attrs["pieces"])
-    exact = bool(ctx.leaf.attrs.get("exact"))
-    groups = (UnitGroup(size, pieces),) if pieces > 1 else ()
-    return LTA("pwl" if exact else "smooth", groups, size, exact, note="fused: " + "·".join(m.op_type for m in ctx.leaf.members))
-
-
-@register("QuantizeDequantize", domain=FUSED_DOMAIN, kind="structural")
-def qdq(ctx: LeafContext) -> LTA:
-    """QuantizeLinear→DequantizeLinear: the identity"""
-    return structural(ctx.out_size(), note="QDQ pair fused to the identity")

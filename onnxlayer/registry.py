@@ -1,22 +1,30 @@
-"""The registry of local transfer approximations: op type, domain, opset → rule (SPEC §2).
+"""The operator registry: op type, domain, opset → one entry holding all the tool knows of the op.
 
-Every rule has one signature, `rule(ctx: LeafContext) -> LTA`. Op families live in
-`onnxlayer/ops/` and register themselves with `@register(...)`, naming the op types,
-the domain and the opset from which the rule applies (as tf2onnx's handlers do).
+An entry (`OpEntry`) is declared once, in its family module under `onnxlayer/ops/`, with
+`@register(...)` naming the op types, the domain and the opset from which it applies (as
+tf2onnx's handlers do). It holds the op's LTA rule (SPEC §2, one signature
+`rule(ctx: LeafContext) -> LTA`), its kind (exactness follows from it), its scalar map where
+it is elementwise (fitted by the rule, evaluated on the grid by fusion, segmented by the
+probes), how it joins SPEC §4 (a) elementwise fusion, and its probe pattern or the reason
+it has none. Transfer fitting, fusion and the probes all read this one registry.
 """
 from __future__ import annotations
 
+import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import onnx
 from onnx import helper
 
-from .graph import GraphView, Tensor
-from .transfer import LTA, Settings, UnitGroup, function_pieces, parametric_pieces
+from .graph import GraphView, Node, Tensor
+from .transfer import KINDS, LTA, ScalarFunction, Settings, UnitGroup, function_pieces, is_exact
+
+if TYPE_CHECKING:
+    from .pattern import LeafPattern, PatternContext
 
 
 @dataclass
@@ -39,51 +47,131 @@ class Leaf:
 
 
 Rule = Callable[["LeafContext"], LTA]
+#: An attribute reader: the node's value, else the schema's (or the entry's) default, else None.
+Attr = Callable[[str], Any]
+#: The op's scalar map for one node: the function and its parameters read from the attributes.
+FunctionOf = Callable[[Attr], "tuple[ScalarFunction, tuple]"]
+#: Numpy semantics of an elementwise op: (attributes, input arrays or None) -> output array.
+Evaluate = Callable[[Attr, Sequence["np.ndarray | None"]], np.ndarray]
+PatternRule = Callable[["PatternContext"], "LeafPattern"]
+#: How an op joins elementwise fusion: `map` a (nonlinear or PWL) elementwise map; `affine` affine
+#: in its data input (Add, Sub, Neg); `pass_through` the identity on values (Identity, Cast);
+#: `scaling` linear when one operand is static, a product otherwise (Mul, Div); `layout` only
+#: as a no-op moving size-1 axes (Transpose, Reshape, ...).
+Role = Literal["map", "affine", "pass_through", "scaling", "layout"]
 
 
 @dataclass(frozen=True)
-class RuleEntry:
+class Elementwise:
+    """How an op takes part in SPEC §4 (a) fusion: its role and numpy semantics (None: the
+    entry's scalar function applied to the data input)."""
+
+    role: Role = "map"
+    evaluate: Evaluate | None = field(default=None, compare=False)
+
+    @property
+    def affine(self) -> bool:
+        """Affine in the data input: adds no nonlinearity to a fused chain."""
+        return self.role in ("affine", "pass_through")
+
+
+@dataclass(frozen=True)
+class OpEntry:
+    """Everything the tool knows of one op type from one opset on: see the module docstring."""
+
     op_type: str
-    domain: str
+    domain: str  # "" is ai.onnx
     since: int
-    kind: str  # nominal kind(s) for listings, e.g. "linear|product"
-    exact: bool
-    rule: Rule
+    kind: str  # nominal kind, e.g. "pwl" or "linear|product"; a rule may return another for degenerate cases
+    rule: Rule = field(compare=False)
     summary: str = ""
+    function: FunctionOf | None = field(default=None, compare=False)
+    elementwise: Elementwise | None = None
+    pattern: PatternRule | None = field(default=None, compare=False)
+    no_pattern: str = ""  # why a nonlinear op has no probe pattern
+    #: attribute defaults of ops without an ONNX schema (contrib or custom domains)
+    defaults: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def exact(self) -> bool:
+        return is_exact(self.kind)
+
+    def evaluate(self, attr: Attr, args: Sequence[np.ndarray | None]) -> np.ndarray:
+        """The op on arrays (fusion's grid evaluation): its elementwise semantics."""
+        if self.elementwise.evaluate is not None:
+            return self.elementwise.evaluate(attr, args)
+        function, params = self.function(attr)
+        return function.fn(args[0], *params)
 
 
 class Registry:
-    """Op type → rule, with opset-aware lookup and helpful errors."""
+    """(domain, op type) → entries by `since`, with opset-aware lookup and helpful misses."""
 
     def __init__(self) -> None:
-        self._rules: dict[tuple[str, str], list[RuleEntry]] = {}
+        self._entries: dict[tuple[str, str], list[OpEntry]] = {}
 
-    def register(self, *op_types: str, domain: str = "", since: int = 1, kind: str, exact: bool = True) -> Callable[[Rule], Rule]:
+    def register(self, *op_types: str, domain: str = "", since: int = 1, kind: str, function: FunctionOf | None = None,
+                 elementwise: Elementwise | None = None, pattern: PatternRule | None = None, no_pattern: str = "",
+                 defaults: Mapping[str, Any] | None = None) -> Callable[[Rule], Rule]:
+        """Decorator: declare `op_types` (from opset `since` of `domain`) with the decorated rule.
+        Its summary is the first line of the rule's docstring."""
+        for k in kind.split("|"):
+            if k not in KINDS:
+                raise ValueError(f"unknown kind {k!r} for {', '.join(op_types)}; kinds are {', '.join(KINDS)}")
+        if pattern is not None and no_pattern:
+            raise ValueError(f"{', '.join(op_types)}: give a pattern or a reason for none, not both")
+        if elementwise is not None and elementwise.evaluate is None and function is None:
+            raise ValueError(f"{', '.join(op_types)}: an elementwise op needs its semantics or a scalar function")
+
         def decorate(rule: Rule) -> Rule:
             summary = (rule.__doc__ or "").strip().splitlines()[0] if rule.__doc__ else ""
             for op in op_types:
-                entries = self._rules.setdefault((domain, op), [])
-                entries.append(RuleEntry(op, domain, since, kind, exact, rule, summary))
+                entry = OpEntry(op, _norm(domain), since, kind, rule, summary, function, elementwise, pattern, no_pattern,
+                                dict(defaults or {}))
+                entries = self._entries.setdefault((entry.domain, op), [])
+                if any(e.since == since for e in entries):
+                    raise ValueError(f"{op} (domain {domain or 'ai.onnx'}) is registered twice from opset {since}")
+                entries.append(entry)
                 entries.sort(key=lambda e: e.since)
             return rule
 
         return decorate
 
-    def lookup(self, op_type: str, domain: str, opset: int) -> RuleEntry | None:
-        entries = self._rules.get((_norm(domain), op_type))
-        if not entries:
-            return None
+    def lookup(self, op_type: str, domain: str, opset: int) -> OpEntry | None:
+        """The entry that applies at `opset`: the one with the largest `since` ≤ opset, else None
+        (also when the model's opset is older than every entry: see `missing`)."""
         chosen = None
-        for e in entries:
+        for e in self._entries.get((_norm(domain), op_type), ()):
             if e.since <= opset:
                 chosen = e
-        return chosen or entries[0]
+        return chosen
 
     def has_rule(self, op_type: str, domain: str, opset: int) -> bool:
-        return (_norm(domain), op_type) in self._rules
+        return self.lookup(op_type, domain, opset) is not None
 
-    def entries(self) -> list[RuleEntry]:
-        return [e for key in sorted(self._rules) for e in self._rules[key]]
+    def missing(self, op_type: str, domain: str, opset: int) -> str:
+        """Why `lookup` found nothing, naming what exists: the first supported opset, the
+        domains that hold the op, close op names, or the known domains."""
+        dom = _norm(domain)
+        where = f" (domain {dom})" if dom else ""
+        entries = self._entries.get((dom, op_type))
+        if entries:
+            return (f"no registry rule for {op_type}{where} at opset {opset}: "
+                    f"its rules start at opset {entries[0].since}")
+        text = f"no registry rule for {op_type}{where}"
+        elsewhere = sorted({d or "ai.onnx" for d, op in self._entries if op == op_type})
+        names = sorted({op for d, op in self._entries if d == dom})
+        close = difflib.get_close_matches(op_type, names, n=3)
+        if elsewhere:
+            return f"{text}; {op_type} is registered in {', '.join(elsewhere)}"
+        if close:
+            return f"{text}; close: {', '.join(close)}"
+        if not names:
+            return f"{text}; known domains: {', '.join(sorted({d or 'ai.onnx' for d, _ in self._entries}))}"
+        return text
+
+    def entries(self) -> list[OpEntry]:
+        return [e for key in sorted(self._entries) for e in self._entries[key]]
 
 
 def _norm(domain: str) -> str:
@@ -92,6 +180,9 @@ def _norm(domain: str) -> str:
 
 REGISTRY = Registry()
 register = REGISTRY.register
+
+
+# ------------------------------------------------------------------ attributes
 
 
 @lru_cache(maxsize=None)
@@ -111,24 +202,53 @@ def schema_defaults(op_type: str, domain: str, opset: int) -> dict[str, Any]:
 _UNSET = object()
 
 
+def default_attr(op_type: str, domain: str, opset: int, name: str, declared: Mapping[str, Any] | None = None) -> Any:
+    """The ONNX schema's default of an attribute, else the entry's `declared` one (ops without
+    an ONNX schema), else None."""
+    value = schema_defaults(op_type, _norm(domain), opset).get(name, _UNSET)
+    if value is _UNSET:
+        value = (declared or {}).get(name)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def node_attr(node: Node, opset: int, entry: OpEntry | None = None) -> Attr:
+    """An attribute reader for a graph node (of `entry`'s op): its own value, else the default."""
+    declared = entry.defaults if entry is not None else None
+
+    def attr(name: str) -> Any:
+        value = node.attr(name, _UNSET)
+        return default_attr(node.op_type, node.domain, opset, name, declared) if value is _UNSET else value
+
+    return attr
+
+
+def leaf_opset(leaf: Leaf, view: GraphView) -> int:
+    """The opset of the leaf's domain in the model (the default domain's for fused leaves)."""
+    return view.opsets.get(leaf.domain, view.opset)
+
+
+# ------------------------------------------------------------------ the rule's view of a leaf
+
+
 class LeafContext:
     """What a rule sees of its leaf: attributes with defaults, shapes, roles, constants."""
 
-    def __init__(self, leaf: Leaf, view: GraphView, settings: Settings) -> None:
+    def __init__(self, leaf: Leaf, view: GraphView, settings: Settings, entry: OpEntry | None = None) -> None:
         self.leaf = leaf
         self.view = view
         self.settings = settings
-        self.opset = view.opsets.get(leaf.domain, view.opset)
+        self.entry = entry
+        self.opset = leaf_opset(leaf, view)
 
     # attributes ------------------------------------------------------------
-    def attr(self, name: str, default: Any = None) -> Any:
+    def attr(self, name: str) -> Any:
+        """The leaf's attribute, else the node's, else the default (schema, or the entry's), else None."""
         if name in self.leaf.attrs:
             return self.leaf.attrs[name]
         value = self.leaf.node.attr(name, _UNSET)
         if value is not _UNSET:
             return value
-        value = schema_defaults(self.leaf.op_type, self.leaf.domain, self.opset).get(name, default)
-        return value.decode() if isinstance(value, bytes) else value
+        return default_attr(self.leaf.op_type, self.leaf.domain, self.opset, name, self.entry and self.entry.defaults)
 
     # tensors ---------------------------------------------------------------
     def input(self, i: int) -> Tensor | None:
@@ -188,23 +308,25 @@ class LeafContext:
             return None
         return float(v.reshape(()))
 
-    # pieces ------------------------------------------------------------------
-    def pieces(self, function: str) -> int:
-        return function_pieces(function, self.settings.tolerance, self.settings.domain)
+    # pieces and the LTA ------------------------------------------------------
+    def pieces(self, function: ScalarFunction, *params: Any) -> int:
+        """Pieces of `function` with `params` at the settings' (ε, B) (SPEC §2)."""
+        return function_pieces(function, tuple(params), self.settings.tolerance, self.settings.domain)
 
-    def parametric(self, function: str, *params: float) -> int:
-        return parametric_pieces(function, tuple(float(p) for p in params), self.settings.tolerance, self.settings.domain)
+    def function(self) -> tuple[ScalarFunction, tuple]:
+        """The entry's scalar function for this leaf and its parameters (from the attributes)."""
+        return self.entry.function(self.attr)
+
+    def lta(self, unit_groups: tuple[UnitGroup, ...], rank_cap: int, *, kind: str | None = None, macs: int = 0,
+            note: str = "") -> LTA:
+        """The leaf's LTA, of the entry's kind unless a degenerate case names another; exactness follows."""
+        kind = kind or self.entry.kind
+        if "|" in kind:
+            raise ValueError(f"the rule for {self.leaf.op_type} must name one of its kinds {kind!r}")
+        return LTA(kind, unit_groups, rank_cap, is_exact(kind), macs=macs, note=note)
 
 
-# ------------------------------------------------------------------ LTA constructors
-
-
-def structural(rank_cap: int, note: str = "") -> LTA:
-    return LTA("structural", (), rank_cap, True, note=note)
-
-
-def linear(rank_cap: int, macs: int = 0, note: str = "") -> LTA:
-    return LTA("linear", (), rank_cap, True, macs=macs, note=note)
+# ------------------------------------------------------------------ helpers for rules
 
 
 def groups(*pairs: tuple[int, int]) -> tuple[UnitGroup, ...]:
@@ -212,11 +334,28 @@ def groups(*pairs: tuple[int, int]) -> tuple[UnitGroup, ...]:
     return tuple(UnitGroup(int(u), int(p)) for u, p in pairs if u > 0 and p > 1)
 
 
+def fixed(function: ScalarFunction) -> FunctionOf:
+    """An op whose scalar map has no parameters."""
+    return lambda attr: (function, ())
+
+
+def with_attrs(function: ScalarFunction, *names: str) -> FunctionOf:
+    """An op whose scalar map takes the named float attributes as parameters, in order."""
+    return lambda attr: (function, tuple(float(attr(n)) for n in names))
+
+
+#: The role of most elementwise ops in fusion: a map evaluated through its scalar function.
+MAP = Elementwise()
+
+#: x², the unit of SPEC §2's product approximation.
+SQUARE = ScalarFunction("square", lambda x: x * x)
+
+
 def products(count: int, ctx: LeafContext) -> tuple[int, int]:
     """`count` scalar products of data: two square units each (xy = ((x+y)² − (x−y)²)/4)."""
-    return (2 * count, ctx.pieces("square"))
+    return (2 * count, ctx.pieces(SQUARE))
 
 
-def iter_ops(entries: Iterable[RuleEntry]) -> Iterable[tuple[str, str, int, str, bool, str]]:
+def iter_ops(entries: Iterable[OpEntry]) -> Iterable[tuple[str, str, int, str, bool, str]]:
     for e in entries:
         yield e.op_type, e.domain or "ai.onnx", e.since, e.kind, e.exact, e.summary

@@ -1,7 +1,7 @@
 """The local transfer approximation (LTA) record and piecewise-linear fitting (SPEC §2)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
@@ -9,6 +9,8 @@ import numpy as np
 
 #: SPEC §2 kinds of leaves.
 KINDS = ("structural", "linear", "pwl", "smooth", "product", "normalization", "quantizer", "opaque")
+#: Kinds whose LTA is exact; every other kind is an approximation.
+EXACT_KINDS = frozenset({"structural", "linear", "pwl"})
 
 GRID_POINTS = 16385
 DEFAULT_TOLERANCE = 0.01
@@ -41,10 +43,6 @@ class LTA:
     @property
     def units(self) -> int:
         return sum(g.units for g in self.groups)
-
-    @property
-    def max_pieces(self) -> int:
-        return max((g.pieces for g in self.groups), default=1)
 
 
 @dataclass(frozen=True)
@@ -112,97 +110,44 @@ def pieces(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, toleran
     return segment_count(np.broadcast_to(values, grid.shape), grid, tolerance)
 
 
-@dataclass(frozen=True)
+def is_exact(kind: str) -> bool:
+    """Exactness follows from the kind (SPEC §2): PWL, linear and structural LTAs are exact,
+    the rest are approximations. A nominal kind such as "linear|product" is exact only if every part is."""
+    return all(k in EXACT_KINDS for k in kind.split("|"))
+
+
+def symmetric(bound: float, *params: object) -> tuple[float, float]:
+    """The default fitting domain [-B, B]."""
+    return (-bound, bound)
+
+
+def positive(bound: float, *params: object) -> tuple[float, float]:
+    """[1/B, B], for functions with a pole or a singular derivative at 0."""
+    return (1.0 / bound, bound)
+
+
+@dataclass(frozen=True, eq=False)
 class ScalarFunction:
-    """A named smooth scalar function with the domain it is fitted on (in units of B)."""
+    """A scalar map `fn(x, *params)` and the domain it is fitted on, `domain(B, *params)` (SPEC §2).
+
+    Compared by identity, so each function is defined once and cached under itself."""
 
     name: str
-    fn: Callable[[np.ndarray], np.ndarray] = field(compare=False)
-    domain: Callable[[float], tuple[float, float]] = field(compare=False)
+    fn: Callable[..., np.ndarray]
+    domain: Callable[..., tuple[float, float]] = symmetric
+    #: strictly increasing in x: the probes may read a piece from the output instead of the input
+    increasing: bool = False
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    from math import erf
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function elementwise (numpy has none; math.erf per element)."""
+    from math import erf as scalar_erf
 
-    return np.vectorize(erf, otypes=[np.float64])(x)
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
-
-
-def _sym(b: float) -> tuple[float, float]:
-    return (-b, b)
-
-
-def _pos(b: float) -> tuple[float, float]:
-    return (1.0 / b, b)
-
-
-#: The smooth functions of the registry. One source of truth for their domains.
-FUNCTIONS: dict[str, ScalarFunction] = {
-    f.name: f
-    for f in (
-        ScalarFunction("sigmoid", lambda x: 1.0 / (1.0 + np.exp(-x)), _sym),
-        ScalarFunction("tanh", np.tanh, _sym),
-        ScalarFunction("softplus", _softplus, _sym),
-        ScalarFunction("softsign", lambda x: x / (1.0 + np.abs(x)), _sym),
-        ScalarFunction("gelu", lambda x: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0))), _sym),
-        ScalarFunction(
-            "gelu_tanh",
-            lambda x: 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3))),
-            _sym,
-        ),
-        ScalarFunction("silu", lambda x: x / (1.0 + np.exp(-x)), _sym),
-        ScalarFunction("hardswish", lambda x: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0), _sym),
-        ScalarFunction("mish", lambda x: x * np.tanh(_softplus(x)), _sym),
-        ScalarFunction("erf", _erf, _sym),
-        ScalarFunction("square", lambda x: x * x, _sym),
-        ScalarFunction("exp", np.exp, _sym),
-        # Softmax's exponentials act on max-subtracted inputs, so on [-B, 0].
-        ScalarFunction("exp_shifted", np.exp, lambda b: (-b, 0.0)),
-        ScalarFunction("reciprocal", lambda x: 1.0 / x, _pos),
-        ScalarFunction("rsqrt", lambda x: 1.0 / np.sqrt(x), _pos),
-        ScalarFunction("log", np.log, _pos),
-        ScalarFunction("sqrt", np.sqrt, lambda b: (0.0, b)),
-        ScalarFunction("sin", np.sin, _sym),
-        ScalarFunction("cos", np.cos, _sym),
-    )
-}
+    return np.vectorize(scalar_erf, otypes=[np.float64])(x)
 
 
 @lru_cache(maxsize=4096)
-def function_pieces(name: str, tolerance: float, domain: float) -> int:
-    """Cached piece count of a registered scalar function at (ε, B)."""
-    f = FUNCTIONS[name]
-    lo, hi = f.domain(domain)
-    return pieces(f.fn, lo, hi, tolerance)
-
-
-@lru_cache(maxsize=4096)
-def parametric_pieces(name: str, params: tuple[float, ...], tolerance: float, domain: float) -> int:
-    """Cached piece count of a parametrised activation (Elu α, Selu, Celu, Pow exponent...)."""
-    lo, hi = -domain, domain
-    if name == "elu":
-        (alpha,) = params
-        fn = lambda x: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))  # noqa: E731
-    elif name == "selu":
-        alpha, gamma = params
-        fn = lambda x: gamma * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))  # noqa: E731
-    elif name == "celu":
-        (alpha,) = params
-        fn = lambda x: np.maximum(0, x) + np.minimum(0, alpha * np.expm1(x / alpha))  # noqa: E731
-    elif name == "swish":
-        (alpha,) = params
-        fn = lambda x: x / (1.0 + np.exp(-alpha * x))  # noqa: E731
-    elif name == "pow":
-        (exponent,) = params
-        if float(exponent).is_integer() and exponent >= 0:
-            fn = lambda x: x ** int(exponent)  # noqa: E731
-        else:
-            # fractional or negative powers live on the positive half-line
-            lo, hi = (1.0 / domain, domain) if exponent < 0 else (0.0, domain)
-            fn = lambda x: np.power(x, exponent)  # noqa: E731
-    else:
-        raise KeyError(f"no parametric function {name!r}")
-    return pieces(fn, lo, hi, tolerance)
+def function_pieces(function: ScalarFunction, params: tuple, tolerance: float, domain: float) -> int:
+    """Cached piece count of `function` with `params` on its domain at (ε, B)."""
+    lo, hi = function.domain(domain, *params)
+    return pieces(lambda x: function.fn(x, *params), lo, hi, tolerance)

@@ -1,2 +1,2 @@
-"""The registry's op families; importing this package registers every rule."""
-from . import activations, arith, conv, normalization, recurrent, reduce, shape  # noqa: F401
+"""The operator registry's entries, one module per op family; importing this package registers every entry."""
+from . import activations, arith, conv, fused, normalization, recurrent, reduce, shape  # noqa: F401

@@ -4,9 +4,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import onnx
 
-from ..registry import LeafContext, groups, linear, products, register
+from ..pattern import ExtraOutput, GroupPattern, LeafPattern, PatternContext, argmax_pattern, compact, flat
+from ..registry import LeafContext, groups, products, register
 from ..transfer import LTA
+from .activations import POWER
 
 #: Beyond this input length, coverage is bounded arithmetically instead of by a mask.
 _MASK_LIMIT = 1 << 24
@@ -14,7 +17,7 @@ _MASK_LIMIT = 1 << 24
 
 def pad_begin(ctx: LeafContext, axis: int, n_in: int, n_out: int, k: int, s: int, d: int) -> int:
     """Padding before the first element along `axis` (explicit pads or auto_pad)."""
-    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    auto_pad = ctx.attr("auto_pad")
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         total = max((n_out - 1) * s + (k - 1) * d + 1 - n_in, 0)
         return total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
@@ -61,7 +64,7 @@ def conv(ctx: LeafContext) -> LTA:
     """Σ_g min(C_out/g·H_out·W_out, C_in/g·N_used); MACs = out·C_in/g·k"""
     x, w = ctx.in_dims(0), ctx.in_dims(1)
     y = ctx.out_dims(0)
-    g = int(ctx.attr("group", 1))
+    g = int(ctx.attr("group"))
     kernel = tuple(ctx.attr("kernel_shape") or w[2:])
     batch, c_in = x[0], x[1]
     c_out = y[1]
@@ -70,8 +73,8 @@ def conv(ctx: LeafContext) -> LTA:
     n_used = used_positions(ctx, kernel)
     cap = batch * g * min((c_out // g) * out_spatial, (c_in // g) * n_used)
     if ctx.is_data(1):
-        return LTA("product", groups(products(macs, ctx)), ctx.out_size(), False, macs=macs, note="convolution with data weights")
-    return linear(cap, macs=macs)
+        return ctx.lta(groups(products(macs, ctx)), ctx.out_size(), kind="product", macs=macs, note="convolution with data weights")
+    return ctx.lta((), cap, macs=macs)
 
 
 @register("ConvTranspose", kind="linear")
@@ -79,7 +82,7 @@ def conv_transpose(ctx: LeafContext) -> LTA:
     """rank ≤ min(in size, out size); MACs = in size · C_out/g · k"""
     w = ctx.in_dims(1)
     macs = ctx.in_size(0) * w[1] * math.prod(w[2:])
-    return linear(min(ctx.in_size(0), ctx.out_size()), macs=macs)
+    return ctx.lta((), min(ctx.in_size(0), ctx.out_size()), macs=macs)
 
 
 def _pool_cap(ctx: LeafContext, kernel: tuple[int, ...]) -> int:
@@ -87,49 +90,111 @@ def _pool_cap(ctx: LeafContext, kernel: tuple[int, ...]) -> int:
     return min(ctx.out_size(), x[0] * x[1] * used_positions(ctx, kernel))
 
 
-@register("MaxPool", kind="pwl")
+def max_pool_pattern(ctx: PatternContext) -> LeafPattern:
+    """The argmax position in each window, from onnxruntime's Indices output (added to the
+    node when absent): the cheapest way measured (numpy over strided windows costs more)."""
+    x, y = ctx.leaf.inputs[0], ctx.out_name()
+    node = ctx.leaf.node
+    in_dims, out_dims = ctx.dims_of(x), ctx.dims_of(y)
+    kernel = tuple(int(k) for k in ctx.attr("kernel_shape"))
+    nd = len(kernel)
+    strides = tuple(int(s) for s in (ctx.attr("strides") or [1] * nd))
+    dil = tuple(int(d) for d in (ctx.attr("dilations") or [1] * nd))
+    spatial_in, spatial_out = in_dims[2:], out_dims[2:]
+    window = math.prod(kernel)
+    if len(node.outputs) > 1 and node.outputs[1]:
+        indices, extras = node.outputs[1], ()
+    else:
+        indices = f"{y}::probe_indices"
+        extras = (ExtraOutput(node.index, 1, indices, onnx.TensorProto.INT64),)
+    storage = bool(ctx.attr("storage_order"))  # absent before opset 8: row major
+    begins = [pad_begin(ctx, a, spatial_in[a], spatial_out[a], kernel[a], strides[a], dil[a]) for a in range(nd)]
+    channels = math.prod(in_dims[:2])
+    plane = math.prod(spatial_in)
+    # flat strides of the spatial axes (row major, or column major with storage_order 1)
+    flat_stride, acc = [0] * nd, 1
+    for a in (range(nd - 1, -1, -1) if not storage else range(nd)):
+        flat_stride[a] = acc
+        acc *= spatial_in[a]
+    # index − (flat index of the window's origin) names the position in the window; a
+    # lookup table turns it into 0..K−1 when those differences are distinct
+    grids = np.indices(spatial_out).reshape(nd, -1)
+    origin_flat = sum((grids[a] * strides[a] - begins[a]) * flat_stride[a] for a in range(nd))
+    channel_base = (np.arange(channels)[:, None] * plane + origin_flat[None, :]).reshape(-1)
+    rel = np.indices(kernel).reshape(nd, -1)
+    offsets = sum(rel[a] * dil[a] * flat_stride[a] for a in range(nd))
+    lut = np.full(int(offsets.max()) + 1, window, dtype=np.uint16 if window < 65535 else np.int64)
+    lut[offsets] = np.arange(window)
+    distinct = len(set(offsets.tolist())) == window
+    block = channels * plane
+
+    def codes(f):
+        idx = flat(f[indices])
+        if distinct:
+            diff = np.subtract(idx, channel_base)
+            diff -= (idx[:, :1] // block) * block  # the sample's offset in a batched run
+            # one pass for both bounds: negative differences become huge as unsigned
+            if np.less(diff.view(np.uint64), lut.size).all():
+                code = lut[diff]
+                if not np.any(code == window):
+                    return [compact(code, window)]
+        return [idx.astype(np.int64)]  # an index convention we do not know: compare raw indices
+
+    units = math.prod(out_dims)
+    return ctx.make([GroupPattern(units, window, (), f"max over {window}")], (indices,), codes, extras)
+
+
+@register("MaxPool", kind="pwl", pattern=max_pool_pattern)
 def max_pool(ctx: LeafContext) -> LTA:
     """max over a window of K elements: K pieces per output"""
     kernel = tuple(int(k) for k in ctx.attr("kernel_shape"))
-    return LTA("pwl", groups((ctx.out_size(), math.prod(kernel))), _pool_cap(ctx, kernel), True)
+    return ctx.lta(groups((ctx.out_size(), math.prod(kernel))), _pool_cap(ctx, kernel))
 
 
 @register("AveragePool", kind="linear")
 def average_pool(ctx: LeafContext) -> LTA:
     """window mean: rank ≤ min(out size, C·N_used)"""
     kernel = tuple(int(k) for k in ctx.attr("kernel_shape"))
-    return linear(_pool_cap(ctx, kernel))
+    return ctx.lta((), _pool_cap(ctx, kernel))
 
 
 @register("GlobalAveragePool", kind="linear")
 def global_average_pool(ctx: LeafContext) -> LTA:
     """spatial mean: rank ≤ output size"""
-    return linear(ctx.out_size())
+    return ctx.lta((), ctx.out_size())
 
 
-@register("GlobalMaxPool", kind="pwl")
+def global_max_pool_pattern(ctx: PatternContext) -> LeafPattern:
+    x = ctx.leaf.inputs[0]
+    return argmax_pattern(ctx, x, range(2, len(ctx.dims_of(x))), "global max")
+
+
+@register("GlobalMaxPool", kind="pwl", pattern=global_max_pool_pattern)
 def global_max_pool(ctx: LeafContext) -> LTA:
     """max over H·W: H·W pieces per output"""
     window = math.prod(ctx.in_dims(0)[2:])
-    return LTA("pwl", groups((ctx.out_size(), window)), ctx.out_size(), True)
+    return ctx.lta(groups((ctx.out_size(), window)), ctx.out_size())
 
 
 def _lp(ctx: LeafContext, window: int, rank_cap: int) -> LTA:
-    p = float(ctx.attr("p", 2))
+    p = float(ctx.attr("p"))
     out = ctx.out_size()
-    power = ctx.parametric("pow", p) if p != 1 else 2  # |x|^p; p = 1 is |x|: 2 pieces
-    root = ctx.parametric("pow", 1.0 / p) if p != 1 else 1
-    return LTA("smooth", groups((out * window, power), (out, root)), rank_cap, False, note=f"L{p:g} norm per window")
+    power = ctx.pieces(POWER, p) if p != 1 else 2  # |x|^p; p = 1 is |x|: 2 pieces
+    root = ctx.pieces(POWER, 1.0 / p) if p != 1 else 1
+    return ctx.lta(groups((out * window, power), (out, root)), rank_cap, note=f"L{p:g} norm per window")
 
 
-@register("LpPool", kind="smooth", exact=False)
+LP_NO_PATTERN = "not written yet: the |x|^p units per window element and the root per output"
+
+
+@register("LpPool", kind="smooth", no_pattern=LP_NO_PATTERN)
 def lp_pool(ctx: LeafContext) -> LTA:
     """(Σ|x|^p)^(1/p) per window: power units per element, a root per output"""
     kernel = tuple(int(k) for k in ctx.attr("kernel_shape"))
     return _lp(ctx, math.prod(kernel), _pool_cap(ctx, kernel))
 
 
-@register("GlobalLpPool", kind="smooth", exact=False)
+@register("GlobalLpPool", kind="smooth", no_pattern=LP_NO_PATTERN)
 def global_lp_pool(ctx: LeafContext) -> LTA:
     """(Σ|x|^p)^(1/p) over H·W"""
     return _lp(ctx, math.prod(ctx.in_dims(0)[2:]), ctx.out_size())

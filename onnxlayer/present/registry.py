@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..registry import RuleEntry, iter_ops
+from ..registry import OpEntry as RuleEntry, iter_ops
 
 FORMATS = ("table", "csv", "markdown")
 

@@ -20,6 +20,7 @@ from onnx import helper
 
 from ..errors import OnnxLayerError, SettingsError
 from ..graph import DISCRETE, GraphView
+from ..pattern import ExtraOutput
 
 PROVIDERS = ("auto", "cpu", "cuda")
 CUDA = "CUDAExecutionProvider"
@@ -111,16 +112,6 @@ def discrete_feeds(view: GraphView, fed: set[str]) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- the runnable model
-
-
-@dataclass(frozen=True)
-class ExtraOutput:
-    """An optional node output the probes need (e.g. MaxPool's Indices), added under `tensor`."""
-
-    node_index: int  # graph.Node.index: the node's position in the prepared model
-    slot: int
-    tensor: str
-    elem_type: int
 
 
 def runnable_model(

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from .engine import Engine, Progress
-from .patterns import LeafPattern
+from ..pattern import LeafPattern
 from .stats import ActivationStats
 
 

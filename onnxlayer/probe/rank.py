@@ -17,7 +17,7 @@ import numpy as np
 
 from .engine import Engine, Progress
 from .lines import leaf_codes
-from .patterns import LeafPattern
+from ..pattern import LeafPattern
 
 DEFAULT_RTOL = 1e-3
 DEFAULT_STEP = 1e-3  # h relative to |x| (or to the input scale · √D0 at the origin)

@@ -19,10 +19,11 @@ from ..analysis import run_analysis
 from ..errors import SettingsError
 from ..graph import DATA
 from ..loading import ModelSource, load_model
+from ..pattern import LeafPattern, NotProbed
 from ..transfer import Settings
 from . import lines as line_mod
 from .engine import Engine, Progress, runnable_model, select_providers
-from .patterns import LeafPattern, NotProbed, leaf_pattern
+from .patterns import leaf_pattern
 from .rank import DEFAULT_RTOL, DEFAULT_STEP, local_rank
 from .result import ProbeLeaf, ProbeResult, ProbeSummary
 from .stats import ActivationStats

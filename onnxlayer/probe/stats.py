@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .patterns import LeafPattern
+from ..pattern import LeafPattern
 from .result import GroupStats
 
 #: Piece fractions are tallied for groups with at most this many pieces.
