@@ -172,7 +172,8 @@ def test_sigkill_mid_run_then_rerun_keeps_every_finished_result(tmp_path: Path) 
 
     store = tmp_path / "killed.db"
     process = subprocess.Popen([sys.executable, "-m", "onnxlayer", "audit", str(models), "--store", str(store),
-                                "--jobs", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--jobs", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TMPDIR": str(tmp_path)})  # what a kill leaves stays here
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and _stored_contents(store) < 5:
         time.sleep(0.05)
@@ -252,6 +253,52 @@ def test_manifest_versions_shapes_and_reports(tmp_path: Path) -> None:
             suite = ET.fromstring(text)
             assert suite.tag == "testsuite" and suite.get("tests") == "5" and suite.get("failures") == "0"
             assert [c.get("name") for c in suite] == ["alpha v1", "alpha v2", "alpha v10", "dynamic", "alpha-copy"]
+
+
+def test_policy_checks_each_version_against_the_previous_one(tmp_path: Path) -> None:
+    """--policy: the rules of `onnxlayer check`, the change rules against the previous version;
+    exit 1 when an error rule fails, and a rerun neither analyses nor checks again."""
+    (tmp_path / "m").mkdir()
+    onnx.save(mlp(8, seed=1), tmp_path / "m" / "v1.onnx")
+    onnx.save(mlp(8, seed=2), tmp_path / "m" / "v2.onnx")   # same architecture
+    onnx.save(mlp(16, seed=3), tmp_path / "m" / "v3.onnx")  # W doubles: past the budget and the 10% growth
+    manifest = tmp_path / "models.jsonl"
+    manifest.write_text("".join(json.dumps({"path": f"m/v{v}.onnx", "name": "net", "version": str(v)}) + "\n"
+                                for v in (1, 2, 3)))
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f"""version = 1
+[[limit]]
+name = "parameter budget"
+metric = "params"
+max = {mlp_params(8)}
+[[change]]
+name = "params growth"
+metric = "params"
+max_increase = "10%"
+[[same_architecture]]
+name = "same architecture"
+severity = "warning"
+""")
+    args = [str(manifest), "--store", str(tmp_path / "s.db"), "--policy", str(policy)]
+    out = run_cli(*args, "--format", "json", "--quiet")
+    assert out.returncode == 1, out.stderr
+    checks = {e["version"]: e["check"] for e in json.loads(out.stdout)["entries"]}
+    rules = {v: {r["name"]: r["status"] for r in c["rules"]} for v, c in checks.items()}
+    assert checks["1"]["status"] == "pass" and checks["1"]["baseline"] is None
+    assert rules["1"] == {"parameter budget": "pass", "params growth": "skip", "same architecture": "skip"}
+    assert checks["2"]["status"] == "pass" and checks["2"]["baseline"] == "net v1"
+    assert rules["2"] == {"parameter budget": "pass", "params growth": "pass", "same architecture": "pass"}
+    assert checks["3"]["status"] == "fail" and checks["3"]["baseline"] == "net v2"
+    assert rules["3"] == {"parameter budget": "fail", "params growth": "fail", "same architecture": "warn"}
+    growth = next(r for r in checks["3"]["rules"] if r["name"] == "params growth")
+    assert f"{mlp_params(8)} → {mlp_params(16)}" in growth["measured"].replace(",", "")
+
+    again = run_cli(*args)  # the table, with progress lines: nothing analysed or checked again
+    assert again.returncode == 1
+    assert counts_line(again.stderr) == "onnxlayer audit: 3 cached, 0 analysed, 0 failed"
+    assert "net v3: FAIL parameter budget" in again.stdout
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM checks").fetchone()[0] == 3
 
 
 def test_junit_marks_failures(tmp_path: Path) -> None:

@@ -54,8 +54,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_registry_audit_finds_every_version_writes_tags_and_reports_changes(registry: str, tmp_path: Path) -> None:
     store = str(tmp_path / "audit.db")
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'version = 1\n[[limit]]\nname = "budget"\nmetric = "params"\nmax = {mlp_params(8)}\n'
+                      'severity = "warning"\n')
     out = run_cli("mlflow-registry:", "--registry-uri", registry, "--store", store, "--write-back", "--jobs", "2",
-                  "--format", "json", "--quiet")
+                  "--policy", str(policy), "--format", "json", "--quiet")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     entries = {(e["name"], e["version"]): e for e in report["entries"]}
@@ -94,6 +97,7 @@ def test_registry_audit_finds_every_version_writes_tags_and_reports_changes(regi
             assert int(tags["onnxlayer.macs"]) == 4 * hidden + hidden * 3
             assert tags["onnxlayer.opaque_leaves"] == "0"
             assert tags["onnxlayer.version"] == report["tool"]["version"]
+            assert tags["onnxlayer.check"] == ("warn" if hidden > 8 else "pass")  # a warning rule: exit 0
     assert not any(k.startswith("onnxlayer.") for k in client.get_model_version("not-onnx", "1").tags)
 
     # a second run analyses nothing (and downloads nothing: the versions' fingerprints match)

@@ -51,13 +51,16 @@ class RuleVerdict:
 @dataclass(frozen=True)
 class EntryCheck:
     """The policy verdict on one entry: `fail` if an error rule failed, `warn` if only
-    warning rules did, else `pass`."""
+    warning rules did, else `pass`; `error` (with the reason) when the check could not run."""
 
     status: str
-    rules: tuple[RuleVerdict, ...]
+    rules: tuple[RuleVerdict, ...] = ()
+    baseline: str | None = None
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "rules": [vars(r) for r in self.rules]}
+        return {"status": self.status, "baseline": self.baseline, "reason": self.reason,
+                "rules": [vars(r) for r in self.rules]}
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class AuditEntry:
     @property
     def failed(self) -> bool:
         """A failed analysis or a failed error-severity rule."""
-        return self.status == "failed" or (self.check is not None and self.check.status == "fail")
+        return self.status == "failed" or (self.check is not None and self.check.status in ("fail", "error"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "name": self.name, "version": self.version, "location": self.location,

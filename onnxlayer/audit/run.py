@@ -12,12 +12,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ..version import __version__
 from ..errors import SettingsError
 from ..transfer import Settings
+from ..version import __version__
+from .checks import PolicyFile, check_key, entry_check, stored_check
 from .executors import EXECUTORS, Executor, make_executor
 from .progress import Progress
-from .result import CHANGE_FIELDS, SUMMARY_FIELDS, AuditCounts, AuditEntry, AuditResult, VersionChange
+from .result import CHANGE_FIELDS, SUMMARY_FIELDS, AuditCounts, AuditEntry, AuditResult, EntryCheck, VersionChange
 from .sources import FileOrigin, SourceEntry, Unavailable, content_sha256, resolve
 from .store import DEFAULT_STORE, Store, StoredEntry
 from .tasks import DEFAULT_MAX_MEMORY_GIB, DEFAULT_TIMEOUT, AnalysisSettings, Limits, Outcome, Task, content_key
@@ -39,8 +40,8 @@ def audit(
     registry_uri: str | None = None,
     write_back: bool = False,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
-    tolerance: float = Settings.tolerance,
-    domain: float = Settings.domain,
+    tolerance: float | None = None,
+    domain: float | None = None,
     progress: bool = False,
 ) -> AuditResult:
     """Audit every model of `sources` (directories, model files, CSV/JSONL manifests,
@@ -50,6 +51,8 @@ def audit(
     and `max_memory` GiB of address space (None: no limit); `executor="dask"` runs them on the
     cluster at `scheduler` (or a local one). `write_back` sets `onnxlayer.*` tags on MLflow
     model versions. `progress` shows a bar (terminal) or log lines (otherwise) on stderr.
+    `policy` checks every entry as `onnxlayer check` would, the previous version as baseline;
+    settings not given come from the policy's `[analysis]` table, then the defaults.
     """
     jobs = (os.cpu_count() or 1) if jobs is None else int(jobs)
     if jobs < 1:
@@ -62,19 +65,27 @@ def audit(
         raise SettingsError(f"--timeout {timeout}: expected a positive number of seconds")
     if max_memory is not None and not max_memory > 0:
         raise SettingsError(f"--max-memory {max_memory}: expected a positive number of GiB")
-    fitting = Settings(float(tolerance), float(domain))  # validates them (SettingsError)
+    rules = None if policy is None else PolicyFile.load(policy)
+    if rules is not None:
+        tolerance = rules.tolerance if tolerance is None else tolerance
+        domain = rules.domain if domain is None else domain
+        input_shapes = {**rules.input_shapes, **(input_shapes or {})}
+    fitting = Settings(Settings.tolerance if tolerance is None else float(tolerance),
+                       Settings.domain if domain is None else float(domain))  # validates them (SettingsError)
     settings = AnalysisSettings.make(fitting.tolerance, fitting.domain, input_shapes)
     limits = Limits.make(timeout, max_memory)
-    checker = _policy_checker(policy)
     entries = resolve(sources, registry_uri)
     with Store(store) as db, tempfile.TemporaryDirectory(prefix="onnxlayer-audit-") as workdir, \
             Progress(len(entries), enabled=progress) as bar:
         coordinator = Coordinator(db, settings, limits, lambda: make_executor(executor, jobs, scheduler),
                                   Path(workdir), bar)
-        done = coordinator.run(entries)
-        done = compare_versions(done, db, settings)
-        if checker is not None:
-            done = checker(done, db)
+        try:
+            done = coordinator.run(entries)
+            done, baselines = compare_versions(done, db, settings)
+            if rules is not None:
+                done = coordinator.check(entries, done, baselines, rules)
+        finally:
+            coordinator.close()
     counts = AuditCounts(
         cached=sum(1 for e in done if e.ok and e.cached),
         analysed=sum(1 for e in done if e.ok and not e.cached),
@@ -122,16 +133,23 @@ class Coordinator:
 
     def run(self, entries: Sequence[SourceEntry]) -> list[AuditEntry]:
         """Every entry's audit entry, in the order given."""
-        try:
-            for entry in entries:
-                self._collect(block=False)
-                self._prepare(entry)
-            while self._pending:
-                self._collect(block=True)
-        finally:
-            if self._executor is not None:
-                self._executor.close()
+        for entry in entries:
+            self._collect(block=False)
+            self._prepare(entry)
+        while self._pending:
+            self._collect(block=True)
         return [self._done[_identity(e)] for e in entries]
+
+    def close(self) -> None:
+        """Stop the workers (the store stays open: its owner closes it)."""
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
+
+    def _submit(self, task: Task) -> Any:
+        if self._executor is None:
+            self._executor = self.start_executor()
+        return self._executor.submit(task)
 
     def _prepare(self, entry: SourceEntry) -> None:
         settings = self.settings.with_shapes(dict(entry.input_shapes))
@@ -168,12 +186,10 @@ class Coordinator:
                                            f"{UNAVAILABLE}: cannot read: {exc.strerror or exc}"))
             return
         task = Task(key, str(fetched), entry.location, settings, self.limits)
-        if self._executor is None:
-            self._executor = self.start_executor()
-        while len(self._pending) >= self._executor.capacity:
+        while self._executor is not None and len(self._pending) >= self._executor.capacity:
             self._collect(block=True)
         pending = _Pending(task, sha, [(entry, fingerprint)], fetched if _downloaded(entry) else None)
-        self._pending[self._executor.submit(task)] = pending
+        self._pending[self._submit(task)] = pending
         self._by_key[key] = pending
 
     def _collect(self, block: bool) -> None:
@@ -205,6 +221,63 @@ class Coordinator:
     def _discard(self, entry: SourceEntry, fetched: Path | None) -> None:
         if fetched is not None and _downloaded(entry):
             _remove(fetched)
+
+    # ---------------------------------------------------------------------------- policy
+
+    def check(self, entries: Sequence[SourceEntry], done: list[AuditEntry], baselines: Baselines,
+              policy: PolicyFile) -> list[AuditEntry]:
+        """Check every analysed entry against `policy` in isolated workers, version by version:
+        wave k holds the k-th version of every model, so each baseline's file size (measured by
+        its own check) is known before its successor is checked."""
+        out = list(done)
+        chains: dict[tuple[str, str], list[int]] = {}
+        for i, e in enumerate(done):
+            chains.setdefault((e.source, e.name) if e.version else (e.source, e.name, ""), []).append(i)
+        for chain in chains.values():
+            chain.sort(key=lambda i: version_key(done[i].version))
+        waves = max((len(c) for c in chains.values()), default=0)
+        for k in range(waves):
+            pending: dict[Any, tuple[int, Task, str | None, Path | None]] = {}
+            for chain in chains.values():
+                if k < len(chain) and done[chain[k]].ok:
+                    self._check_one(chain[k], entries[chain[k]], out, baselines, policy, pending)
+            while pending:
+                for handle in self._executor.wait_any(pending):
+                    i, task, label, fetched = pending.pop(handle)
+                    outcome = self._executor.outcome(handle, task)
+                    if outcome.ok:
+                        stored = stored_check(task.key, outcome.result_json)
+                        self.store.record_check(stored, done[i].content_key)
+                        out[i] = replace(out[i], check=entry_check(stored, label))
+                    else:
+                        out[i] = replace(out[i], check=EntryCheck("error", (), label, outcome.reason))
+                    if fetched is not None:
+                        _remove(fetched)
+        return out
+
+    def _check_one(self, i: int, entry: SourceEntry, out: list[AuditEntry], baselines: Baselines,
+                   policy: PolicyFile, pending: dict) -> None:
+        e = out[i]
+        label, base_key = baselines.get((e.source, e.name, e.version), (None, None))
+        size = None if base_key is None else self.store.file_size(base_key)
+        key = check_key(e.content_key, policy, base_key, size)
+        stored = self.store.check(key)
+        if stored is not None:
+            out[i] = replace(e, check=entry_check(stored, label))
+            return
+        if base_key is None:
+            missing = "no previous version" if e.version else "not a versioned entry"
+            spec = policy.spec(None, None, None, missing)
+        else:
+            spec = policy.spec(label, self.store.result_json(base_key), size, "")
+        try:
+            fetched = entry.origin.fetch(self.workdir)
+        except (Unavailable, OSError) as exc:
+            out[i] = replace(e, check=EntryCheck("error", (), label, f"{UNAVAILABLE}: {exc}"))
+            return
+        settings = self.settings.with_shapes(dict(entry.input_shapes))
+        task = Task(key, str(fetched), entry.location, settings, self.limits, spec)
+        pending[self._submit(task)] = (i, task, label, fetched if _downloaded(entry) else None)
 
 
 def _downloaded(entry: SourceEntry) -> bool:
@@ -247,7 +320,12 @@ def version_key(version: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|\D+", version))
 
 
-def compare_versions(done: list[AuditEntry], store: Store, settings: AnalysisSettings) -> list[AuditEntry]:
+#: An entry's baseline for the policy's change rules: (label, content key) of its previous version.
+Baselines = dict[tuple[str, str, str], tuple[str, str]]
+
+
+def compare_versions(done: list[AuditEntry], store: Store, settings: AnalysisSettings
+                     ) -> tuple[list[AuditEntry], Baselines]:
     """Each versioned entry compared with the previous version of the same (source, name): the
     one audited now, else the one the store holds from an earlier audit."""
     from ..diff import diff, result_from_dict
@@ -257,6 +335,7 @@ def compare_versions(done: list[AuditEntry], store: Store, settings: AnalysisSet
         if e.version:
             groups.setdefault((e.source, e.name), []).append(i)
     out = list(done)
+    baselines: Baselines = {}
     for (source, name), indices in groups.items():
         known: dict[str, str | None] = {}  # version → content key of an ok analysis (None: not ok)
         for s in store.entries(source, name):
@@ -288,17 +367,5 @@ def compare_versions(done: list[AuditEntry], store: Store, settings: AnalysisSet
             deltas = {m.key: m.delta for m in d.metrics if m.key in CHANGE_FIELDS}
             out[i] = replace(e, change=VersionChange(previous, deltas, d.added_op_types, d.removed_op_types,
                                                      d.architectural_change, d.reasons))
-    return out
-
-
-# -------------------------------------------------------------------------------- policy
-
-
-def _policy_checker(policy: str | os.PathLike | None) -> Callable[[list[AuditEntry], Store], list[AuditEntry]] | None:
-    """The policy pass (`--policy`), loaded up front so a bad policy stops the audit before it starts."""
-    if policy is None:
-        return None
-    from .checks import PolicyCheck
-
-    return PolicyCheck.load(policy)
-
+            baselines[(source, name, e.version)] = (f"{name} v{previous}", known[previous])
+    return out, baselines

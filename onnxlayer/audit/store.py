@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS entries (
     seen_at REAL NOT NULL,
     PRIMARY KEY (source, name, version)
 );
+CREATE TABLE IF NOT EXISTS checks (
+    key TEXT PRIMARY KEY,          -- sha256 over (content key, policy, baseline content and size, tool version)
+    content_key TEXT NOT NULL,
+    status TEXT NOT NULL,          -- pass | warn | fail
+    rules TEXT NOT NULL,           -- JSON list of the rule verdicts
+    file_size INTEGER,             -- the model's stored size (a later version's baseline needs it)
+    checked_at REAL NOT NULL
+);
 """
 
 
@@ -67,6 +75,16 @@ class StoredContent:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class StoredCheck:
+    """A policy verdict on one content against one baseline."""
+
+    key: str
+    status: str
+    rules_json: str
+    file_size: int | None
 
 
 @dataclass(frozen=True)
@@ -142,8 +160,18 @@ class Store:
             rows = self._db.execute(query + " WHERE source = ? AND name = ? ORDER BY version", (source, name))
         return [StoredEntry(*row) for row in rows]
 
+    def check(self, key: str) -> StoredCheck | None:
+        row = self._db.execute("SELECT key, status, rules, file_size FROM checks WHERE key = ?", (key,)).fetchone()
+        return None if row is None else StoredCheck(*row)
+
+    def file_size(self, content_key: str) -> int | None:
+        """The stored size of a content, as a policy check measured it (None if never checked)."""
+        row = self._db.execute("SELECT file_size FROM checks WHERE content_key = ? AND file_size IS NOT NULL",
+                               (content_key,)).fetchone()
+        return None if row is None else row[0]
+
     def count(self, table: str) -> int:
-        if table not in ("contents", "entries"):
+        if table not in ("contents", "entries", "checks"):
             raise ValueError(table)
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
@@ -162,6 +190,11 @@ class Store:
                 (outcome.key, model_sha256, settings, tool_version, outcome.status, outcome.reason,
                  limits.timeout, limits.max_memory, outcome.seconds, summary_json, blob, time.time()))
             self._upsert(entries)
+
+    def record_check(self, check: StoredCheck, content_key: str) -> None:
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO checks VALUES (?, ?, ?, ?, ?, ?)",
+                             (check.key, content_key, check.status, check.rules_json, check.file_size, time.time()))
 
     def record_entries(self, entries: Iterable[StoredEntry]) -> None:
         """Commit entries whose content is already stored (or that have none)."""

@@ -83,15 +83,30 @@ def _at_most(a: float | None, b: float | None) -> bool:
 
 
 @dataclass(frozen=True)
+class CheckSpec:
+    """Check a model against a policy (its TOML text travels with the task), with the previous
+    version's analysis (schema-1 JSON) and file size as the baseline, or why there is none."""
+
+    policy_text: str
+    policy_path: str
+    baseline_label: str | None = None
+    baseline_json: str | None = field(default=None, repr=False)
+    baseline_file_size: int | None = None
+    baseline_missing: str = ""
+
+
+@dataclass(frozen=True)
 class Task:
     """Analyse the model at `path` (a file or SavedModel directory where the worker runs);
-    `label` is recorded as the result's model path."""
+    `label` is recorded as the result's model path. With `check`, the task checks the model
+    against a policy instead, and its result is the verdict."""
 
     key: str
     path: str
     label: str
     settings: AnalysisSettings
     limits: Limits
+    check: CheckSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,7 +115,8 @@ class Task:
     def from_dict(data: Mapping[str, Any]) -> "Task":
         s = data["settings"]
         settings = AnalysisSettings(s["tolerance"], s["domain"], tuple((k, tuple(v)) for k, v in s["input_shapes"]))
-        return Task(data["key"], data["path"], data["label"], settings, Limits(**data["limits"]))
+        check = None if data.get("check") is None else CheckSpec(**data["check"])
+        return Task(data["key"], data["path"], data["label"], settings, Limits(**data["limits"]), check)
 
 
 @dataclass(frozen=True)

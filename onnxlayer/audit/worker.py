@@ -123,10 +123,15 @@ def _child(task: Task, fd: int) -> None:
 
 
 def _analyse(task: Task) -> dict[str, Any]:
-    from ..api import analyze
     from ..errors import OnnxLayerError
 
     try:
+        if task.check is not None:
+            from .checks import run_check
+
+            return {"status": "ok", "result": run_check(task)}
+        from ..api import analyze
+
         result = analyze(task.path, dict(task.settings.input_shapes), tolerance=task.settings.tolerance,
                          domain=task.settings.domain, path=task.label)
     except OnnxLayerError as exc:
