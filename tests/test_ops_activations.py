@@ -39,6 +39,10 @@ def test_parametric_activations_use_their_attributes_and_schema_defaults():
     assert units(one("Swish", [(1, 3)], (1, 3), opset=24)) == [(3, 13)]  # SPEC table: SiLU
 
 
+def test_atan_is_fitted_on_the_symmetric_domain():
+    assert units(one("Atan", [(1, 6)], (1, 6))) == [(6, spec_pieces(np.arctan, -8, 8))]
+
+
 def test_contrib_quick_gelu_default_comes_from_its_entry():
     """QuickGelu (onnxruntime, no ONNX schema) is x·σ(1.702x) unless alpha says otherwise."""
     default = spec_pieces(lambda x: x / (1 + np.exp(-1.702 * x)), -8, 8)
