@@ -41,8 +41,6 @@ def _hide_broken_torchvision() -> None:
             getattr(getattr(checks, name, None), "cache_clear", lambda: None)()
 
 
-_hide_broken_torchvision()
-
 SEQ = 16
 HIDDEN, LAYERS, HEADS, INTERMEDIATE, VOCAB = 64, 2, 4, 128, 1000
 IMAGE = (3, 32, 32)
@@ -159,6 +157,7 @@ def build_module(model: str) -> torch.nn.Module:
     """The torch module of `model` in eval mode, randomly initialised (the export also perturbs its weights)."""
     if model == "cnn":
         return _resnet_like()
+    _hide_broken_torchvision()
     import transformers
 
     if model == "bert":
