@@ -7,6 +7,7 @@ from onnx import helper, numpy_helper
 
 import onnxlayer
 from builders import model, value
+from spec_chords import spec_pieces
 
 
 def const(name, v, dtype=np.float32):
@@ -157,12 +158,8 @@ def test_per_channel_constants_take_the_maximum():
                 [numpy_helper.from_array(slopes, "slope")], shape=shape)
     r = onnxlayer.analyze(dec)
     (leaf,) = [l for l in r.leaves if l.groups]
-    from onnxlayer.transfer import pieces
-
-    expected = max(
-        pieces(lambda x, a=a: np.where(x / (1 + np.exp(-x)) >= 0, 1, a) * x / (1 + np.exp(-x)), -8, 8, 0.01)
-        for a in slopes.ravel()
-    )
+    expected = max(spec_pieces(lambda x, a=a: np.where(x / (1 + np.exp(-x)) >= 0, 1, a) * x / (1 + np.exp(-x)), -8, 8)
+                   for a in slopes.ravel())
     assert leaf.groups[0].pieces == expected
 
 

@@ -7,13 +7,11 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from onnxlayer.models_access import zoo_model  # noqa: E402
-from onnxlayer.ops.activations import TANH  # noqa: E402
-from onnxlayer.pattern import segmentation  # noqa: E402
 from onnxlayer.probe.run import probe  # noqa: E402
-from onnxlayer.transfer import Settings  # noqa: E402
 
 from builders import cnn  # noqa: E402
 from probe_builders import relu_mlp  # noqa: E402
+from spec_chords import spec_breaks  # noqa: E402
 
 
 def exact_breakpoints(layers, span: float) -> list[list[float]]:
@@ -61,7 +59,7 @@ def test_smooth_unary_transitions_match_breakpoint_crossings():
     span = 4.0
     r = probe(model, lines=1, points=32, origin="zeros", span=span, directions=0, progress=False)
     w, b = layers[0]
-    breaks = segmentation(TANH, (), Settings()).points()
+    breaks = spec_breaks(np.tanh, -8, 8)  # SPEC §2 at ε = 0.01, B = 8
     # unit i's input w_i·t + b_i sweeps [b_i − |w_i|T, b_i + |w_i|T] once: it crosses every breakpoint inside
     expected = sum(int(np.count_nonzero((breaks > bi - abs(wi) * span) & (breaks < bi + abs(wi) * span)))
                    for wi, bi in zip(w[:, 0], b))

@@ -1,6 +1,8 @@
 """Activation patterns (onnxlayer.pattern, the ops' patterns, probe/patterns.py): which piece each unit is on."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
@@ -15,17 +17,25 @@ from onnxlayer.registry import REGISTRY, SQUARE  # noqa: E402
 from onnxlayer.transfer import Settings  # noqa: E402
 
 from probe_builders import graph_model, tensor  # noqa: E402
+from spec_chords import spec_breaks  # noqa: E402
 
 
 def test_chord_breakpoints_reproduce_spec_piece_counts():
     settings = Settings()
-    # SPEC §2's reference table; domains [-B, B], 1/√x on [1/B, B]
-    for function, pieces, (lo, hi) in ((SIGMOID, 9, (-8, 8)), (TANH, 13, (-8, 8)), (SOFTPLUS, 11, (-8, 8)),
-                                       (GELU, 11, (-8, 8)), (SQUARE, 81, (-8, 8)), (RSQRT, 14, (1 / 8, 8))):
+    # SPEC §2's reference table: the function, its pieces and domain, and the function written out
+    for function, pieces, (lo, hi), f in (
+        (SIGMOID, 9, (-8, 8), lambda x: 1 / (1 + np.exp(-x))),
+        (TANH, 13, (-8, 8), np.tanh),
+        (SOFTPLUS, 11, (-8, 8), lambda x: np.log1p(np.exp(x))),
+        (GELU, 11, (-8, 8), lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))),
+        (SQUARE, 81, (-8, 8), np.square),
+        (RSQRT, 14, (1 / 8, 8), lambda x: 1 / np.sqrt(x)),
+    ):
         seg = segmentation(function, (), settings)
         assert seg.pieces == pieces and (seg.lo, seg.hi) == (lo, hi)
-        # piece index: 0 below the first breakpoint, pieces − 1 beyond the domain
         pts = seg.points()
+        assert np.allclose(pts, spec_breaks(f, lo, hi), rtol=0, atol=1e-12)
+        # piece index: 0 below the first breakpoint, pieces − 1 beyond the domain
         z = np.array([[lo - 5.0, (lo + pts[0]) / 2, (pts[0] + pts[1]) / 2, hi + 5.0]])
         assert seg.index(z).tolist() == [[0, 0, 1, pieces - 1]]
 
