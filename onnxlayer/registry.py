@@ -14,7 +14,7 @@ import difflib
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -22,9 +22,6 @@ from onnx import helper
 
 from .graph import GraphView, Node, Tensor
 from .transfer import KINDS, LTA, ScalarFunction, Settings, UnitGroup, function_pieces, is_exact
-
-if TYPE_CHECKING:
-    from .pattern import LeafPattern, PatternContext
 
 
 @dataclass
@@ -53,7 +50,9 @@ Attr = Callable[[str], Any]
 FunctionOf = Callable[[Attr], "tuple[ScalarFunction, tuple]"]
 #: Numpy semantics of an elementwise op: (attributes, input arrays or None) -> output array.
 Evaluate = Callable[[Attr, Sequence["np.ndarray | None"]], np.ndarray]
-PatternRule = Callable[["PatternContext"], "LeafPattern"]
+#: A probe pattern: (pattern.PatternContext) -> pattern.LeafPattern. Typed loosely here: the
+#: pattern records sit above the registry (they read its entries).
+PatternRule = Callable[[Any], Any]
 #: How an op joins elementwise fusion: `map` a (nonlinear or PWL) elementwise map; `affine` affine
 #: in its data input (Add, Sub, Neg); `pass_through` the identity on values (Identity, Cast);
 #: `scaling` linear when one operand is static, a product otherwise (Mul, Div); `layout` only

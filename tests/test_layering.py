@@ -45,8 +45,6 @@ KNOWN_CYCLES: tuple[tuple[str, ...], ...] = (
     ("onnxlayer.audit.mlflow_registry", "onnxlayer.audit.sources"),
     # keras/torch take the package's shared helpers, and the package imports them lazily: helpers to a module of their own
     ("onnxlayer.converters", "onnxlayer.converters.keras", "onnxlayer.converters.torch"),
-    # the registry annotates entries with the pattern types (TYPE_CHECKING), the patterns read registry entries
-    ("onnxlayer.pattern", "onnxlayer.registry"),
 )
 
 
