@@ -33,21 +33,22 @@ METRICS = ("complexity_bits", "intrinsic_power", "intrinsic_power_mean", "input_
 BATCHNORM_FOLDED = {("cnn", "ort_extended")}
 
 # What onnxlayer does with each form today (issue 11 phase 1; details in the diagnosis report).
-# "Refused" quotes the ShapeError; "past it" is what the analysis gives once every tensor's
+# "refused" quotes the ShapeError; "past it" is what the analysis gives once every tensor's
 # shape is supplied (measured by running the file in onnxruntime).
 _NO_SHAPE = "refused: ONNX has no shape function for com.microsoft {op}"
-_STALE_DIM = ("refused: the file's own value_info keeps a symbolic batch dim ({dim}) that --input-shape "
-              "does not override")
+_STALE_DIM = (_NO_SHAPE + ", and the file's value_info for its output has a symbolic dim 0 ({dim}) "
+              "that --input-shape does not resolve")
+_SKIP_OUTPUT = _STALE_DIM.format(op="SkipLayerNormalization", dim="'LayerNormalizationoutput_dim_0', graph output")
 _FLOAT_SCALARS = "W also loses the scalar constants (Gelu's, the attention scale) counted in the export"
+_SKIP_D = "SkipLayerNormalization's d issue of gpt2-transformer_optimizer"
 XFAIL: dict[tuple[str, str], str] = {
     ("bert", "transformer_optimizer"):
-        _STALE_DIM.format(dim="'LayerNormalizationoutput_dim_0' on the graph output") + "; past it: Attention×2 and "
-        "BiasGelu×2 opaque (C 244 vs 89007, MACs −458752), EmbedLayerNormalization taken as the only source "
-        "(D0 1024 vs 2304: the word and token-type lookups and the float mask are inside it); " + _FLOAT_SCALARS,
+        _SKIP_OUTPUT + "; past it: Attention×2 and BiasGelu×2 opaque (C 244 vs 89007, MACs −458752), "
+        "EmbedLayerNormalization taken as the only source (D0 1024 vs 2304: the word and token-type lookups "
+        "and the float mask are inside it); " + _FLOAT_SCALARS,
     ("bert", "transformer_optimizer_mha"):
-        _STALE_DIM.format(dim="'LayerNormalizationoutput_dim_0' on the graph output") + "; past it: "
-        "MultiHeadAttention×2 and BiasGelu×2 opaque (C 244 vs 89007, MACs −65536: QKᵀ and AV), "
-        "EmbedLayerNormalization the only source (D0 1024); " + _FLOAT_SCALARS,
+        _SKIP_OUTPUT + "; past it: MultiHeadAttention×2 and BiasGelu×2 opaque (C 244 vs 89007, MACs −65536: "
+        "QKᵀ and AV), EmbedLayerNormalization the only source (D0 1024); " + _FLOAT_SCALARS,
     ("bert", "ort_extended"):
         _NO_SHAPE.format(op="FusedMatMul") + "; past it: FusedMatMul×2 (QKᵀ·alpha) and BiasGelu×2 opaque "
         "(C 52975 vs 89007, MACs −32768); " + _FLOAT_SCALARS,
@@ -60,8 +61,9 @@ XFAIL: dict[tuple[str, str], str] = {
         "the closing Mul is a product leaf (2×9536.6 bits): C 108080 vs 89007; W +57 (the Q/DQ float scales "
         "counted as weights)",
     ("bert", "quant_qoperator"):
-        _STALE_DIM.format(dim="'unk__2' written by the quantizer") + "; past it: QLinearMatMul×16, QLinearAdd×20, "
-        "QLinearMul×6, QLinearSoftmax×2 opaque; sources found after the integer-domain embedding sum (D0 1280)",
+        _STALE_DIM.format(op="QLinearAdd", dim="'unk__2', written by the quantizer") + "; past it: "
+        "QLinearMatMul×16, QLinearAdd×20, QLinearMul×6, QLinearSoftmax×2 opaque; sources found after the "
+        "integer-domain embedding sum (D0 1280)",
     ("bert", "matmul_nbits"):
         _NO_SHAPE.format(op="MatMulNBits") + "; past it: MatMulNBits×12 opaque, their K·N 4-bit weights "
         "uncounted (W 71812), MACs 65536",
@@ -69,11 +71,11 @@ XFAIL: dict[tuple[str, str], str] = {
         _NO_SHAPE.format(op="QAttention") + "; past it: QAttention×2, MatMulInteger×6, BiasGelu×2 opaque, "
         "QEmbedLayerNormalization taken as the only source (D0 1024)",
     ("bert", "optimized_nbits"):
-        _STALE_DIM.format(dim="'LayerNormalizationoutput_dim_0' on the graph output") + "; past it: Attention×2, "
-        "MatMulNBits×6, BiasGelu×2 opaque, EmbedLayerNormalization the only source (D0 1024)",
+        _SKIP_OUTPUT + "; past it: Attention×2, MatMulNBits×6, BiasGelu×2 opaque, EmbedLayerNormalization "
+        "the only source (D0 1024)",
     ("bert", "dynamic_extended"):
-        _STALE_DIM.format(dim="'unk__2'") + "; past it: MatMulIntegerToFloat×6, DynamicQuantizeMatMul×6, "
-        "FusedMatMul×2 opaque",
+        _STALE_DIM.format(op="MatMulIntegerToFloat", dim="'unk__2'") + "; past it: MatMulIntegerToFloat×6, "
+        "DynamicQuantizeMatMul×6, FusedMatMul×2 opaque",
     ("bert", "qdq_extended"):
         _NO_SHAPE.format(op="QLinearAdd") + "; past it: QLinearMatMul×8, QLinearAdd×2, QLinearSoftmax×2 opaque "
         "and the remaining QDQ Gelu chains split as in quant_qdq",
@@ -91,17 +93,17 @@ XFAIL: dict[tuple[str, str], str] = {
         "Q→DQ pairs split the tanh-Gelu chain into Pow (x³, 264 pieces), Tanh and a product Mul: C 114386 vs "
         "74760; W +55 (Q/DQ float scales)",
     ("gpt2", "quant_qoperator"):
-        _STALE_DIM.format(dim="'unk__0' written by the quantizer") + "; past it: QGemm×8, QLinearMatMul×4, "
-        "QLinearMul×10, QLinearAdd×10, QLinearSoftmax×2 opaque; D0 2304 (sources after quantized lookups)",
+        _STALE_DIM.format(op="QLinearAdd", dim="'unk__0', written by the quantizer") + "; past it: QGemm×8, "
+        "QLinearMatMul×4, QLinearMul×10, QLinearAdd×10, QLinearSoftmax×2 opaque; D0 2304 (sources after "
+        "quantized lookups)",
     ("gpt2", "optimized_dynamic"):
-        _NO_SHAPE.format(op="SkipLayerNormalization") + "; past it: MatMulInteger×8 opaque and the "
-        "SkipLayerNormalization d issue of transformer_optimizer",
+        _NO_SHAPE.format(op="SkipLayerNormalization") + "; past it: MatMulInteger×8 opaque and the " + _SKIP_D,
     ("gpt2", "optimized_nbits"):
         _NO_SHAPE.format(op="MatMulNBits") + "; past it: MatMulNBits×6 opaque (W 79620, MACs 196608) and the "
-        "SkipLayerNormalization d issue of transformer_optimizer",
+        + _SKIP_D,
     ("gpt2", "dynamic_extended"):
-        _STALE_DIM.format(dim="'unk__21'") + "; past it: DynamicQuantizeMatMul×8, FusedMatMul×2 opaque; the "
-        "embedding DequantizeLinear duplicated per consumer gives 3 sources (D0 3328)",
+        _STALE_DIM.format(op="DynamicQuantizeMatMul", dim="'unk__21'") + "; past it: DynamicQuantizeMatMul×8, "
+        "FusedMatMul×2 opaque; the embedding DequantizeLinear duplicated per consumer gives 3 sources (D0 3328)",
     ("gpt2", "qdq_extended"):
         _NO_SHAPE.format(op="QGemm") + "; past it: QGemm×8, QLinearMatMul×4, QLinearSoftmax×2 opaque, D0 3328 "
         "(duplicated DequantizeLinear sources)",
@@ -236,7 +238,8 @@ def test_export_macs_match_the_module(model, analysed):
 
 
 @pytest.mark.parametrize("model", [
-    pytest.param(m, marks=[pytest.mark.xfail(strict=True, reason=EXPORT_PARAMS_XFAIL[m])] if m in EXPORT_PARAMS_XFAIL else [])
+    pytest.param(m, marks=[pytest.mark.xfail(strict=True, reason=EXPORT_PARAMS_XFAIL[m])] if m in EXPORT_PARAMS_XFAIL
+                 else [])
     for m in deployed.MODELS
 ])
 def test_export_params_match_the_module(model, analysed):
