@@ -2,6 +2,9 @@
 pattern or the reason it has none), opset-aware lookup, misses that list what exists."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from onnx import helper
@@ -37,6 +40,13 @@ def test_every_nonlinear_op_has_a_probe_pattern_or_a_reason():
     missing = [f"{e.domain or 'ai.onnx'}::{e.op_type}" for e in REGISTRY.entries()
                if e.kind not in ("linear", "structural") and e.pattern is None and not e.no_pattern.strip()]
     assert missing == []
+
+
+def test_the_entries_need_no_onnxruntime():
+    """Rules and patterns load without the probes' runtime (onnxruntime is an optional extra)."""
+    code = ("import sys; sys.modules['onnxruntime'] = None; import onnxlayer.ops; "
+            "from onnxlayer.registry import REGISTRY; assert REGISTRY.lookup('MaxPool', '', 17).pattern")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_elementwise_ops_have_their_semantics():
