@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..registry import OpEntry as RuleEntry, iter_ops
+from ..registry import OpEntry, iter_ops
 
 FORMATS = ("table", "csv", "markdown")
 
 
-def render(entries: Iterable[RuleEntry], fmt: str = "table") -> str:
+def render(entries: Iterable[OpEntry], fmt: str = "table") -> str:
     """Every rule's op type, domain, first opset, kind, exactness and summary in `fmt` (one of FORMATS)."""
     rows = list(iter_ops(entries))
     if fmt == "csv":
