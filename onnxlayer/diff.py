@@ -292,31 +292,3 @@ def read_result(path: str | os.PathLike) -> AnalysisResult:
 def is_result_file(source: Any) -> bool:
     """A path to a saved JSON analysis (rather than a model)."""
     return isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".json"
-
-
-def analyze_source(source: Any, input_shapes: Mapping[str, Sequence[int]] | None = None, **options: Any) -> AnalysisResult:
-    """A saved JSON analysis, `zoo:NAME`, or anything `analyze` accepts, as an AnalysisResult."""
-    if is_result_file(source):
-        return read_result(source)
-    from .api import ZOO_PREFIX, analyze
-
-    shapes = dict(input_shapes or {})
-    if isinstance(source, str) and source.startswith(ZOO_PREFIX):
-        from .models_access import zoo_input_shapes, zoo_model
-
-        name = source[len(ZOO_PREFIX):]
-        return analyze(zoo_model(name), zoo_input_shapes(name, shapes), path=source, **options)
-    return analyze(source, shapes, **options)
-
-
-def diff_models(old: Any, new: Any, input_shapes: Mapping[str, Sequence[int]] | None = None, **options: Any) -> ModelDiff:
-    """Analyse two models (or read saved JSON analyses) and compare them.
-
-    `options` go to `analyze` (tolerance, domain, strict, ...); both sides get the same ones.
-    """
-    return diff(analyze_source(old, input_shapes, **options), analyze_source(new, input_shapes, **options),
-                _source_label(old), _source_label(new))
-
-
-def _source_label(source: Any) -> str | None:
-    return str(source) if isinstance(source, (str, os.PathLike)) else None

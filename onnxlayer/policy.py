@@ -1,6 +1,6 @@
 """Deployment policies for `onnxlayer check`: the rule records, TOML loading with strict
-validation (an unknown key or a wrong type is an error, never ignored), and the starter
-policy that `check --init` writes.
+validation (an unknown key or a wrong type is an error, never ignored), the records of a
+check's outcome, and the starter policy that `check --init` writes.
 
 A policy file (TOML, `version = 1`) holds an optional `[analysis]` table and arrays of rule
 tables, one array per rule kind (`[[limit]]`, `[[change]]`, ...; see `RULE_KINDS`). Every rule
@@ -23,6 +23,7 @@ else:  # pragma: no cover  (Python 3.10: the same parser as a package)
     import tomli as tomllib
 
 from .errors import OnnxLayerError
+from .version import __version__
 
 POLICY_VERSION = 1
 SEVERITIES = ("error", "warning")
@@ -323,6 +324,65 @@ class Policy:
     tolerance: float | None = None
     domain: float | None = None
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ outcomes
+
+
+STATUSES = ("pass", "fail", "warn", "skip")
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One rule on one model: its status, what was measured and the limit it was held to."""
+
+    rule: Rule
+    status: str
+    measured: str
+    limit: str
+    value: Any = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """Every rule's outcome for one model."""
+
+    model: str
+    path: str | None
+    sha256: str | None
+    baseline: str | None
+    metrics: Mapping[str, float | int | None]
+    outcomes: tuple[RuleOutcome, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not any(o.status == "fail" for o in self.outcomes)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of `check`: one ModelCheck per model, in the order given."""
+
+    policy: str
+    models: tuple[ModelCheck, ...]
+    warnings: tuple[str, ...] = ()
+    tool_version: str = __version__
+
+    @property
+    def passed(self) -> bool:
+        return all(m.passed for m in self.models)
+
+    @property
+    def exit_code(self) -> int:
+        """0: every rule passed (warnings and skips allowed); 1: some error-severity rule failed."""
+        return 0 if self.passed else 1
+
+    def count(self, status: str) -> int:
+        return sum(m.count(status) for m in self.models)
 
 
 # ------------------------------------------------------------------------------ loading
