@@ -6,6 +6,8 @@ The builders below are shared with test_audit_mlflow.py and test_audit_dask.py.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -100,9 +102,18 @@ def write_oversized(path: Path, payload_bytes: int) -> None:
         f.truncate(len(prefix) + payload_bytes)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onnxlayer", "audit", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`onnxlayer audit ARGS` in this process (its workers are still processes of their own):
+    the exit code, stdout and stderr."""
+    from onnxlayer.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(["audit", *args])
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def counts_line(stderr: str) -> str:
@@ -318,15 +329,19 @@ def test_junit_marks_failures(tmp_path: Path) -> None:
     (["{models}", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --executor dask"),
     (["models:/anything"], "--registry-uri"),
     (["{manifest}"], "unknown manifest field(s) colour"),
+    (["{models}", "--store", "{models}/no/such/dir/s.db"], "cannot open the audit store"),
+    (["{models}", "--store", "{manifest}"], "not an onnxlayer audit store"),
 ])
-def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "models").mkdir()
     (tmp_path / "list.csv").write_text("path,colour\nx.onnx,red\n")
     (tmp_path / "x.onnx").write_bytes(b"")
     args = [a.format(models=tmp_path / "models", manifest=tmp_path / "list.csv") for a in args]
-    env_free = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    out = subprocess.run([sys.executable, "-m", "onnxlayer", "audit", *args, "--store", str(tmp_path / "s.db")],
-                         capture_output=True, text=True, env=env_free, timeout=120)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
+    store = [] if "--store" in args else ["--store", str(tmp_path / "s.db")]
+    out = run_cli(*args, *store)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
@@ -343,3 +358,34 @@ def test_python_api_and_dataframe(tmp_path: Path) -> None:
     assert list(frame["name"]) == ["a.onnx"]
     assert frame["complexity_bits"][0] == pytest.approx(region_bits(8, 2, 4))
     assert audit_package.audit is audit
+
+
+def test_progress_bar_on_a_terminal_and_lines_otherwise(tmp_path: Path) -> None:
+    """On a terminal: a bar with the rate (models/s) and the ETA; in a log: a line per entry."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    for i in range(3):
+        onnx.save(mlp(4 + i), tmp_path / f"m{i}.onnx")
+    args = [sys.executable, "-m", "onnxlayer", "audit", str(tmp_path), "--store", str(tmp_path / "s.db")]
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=secondary)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 1 << 16)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(timeout=120) == 0
+    os.close(primary)
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    assert "model/s" in terminal and "3/3" in terminal and "<" in terminal  # rate and remaining time
+    logged = run_cli(str(tmp_path), "--store", str(tmp_path / "s.db")).stderr.splitlines()
+    assert logged[:3] == [f"audit: [{k}/3] m{k - 1}.onnx: ok (cached)" for k in (1, 2, 3)]

@@ -109,7 +109,8 @@ class DaskExecutor:
         try:
             return Outcome.from_dict(handle.result())
         except Exception as exc:  # the Dask worker itself died (KilledWorker) or the task was lost
-            return Outcome.failure(task.key, f"{CRASH}: dask task failed: {type(exc).__name__}: {exc}".splitlines()[0])
+            return Outcome.failure(task.key, f"{CRASH}: dask task failed: {type(exc).__name__}: {exc}".splitlines()[0],
+                                   transient=True)
         finally:
             handle.release()
 

@@ -202,9 +202,10 @@ class Coordinator:
             outcome = self._executor.outcome(handle, pending.task)
             self._analysed.add(outcome.key)
             summary_json = _summary_json(outcome)
-            stored = [_stored(e, fp, pending.sha256, outcome.key) for e, fp in pending.entries]
-            self.store.record(outcome, summary_json, pending.sha256, pending.task.settings.canonical(), __version__,
-                              self.limits, stored)
+            if not outcome.transient:
+                stored = [_stored(e, fp, pending.sha256, outcome.key) for e, fp in pending.entries]
+                self.store.record(outcome, summary_json, pending.sha256, pending.task.settings.canonical(),
+                                  __version__, self.limits, stored)
             for entry, _ in pending.entries:
                 self._finish(entry, AuditEntry(entry.source, entry.name, entry.version, entry.location,
                                                outcome.status, outcome.reason, False, pending.sha256, outcome.key,

@@ -110,6 +110,8 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._check_version()
+        except sqlite3.OperationalError as exc:
+            raise SettingsError(f"{self.path}: cannot open the audit store ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise SettingsError(f"{self.path}: not an onnxlayer audit store ({exc})") from None
 

@@ -129,6 +129,8 @@ class Outcome:
     reason: str = ""
     result_json: str | None = field(default=None, repr=False)
     seconds: float = 0.0
+    #: the worker, not the model, failed (it died, the cluster lost the task): not stored, retried next run
+    transient: bool = False
 
     @property
     def ok(self) -> bool:
@@ -142,5 +144,5 @@ class Outcome:
         return Outcome(**data)
 
     @staticmethod
-    def failure(key: str, reason: str, seconds: float = 0.0) -> "Outcome":
-        return Outcome(key, "failed", reason, None, seconds)
+    def failure(key: str, reason: str, seconds: float = 0.0, transient: bool = False) -> "Outcome":
+        return Outcome(key, "failed", reason, None, seconds, transient)

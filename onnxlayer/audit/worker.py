@@ -196,7 +196,7 @@ class WorkerProcess:
                 line = None
             if line is None:  # the worker itself died or hung: replace it
                 self.close()
-                return Outcome.failure(task.key, f"{CRASH}: the worker process died")
+                return Outcome.failure(task.key, f"{CRASH}: the worker process died", transient=True)
             return Outcome.from_dict(json.loads(line))
 
     def _started(self) -> subprocess.Popen:
