@@ -41,8 +41,6 @@ EXACT = frozenset({"onnxlayer"})
 #: Cycles older than this contract, in code its owners will split; the test fails when one is
 #: gone (delete it here) or a new one appears.
 KNOWN_CYCLES: tuple[tuple[str, ...], ...] = (
-    # sources imports the registry lazily, the registry imports sources' records: records to a module of their own
-    ("onnxlayer.audit.mlflow_registry", "onnxlayer.audit.sources"),
     # keras/torch take the package's shared helpers, and the package imports them lazily: helpers to a module of their own
     ("onnxlayer.converters", "onnxlayer.converters.keras", "onnxlayer.converters.torch"),
 )

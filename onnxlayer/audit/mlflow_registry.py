@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..errors import SettingsError
-from .sources import SourceEntry, Unavailable
+from .entries import SourceEntry, Unavailable
 
 ALL_MODELS = "mlflow-registry:"
 #: `models:/NAME`, `models:/NAME/VERSION`, `models:/NAME@ALIAS`

@@ -19,7 +19,8 @@ from .checks import PolicyFile, check_key, entry_check, stored_check
 from .executors import EXECUTORS, Executor, make_executor
 from .progress import Progress
 from .result import CHANGE_FIELDS, SUMMARY_FIELDS, AuditCounts, AuditEntry, AuditResult, EntryCheck, VersionChange
-from .sources import FileOrigin, SourceEntry, Unavailable, content_sha256, resolve
+from .entries import SourceEntry, Unavailable
+from .sources import FileOrigin, content_sha256, resolve
 from .store import DEFAULT_STORE, Store, StoredEntry
 from .tasks import DEFAULT_MAX_MEMORY_GIB, DEFAULT_TIMEOUT, AnalysisSettings, Limits, Outcome, Task, content_key
 

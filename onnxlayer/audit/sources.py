@@ -13,12 +13,13 @@ import csv
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..errors import SettingsError
 from ..loading import model_sha256
+from .entries import SourceEntry
 
 #: File suffixes a directory walk picks up: ONNX and the framework formats `analyze` converts
 #: without trusting a pickle (pickles run code: a registry may hold hostile files).
@@ -28,39 +29,6 @@ SAVED_MODEL_MARKERS = ("saved_model.pb", "saved_model.pbtxt")
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 MANIFEST_FIELDS = ("path", "name", "version", "input_shapes")
 REGISTRY_PREFIXES = ("models:/", "mlflow-registry:")
-
-
-class Origin(Protocol):
-    """Where an entry's model comes from."""
-
-    def fingerprint(self) -> str:
-        """A cheap identity that changes when the model's bytes may have changed."""
-
-    def fetch(self, workdir: Path) -> Path:
-        """A local file or SavedModel directory holding the model (may download into `workdir`)."""
-
-
-class Unavailable(Exception):
-    """The entry has no model to analyse: `status` is `skipped` (e.g. not an ONNX model
-    version) or `failed` (e.g. the download failed), with a one-line reason."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class SourceEntry:
-    """One model to audit: (source, name, version) is its identity in the store. Entries with
-    a version are compared with the previous version of the same (source, name)."""
-
-    source: str
-    name: str
-    version: str
-    location: str
-    origin: Origin = field(compare=False, repr=False)
-    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

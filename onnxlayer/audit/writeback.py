@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .entries import SourceEntry
 from .mlflow_registry import TAG_PREFIX, registry_entries
 from .result import AuditEntry, AuditResult
-from .sources import SourceEntry
 
 #: Tag name (after `onnxlayer.`) → summary field (SPEC §6 names).
 SUMMARY_TAGS = {"complexity_bits": "complexity_bits", "intrinsic_power": "intrinsic_power",
