@@ -1,9 +1,8 @@
-"""Command line: `onnxlayer analyze|convert|ops|zoo|compare|algebra|probe`.
+"""Command line: `onnxlayer SUBCOMMAND ...`, one module of this package per subcommand.
 
-Each subcommand is one module of this package with `add_parser(subparsers)` (which binds its
-`run(args) -> exit code`); adding one is a new module and its name in SUBCOMMANDS. The CLI
-parses arguments, calls `onnxlayer.api` and writes what `onnxlayer.present` renders; nothing in
-the package imports it.
+Each subcommand module has `add_parser(subparsers)` (which binds its `run(args) -> exit code`);
+adding one is a new module and its name in SUBCOMMANDS. The CLI parses arguments, calls the
+public API and writes what `onnxlayer.present` renders; nothing in the package imports it.
 """
 from __future__ import annotations
 
