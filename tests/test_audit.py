@@ -313,6 +313,19 @@ severity = "warning"
         assert db.execute("SELECT COUNT(*) FROM checks").fetchone()[0] == 3
 
 
+def test_a_global_input_shape_applies_to_the_models_with_that_input(tmp_path: Path) -> None:
+    graph = helper.make_graph([helper.make_node("Relu", ["tokens"], ["y"])], "relu",
+                              [helper.make_tensor_value_info("tokens", TensorProto.FLOAT, [1, "seq"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "seq"])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "seq.onnx")
+    onnx.save(mlp(8), tmp_path / "mlp.onnx")  # its input x has no symbolic dim and is not named
+    out = run_cli(str(tmp_path), "--store", str(tmp_path / "s.db"), "--input-shape", "tokens=1x6", "--format",
+                  "json", "--quiet")
+    assert out.returncode == 0, out.stdout
+    bits = {e["name"]: e["summary"]["complexity_bits"] for e in json.loads(out.stdout)["entries"]}
+    assert bits == {"mlp.onnx": pytest.approx(region_bits(8, 2, 4)), "seq.onnx": pytest.approx(6.0)}  # 6 ReLUs, d = 6
+
+
 def test_junit_marks_failures(tmp_path: Path) -> None:
     (tmp_path / "bad.onnx").write_bytes(b"")
     onnx.save(mlp(8), tmp_path / "good.onnx")

@@ -66,11 +66,11 @@ def audit(
         raise SettingsError(f"--timeout {timeout}: expected a positive number of seconds")
     if max_memory is not None and not max_memory > 0:
         raise SettingsError(f"--max-memory {max_memory}: expected a positive number of GiB")
-    rules = None if policy is None else PolicyFile.load(policy)
-    if rules is not None:
-        tolerance = rules.tolerance if tolerance is None else tolerance
-        domain = rules.domain if domain is None else domain
-        input_shapes = {**rules.input_shapes, **(input_shapes or {})}
+    policy_file = None if policy is None else PolicyFile.load(policy)
+    if policy_file is not None:
+        tolerance = policy_file.tolerance if tolerance is None else tolerance
+        domain = policy_file.domain if domain is None else domain
+        input_shapes = {**policy_file.input_shapes, **(input_shapes or {})}
     fitting = Settings(Settings.tolerance if tolerance is None else float(tolerance),
                        Settings.domain if domain is None else float(domain))  # validates them (SettingsError)
     settings = AnalysisSettings.make(fitting.tolerance, fitting.domain, input_shapes)
@@ -83,8 +83,8 @@ def audit(
         try:
             done = coordinator.run(entries)
             done, baselines = compare_versions(done, db, settings)
-            if rules is not None:
-                done = coordinator.check(entries, done, baselines, rules)
+            if policy_file is not None:
+                done = coordinator.check(entries, done, baselines, policy_file)
         finally:
             coordinator.close()
     counts = AuditCounts(

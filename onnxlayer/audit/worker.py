@@ -132,7 +132,7 @@ def _analyse(task: Task) -> dict[str, Any]:
             return {"status": "ok", "result": run_check(task)}
         from ..api import analyze
 
-        result = analyze(task.path, dict(task.settings.input_shapes), tolerance=task.settings.tolerance,
+        result = analyze(task.path, _shapes_for(task), tolerance=task.settings.tolerance,
                          domain=task.settings.domain, path=task.label)
     except OnnxLayerError as exc:
         # name the model as the report does, not by the worker's copy (a Dask worker's temporary file)
@@ -145,6 +145,19 @@ def _analyse(task: Task) -> dict[str, Any]:
         text = str(exc).splitlines()[0] if str(exc) else ""
         return {"status": "failed", "reason": f"{CRASH}: {type(exc).__name__}: {text}".rstrip(": ")}
     return {"status": "ok", "result": result.to_json(indent=None)}
+
+
+def _shapes_for(task: Task) -> dict[str, tuple[int, ...]]:
+    """The input shapes naming inputs of this model: one --input-shape serves a registry of
+    models of which only some have that input (as `onnxlayer check` reads a policy's shapes)."""
+    shapes = dict(task.settings.input_shapes)
+    if not shapes:
+        return shapes
+    from ..api import to_onnx_source
+    from ..loading import load_model
+
+    inputs = {i.name for i in load_model(to_onnx_source(task.path)[0]).graph.input}
+    return {name: shape for name, shape in shapes.items() if name in inputs}
 
 
 def _write_all(fd: int, data: bytes) -> None:
