@@ -371,7 +371,7 @@ def test_python_api_and_dataframe(tmp_path: Path) -> None:
     frame = result.to_dataframe()
     assert list(frame["name"]) == ["a.onnx"]
     assert frame["complexity_bits"][0] == pytest.approx(region_bits(8, 2, 4))
-    assert audit_package.audit is audit
+    assert audit_package.DEFAULT_STORE == "onnxlayer-audit.db"
 
 
 def test_progress_bar_on_a_terminal_and_lines_otherwise(tmp_path: Path) -> None:
