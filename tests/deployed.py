@@ -3,9 +3,10 @@
 Builds, with random weights and no downloads, a BERT-like encoder, a GPT-2-like decoder
 (transformers, from small configs) and a ResNet-like CNN (torch), exports each with the
 TorchScript exporter, and derives the files a deployment would hold: onnxruntime's transformer
-optimizer, offline `ORT_ENABLE_EXTENDED` optimization, dynamic quantization, static QDQ and
-QOperator quantization, and 4-bit weight-only `MatMulNBits`. Files are cached in a directory
-the caller owns, one per (model, variant); tests and `benchmarks/deployed_table.py` share it.
+optimizer (also in its MultiHeadAttention form), offline `ORT_ENABLE_EXTENDED` optimization,
+dynamic quantization, static QDQ and QOperator quantization, 4-bit weight-only `MatMulNBits`,
+and the chains of these a deployment runs. Files are cached in a directory the caller owns, one
+per (model, variant); tests and `benchmarks/deployed_table.py` share it.
 """
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ OPTIMIZER_MODEL_TYPE = {"bert": "bert", "gpt2": "gpt2"}
 
 
 def applicable(model: str, variant: str) -> bool:
-    """Whether `variant` exists for `model` (the transformer optimizer has no CNN model type)."""
+    """Whether `variant` exists for `model`: the transformer optimizer has no CNN model type and
+    fuses attention (MultiHeadAttention) only in the BERT export."""
     if variant == "transformer_optimizer":
         return model in OPTIMIZER_MODEL_TYPE
     if variant == "transformer_optimizer_mha":  # the only model whose attention the optimizer fuses
