@@ -172,6 +172,38 @@ def test_directory_failures_are_recorded_and_the_rest_analysed(tmp_path: Path) -
     assert entry_rows(json.loads(again.stdout)) == entry_rows(report)
 
 
+def test_a_crashed_analysis_is_recorded_and_the_audit_goes_on(tmp_path: Path) -> None:
+    """The child analysing a slow model dies of SIGSEGV (sent here, as a native crash would end
+    it): the entry is `crash: killed by SIGSEGV`, the other model is analysed, exit 1."""
+    import threading
+
+    import psutil
+
+    onnx.save(chain(20000), tmp_path / "slow.onnx")
+    onnx.save(mlp(8), tmp_path / "small.onnx")
+    result: list[subprocess.CompletedProcess] = []
+    thread = threading.Thread(target=lambda: result.append(run_cli(
+        str(tmp_path), "--store", str(tmp_path / "s.db"), "--jobs", "1", "--format", "json", "--quiet")))
+    thread.start()
+    deadline = time.monotonic() + 60
+    killed = False
+    while not killed and time.monotonic() < deadline:
+        workers = [p for p in psutil.Process().children() if "onnxlayer.audit.worker" in " ".join(p.cmdline())]
+        for worker in workers:  # their children are the analyses
+            for child in worker.children():
+                os.kill(child.pid, signal.SIGSEGV)
+                killed = True
+                break
+        time.sleep(0.05)
+    thread.join(120)
+    assert killed and result, "no analysis child to kill, or the audit did not end"
+    out = result[0]
+    assert out.returncode == 1, out.stdout + out.stderr
+    by_name = {e["name"]: e for e in json.loads(out.stdout)["entries"]}
+    assert (by_name["slow.onnx"]["status"], by_name["slow.onnx"]["reason"]) == ("failed", "crash: killed by SIGSEGV")
+    assert by_name["small.onnx"]["status"] == "ok"
+
+
 def test_sigkill_mid_run_then_rerun_keeps_every_finished_result(tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
