@@ -1,11 +1,12 @@
 """onnxlayer: layer complexity and intrinsic power of ONNX models.
 
 `onnxlayer.analyze`, `onnxlayer.compare`, `onnxlayer.layer_expression` and `onnxlayer.probe`
-are the functions of `onnxlayer.api`. The probe's machinery is the subpackage of the same
+are the functions of `onnxlayer.api`; `onnxlayer.check` is the deployment gate's (`onnxlayer.gate`). The probe's machinery is the subpackage of the same
 name; `api` imports it before the function takes the name here, so `onnxlayer.probe` stays the
 function and `from onnxlayer.probe import engine` still reaches the subpackage.
 """
 from .api import analyze, compare, layer_expression, probe
+from .gate import check
 from .errors import GraphError, ModelLoadError, OnnxLayerError, OpaqueLeafError, SettingsError, ShapeError
 from .result import AnalysisResult, LeafResult, Summary
 from .version import __version__
@@ -14,6 +15,7 @@ __all__ = [
     "__version__",
     "analyze",
     "compare",
+    "check",
     "layer_expression",
     "probe",
     "AnalysisResult",

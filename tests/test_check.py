@@ -402,7 +402,7 @@ def test_python_api_returns_a_typed_result(files, tmp_path):
     assert first.outcomes[0].status == "fail" and first.outcomes[0].value == W_MLP
     assert second.outcomes[0].status == "pass" and second.outcomes[0].value == (4 * 2 + 2) + (2 * 3 + 3)
     assert first.metrics["params"] == W_MLP and first.metrics["file_size"] == os.path.getsize(files["mlp"])
-    assert getattr(onnxlayer, "check", check) is check
+    assert onnxlayer.check is check
 
 
 def test_init_writes_a_policy_the_model_passes(files, tmp_path, capsys):
