@@ -3,6 +3,9 @@ scipy bootstrap over the same resamples, accuracy tables read and matched by nam
 the numbers published in docs/study.md equal scipy's on the data stored beside them."""
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from pathlib import Path
 
@@ -167,3 +170,46 @@ def test_too_few_models_give_no_correlation():
     cmp = compare([("a", builders.mlp((4, 2, 3))), ("b", builders.mlp((4, 5, 3)))])
     study = accuracy_study(cmp, {"a": 1.0, "b": 2.0})
     assert all(c.n == 2 and c.spearman is None and c.kendall_interval is None for c in study.correlations)
+
+
+# ------------------------------------------------------------------------------ in every compare format
+
+
+@pytest.fixture(scope="module")
+def presented():
+    from onnxlayer.present.comparison import render
+
+    cmp = compare([(f"mlp{h}", builders.mlp((4, h, 3))) for h in (2, 3, 5, 8)] + [("broken", b"x")])
+    study = accuracy_study(cmp, {"mlp2": 60.0, "mlp3": 65.5, "mlp5": 63.0, "mlp8": 70.0, "vit": 80.0}, "acc.csv",
+                           resamples=200)
+    return study, {fmt: render(cmp, fmt, study) for fmt in ("table", "csv", "markdown", "json")}
+
+
+def test_table_and_markdown_show_top1_and_the_correlations(presented):
+    study, out = presented
+    table = out["table"].splitlines()
+    assert table[0].split()[-1] == "top1" and table[2].split()[-1] == "60" and table[6].split()[-1] == "-"
+    w = next(c for c in study.correlations if c.metric == "params")
+    (line,) = [t for t in table if t.startswith("W ")]
+    assert line.split()[:3] == ["W", "4", f"{w.spearman:.3f}"] and line.endswith("baseline")
+    assert "rows matching no model: 1" in out["table"] and "95% intervals (200 resamples, seed 0)" in out["table"]
+    md = [t for t in out["markdown"].splitlines() if t.startswith("| ")]
+    assert md[0].endswith("| top1 |") and md[-7].startswith("| C bits | 4 | ") and md[-1].startswith("| MACs | 4 | ")
+
+
+def test_csv_holds_the_models_then_the_correlations(presented):
+    study, out = presented
+    models, correlations = out["csv"].split("\n\n")
+    rows = list(csv.DictReader(io.StringIO(models)))
+    assert [r["top1"] for r in rows] == ["60.0", "65.5", "63.0", "70.0", ""]
+    published = list(csv.DictReader(io.StringIO(correlations)))
+    assert [r["metric"] for r in published] == list(STUDY_METRICS)
+    for r, c in zip(published, study.correlations):
+        assert r["spearman"] == ("" if c.spearman is None else repr(c.spearman)) and r["baseline"] == str(c.baseline)
+
+
+def test_json_carries_the_study(presented):
+    study, out = presented
+    data = json.loads(out["json"])
+    assert data["accuracy_study"] == json.loads(json.dumps(study.to_dict()))
+    assert data["accuracy_study"]["unused_rows"] == ["vit"] and len(data["rows"]) == 5
