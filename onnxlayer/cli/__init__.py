@@ -13,11 +13,11 @@ from typing import Sequence
 
 from ..errors import OnnxLayerError, OpaqueLeafError
 from ..version import __version__
-from . import algebra, analyze, audit, check, compare, convert, diff, ops, probe, zoo
+from . import algebra, analyze, audit, check, compare, convert, diff, ops, probe, report, zoo
 from .shared import EXIT_ERROR, EXIT_OK, EXIT_STRICT
 
 #: The subcommands, in the order `onnxlayer --help` lists them.
-SUBCOMMANDS = (analyze, convert, ops, zoo, compare, diff, check, audit, algebra, probe)
+SUBCOMMANDS = (analyze, convert, ops, zoo, compare, report, diff, check, audit, algebra, probe)
 
 
 class _Parser(argparse.ArgumentParser):

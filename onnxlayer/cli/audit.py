@@ -9,6 +9,7 @@ import sys
 from ..audit import DEFAULT_MAX_MEMORY_GIB, DEFAULT_STORE, DEFAULT_TIMEOUT, audit
 from ..audit.executors import EXECUTORS
 from ..present import audit as present
+from ..present import html
 from .shared import add_fitting, add_input_shape, input_shapes, write_output
 
 
@@ -48,6 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_fitting(p)
     p.add_argument("--format", choices=present.FORMATS, default="table")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report to FILE")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=run)
     return p
@@ -59,5 +61,7 @@ def run(args: argparse.Namespace) -> int:
                    registry_uri=args.registry_uri, write_back=args.write_back, input_shapes=input_shapes(args),
                    tolerance=args.tolerance, domain=args.domain, progress=not args.quiet)
     write_output(present.render(result, args.format), args.output)
+    if args.report:
+        write_output(html.render_audit(result), args.report)
     print(f"onnxlayer audit: {result.counts.line()}", file=sys.stderr)
     return result.exit_code

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import SettingsError
 from ..gate import check, init_policy
 from ..present import check as present
+from ..present import html
 from .compare import zoo_sources
 from .shared import (EXIT_OK, add_framework, add_input_shape, framework_options, input_shapes, write_output)
 
@@ -31,6 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--format", choices=present.FORMATS, default="text", help="report format (default text)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the report to FILE (the text report still goes to stdout)")
+    p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report to FILE")
     add_input_shape(p)
     p.add_argument("--tolerance", type=float, default=None, help="PWL fitting tolerance ε (default: the policy's, else 0.01)")
     p.add_argument("--domain", type=float, default=None, help="PWL fitting domain bound B (default: the policy's, else 8)")
@@ -55,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     result = check(models, args.policy, baseline=args.baseline, baseline_dir=args.baseline_dir,
                    input_shapes=input_shapes(args), strict=args.strict, fuse=not args.no_fuse, **settings, **framework)
     write_output(present.render(result, args.format), args.output)
+    if args.report:
+        write_output(html.render_check(result), args.report)
     if args.output or args.format != "text":
         # the machine report went to a file (or is the stdout): the log still gets a line per rule
         print(present.render_text(result), end="", file=sys.stdout if args.output else sys.stderr)

@@ -1,4 +1,5 @@
-"""`onnxlayer compare`: the global metrics of several models, one row each."""
+"""`onnxlayer compare`: the global metrics of several models, one row each; with --accuracy, their rank
+correlations with published accuracy; with --report, the same as a self-contained HTML page."""
 from __future__ import annotations
 
 import argparse
@@ -6,10 +7,12 @@ import sys
 from typing import Any
 
 from ..api import ZOO_PREFIX, compare
-from ..comparison import COLUMNS, column
+from ..comparison import COLUMNS, Comparison, column
 from ..errors import SettingsError
 from ..models_access import zoo_module
 from ..present import comparison as present
+from ..present import html
+from ..study import AccuracyStudy, accuracy_study, read_accuracy
 from .shared import EXIT_ERROR, EXIT_OK, add_settings, input_shapes, write_output
 
 
@@ -23,8 +26,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--desc", action="store_true", help="sort in descending order")
     p.add_argument("--format", choices=present.FORMATS, default="table")
     p.add_argument("-o", "--output", metavar="FILE", help="write the comparison to FILE")
+    add_accuracy(p)
+    p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report to FILE")
     p.set_defaults(run=run)
     return p
+
+
+def add_accuracy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--accuracy", metavar="FILE.csv",
+                   help="published accuracy (columns model, top1; a model matches by name or path): adds Spearman ρ "
+                        "and Kendall τ of C, P, P̄, U, L, W and MACs against top1 with bootstrap 95%% intervals")
+
+
+def accuracy_of(args: argparse.Namespace) -> dict[str, float] | None:
+    """The table of --accuracy, read before any model is analysed (a bad file fails fast)."""
+    return None if args.accuracy is None else read_accuracy(args.accuracy)
+
+
+def study_of(cmp: Comparison, accuracy: dict[str, float] | None, args: argparse.Namespace) -> AccuracyStudy | None:
+    return None if accuracy is None else accuracy_study(cmp, accuracy, args.accuracy)
 
 
 def zoo_sources(spec: str) -> list[str]:
@@ -49,11 +69,15 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsError("give model files and/or --zoo all|NAME,NAME")
     if args.sort:
         column(args.sort)  # fail before the work on a typo
+    accuracy = accuracy_of(args)
     result = compare(sources, input_shapes(args), tolerance=args.tolerance, domain=args.domain, strict=args.strict,
                      fuse=not args.no_fuse)
     if args.sort:
         result = result.sorted(args.sort, descending=args.desc)
-    write_output(present.render(result, args.format), args.output)
+    study = study_of(result, accuracy, args)
+    write_output(present.render(result, args.format, study), args.output)
+    if args.report:
+        write_output(html.render_comparison(result, study), args.report)
     for r in result.failed:
         print(f"onnxlayer: {r.model}: {r.error}", file=sys.stderr)
     for w in result.warnings:
