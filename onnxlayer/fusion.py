@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -91,7 +91,8 @@ class _Ctx:
         entry = elementwise_entry(node, self.view.opset)
         return entry is not None and entry.elementwise.affine
 
-    def attr(self, node: Node, name: str):
+    def attr(self, node: Node, name: str) -> Any:
+        """The node's attribute, else its ONNX schema's default."""
         return node_attr(node, self.view.opsets.get(node.domain, self.view.opset))(name)
 
 
