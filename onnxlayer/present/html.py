@@ -155,8 +155,7 @@ def render_analysis(expr: LayerExpression) -> str:
     name = result.model.path or result.model.graph_name or "(in memory)"
     settings = f"tolerance ε = {result.settings['tolerance']:g}, domain B = {result.settings['domain']:g}"
     sections = [
-        Section("summary", "Summary", _summary_card(result)),
-        Section("profile", "Profile", _profile(result)),
+        Section("summary", "Summary and profile", _summary_card(result)),
         Section("blocks", "Complexity per block", _blocks(expr)),
         Section("expression", "Layer-algebra expression", _tree(expr)),
         Section("leaves", "Leaves", _leaves(result)),
@@ -180,7 +179,7 @@ def _summary_card(result: AnalysisResult) -> str:
         ("opaque leaves", str(s.opaque_leaves), s.opaque_leaves > 0),
     ])
     facts = summary_lines(result) + [("sha256", result.model.sha256 or "-"), ("ONNX IR version", str(result.model.ir_version))]
-    out = [tiles, _kv(facts)]
+    out = [tiles, f'<div class="side-by-side">{_kv(facts)}{_profile(result)}</div>']
     opaque = [leaf for leaf in result.leaves if leaf.kind == "opaque"]
     if opaque:
         kinds = Counter(f"{leaf.domain}:{leaf.op_type}" if leaf.domain else leaf.op_type for leaf in opaque)
@@ -210,7 +209,7 @@ def _profile(result: AnalysisResult) -> str:
     note = ("Each dot is a nonlinear leaf; the dashed lines are the input dimension D0 and the bottleneck, the "
             "smallest effective dimension every path passes through (ringed at the leaf that produces it). "
             f"P̄ = {_power(s.intrinsic_power_mean)} is the mean of log2(d_in / D0) over these leaves.")
-    return f'<div class="plots">{plot}</div><p class="note">{escape(note)}</p>'
+    return f'<figure id="profile">{plot}<figcaption class="note">{escape(note)}</figcaption></figure>'
 
 
 def blocks_along(root: Term) -> list[tuple[int, Term]]:
@@ -395,7 +394,7 @@ def _overlaid_profiles(rows: Sequence[CompareRow]) -> str:
                  y_label="mean log2(d_in / D0) of the nonlinear leaves", css_id="plot-profiles", legend=True)
     note = ("0 means a nonlinear leaf sees the whole input dimension; lower lines compress earlier. "
             "Hover a legend entry to single out a model; every line has its model in the tooltip.")
-    return f'<div class="plots">{plot}</div><p class="note">{escape(note)}</p>'
+    return f'<figure id="profile">{plot}<figcaption class="note">{escape(note)}</figcaption></figure>'
 
 
 def _study(rows: Sequence[CompareRow], study: AccuracyStudy) -> str:

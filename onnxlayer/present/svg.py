@@ -85,17 +85,18 @@ def power_label(k: int) -> str:
 
 
 def nice_step(rough: float) -> float:
-    """The 1, 2 or 5 × 10^k step nearest above `rough`."""
+    """The 1, 2, 2.5 or 5 × 10^k step nearest above `rough`."""
     if rough <= 0:
         return 1.0
     base = 10.0 ** math.floor(math.log10(rough))
-    return next(m * base for m in (1, 2, 5, 10) if m * base >= rough * 0.999)
+    return next(m * base for m in (1, 2, 2.5, 5, 10) if m * base >= rough * 0.999)
 
 
 def number_label(value: float, step: float) -> str:
+    """`value` with as many decimals as the tick step has (scientific from a million)."""
     if abs(value) >= 1e6:
         return f"{value:.3g}"
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+    decimals = len(f"{step:.9f}".rstrip("0").split(".")[1])
     return f"{value:,.{decimals}f}"
 
 
@@ -162,7 +163,7 @@ def chart(series: Sequence[Series], *, title: str, x_label: str, y_label: str, c
             y = y_axis(g.value)
             body.append(f'<line class="guide" x1="{MARGIN_LEFT}" y1="{y:.1f}" x2="{WIDTH - MARGIN_RIGHT}" y2="{y:.1f}">'
                         f"<title>{escape(g.label)}</title></line>"
-                        f'<text class="guide-label" x="{WIDTH - MARGIN_RIGHT - 4}" y="{y - 4:.1f}" text-anchor="end">{escape(g.label)}</text>')
+                        f'<text class="guide-label" x="{MARGIN_LEFT + 4}" y="{y - 4:.1f}">{escape(g.label)}</text>')
         else:
             x = x_axis(g.value)
             body.append(f'<line class="guide" x1="{x:.1f}" y1="{MARGIN_TOP}" x2="{x:.1f}" y2="{HEIGHT - MARGIN_BOTTOM}">'
