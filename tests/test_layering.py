@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("algebra", ("onnxlayer.algebra",)),
     ("results and summary", ("onnxlayer.result", "onnxlayer.summary", "onnxlayer.comparison", "onnxlayer.expression",
                              "onnxlayer.decompose", "onnxlayer.probe.result", "onnxlayer.audit.result",
-                             "onnxlayer.policy", "onnxlayer.diff")),
+                             "onnxlayer.policy", "onnxlayer.diff", "onnxlayer.study")),
     ("pipeline", ("onnxlayer.analysis",)),
     ("presenters", ("onnxlayer.present",)),
     ("probes, converters, audits and the API", ("onnxlayer.probe", "onnxlayer.converters", "onnxlayer.models",
