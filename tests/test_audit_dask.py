@@ -27,7 +27,8 @@ def test_dask_cluster_gives_the_same_rows_as_local_workers(tmp_path: Path) -> No
     limits = ["--max-memory", "0.25", "--timeout", "60"]
     local = run_cli(str(models), "--store", str(tmp_path / "local.db"), "--jobs", "2", "--format", "json", "--quiet",
                     *limits)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  local_directory=str(tmp_path / "dask")) as cluster:
         remote = run_cli(str(models), "--store", str(tmp_path / "dask.db"), "--executor", "dask", "--scheduler",
                          cluster.scheduler_address, "--format", "json", "--quiet", *limits)
     assert local.returncode == remote.returncode == 1, remote.stderr  # the corrupt and the oversized file
