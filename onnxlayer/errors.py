@@ -12,7 +12,8 @@ from __future__ import annotations
 #: Control characters and line separators shown as escapes, so a message is always one line.
 _CONTROL_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(32), 127, 0x85, 0x2028, 0x2029)}
 #: How the command line spells the API settings an error can name.
-CLI_SETTINGS = {"input_shapes": "--input-shape"}
+CLI_SETTINGS = {"input_shapes": "--input-shape", "max_nodes": "--max-nodes",
+                "max_folded_elements": "--max-folded-elements", "max_memory": "--max-memory"}
 
 
 class OnnxLayerError(Exception):
@@ -66,6 +67,17 @@ class SettingsError(OnnxLayerError):
     def _line(self) -> str:
         line = super()._line()
         return f"{CLI_SETTINGS.get(self.setting, self.setting)} {line}" if self.setting else line
+
+
+class BudgetError(OnnxLayerError):
+    """The analysis would exceed a limit of its `Budget` (nodes, folded elements, memory).
+
+    `limit` names the `onnxlayer.budget.Budget` field; the line ends with the flag that raises it.
+    """
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message, hint=f"raise it with {CLI_SETTINGS.get(limit, limit)} if the model is meant to be this large")
+        self.limit = limit
 
 
 class OpaqueLeafError(OnnxLayerError):

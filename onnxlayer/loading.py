@@ -1,18 +1,24 @@
 """Load bytes into an `onnx.ModelProto`, and the copies preparation starts from.
 
-Never reads external data files, and strips the payload of large initializers before
-shape inference: the metrics need shapes, types, attributes and small constants only.
+Opens regular files only (a FIFO would block, `/dev/zero` never ends), checks their size
+against the budget before reading, and never reads external data files; strips the payload
+of large initializers before shape inference: the metrics need shapes, types, attributes and
+small constants only.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 import onnx
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
+from .budget import Budget
 from .errors import ModelLoadError
 
 ModelSource = Union[str, os.PathLike, bytes, onnx.ModelProto]
@@ -22,32 +28,77 @@ SMALL_CONSTANT = 1 << 16
 #: Opsets below this are upgraded with onnx's version converter before analysis.
 MIN_OPSET = 7
 UPGRADE_TO = 13
+#: Protobuf cannot parse a message beyond 2 GiB: larger ONNX files keep weights as external data.
+MAX_PROTOBUF_BYTES = (1 << 31) - 1
+#: Parsing holds the file's bytes and the message built from them.
+PARSE_FACTOR = 2
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
 
 
-def load_model(source: ModelSource) -> onnx.ModelProto:
+def load_model(source: ModelSource, budget: Budget = Budget()) -> onnx.ModelProto:
     """Read a model from a path, raw bytes or a ModelProto, validating the basics."""
     if isinstance(source, onnx.ModelProto):
         model = source
         label = "model"
     elif isinstance(source, (bytes, bytearray)):
+        budget.check_memory(PARSE_FACTOR * len(source), "parsing the model's bytes")
         model = _parse(bytes(source), "bytes")
         label = "bytes"
     elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        label = str(path)
-        if not path.exists():
-            raise ModelLoadError(f"{path}: no such file")
-        if path.is_dir():
-            raise ModelLoadError(f"{path}: is a directory, not an ONNX file")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelLoadError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        model = _parse(data, str(path))
+        label = str(Path(source))
+        model = _parse(read_model_file(source, budget), label)
     else:
         raise ModelLoadError(f"cannot load a model from a {type(source).__name__}")
     _validate(model, label)
     return model
+
+
+def read_model_file(path: str | os.PathLike, budget: Budget = Budget()) -> bytes:
+    """The bytes of the regular file at `path` (symlinks followed), size checked before reading.
+
+    FIFOs, devices, sockets and directories are refused without reading: opening is
+    non-blocking, and the type is taken from the opened descriptor (no race with a rename).
+    """
+    with open_regular(path) as (fd, size):
+        if size > MAX_PROTOBUF_BYTES:
+            raise ModelLoadError(f"{Path(path)}: {size:,} bytes, beyond the 2 GB a protobuf can hold "
+                                 "(an ONNX file this large must keep its weights as external data)")
+        budget.check_memory(PARSE_FACTOR * size, f"reading {Path(path)} ({size:,} bytes)")
+        chunks, left = [], size
+        while left > 0:  # a file that grows while read is cut at the size checked
+            chunk = os.read(fd, min(left, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+
+@contextmanager
+def open_regular(path: str | os.PathLike) -> Iterator[tuple[int, int]]:
+    """`with open_regular(path) as (fd, size)`: a read-only descriptor on a regular file, or a
+    ModelLoadError naming what the path is instead."""
+    path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ModelLoadError(f"{path}: is a directory, not an ONNX file") from None
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ModelLoadError(f"{path}: is a directory, not an ONNX file")
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+            raise ModelLoadError(f"{path}: is {kind}, not a regular file; only model files are read")
+        yield fd, info.st_size
+    finally:
+        os.close(fd)
 
 
 def _parse(data: bytes, label: str) -> onnx.ModelProto:
@@ -117,6 +168,24 @@ def default_opset(model: onnx.ModelProto) -> int:
     return 1
 
 
+def version_warnings(model: onnx.ModelProto) -> list[str]:
+    """Warnings for an IR version or opset newer than the installed onnx knows: its ops are
+    read with the newest schemas onnx has, which may not be what the producer meant."""
+    known_ir = onnx.IR_VERSION
+    known = {"": onnx.defs.onnx_opset_version(), "ai.onnx.ml": onnx.defs.onnx_ml_opset_version()}
+    installed = f"the installed onnx {onnx.__version__}"
+    notes = []
+    if model.ir_version > known_ir:
+        notes.append(f"IR version {model.ir_version} is newer than {installed} knows ({known_ir}); read as IR {known_ir}")
+    for entry in model.opset_import:
+        domain = "" if entry.domain == "ai.onnx" else entry.domain
+        newest = known.get(domain)
+        if newest is not None and entry.version > newest:
+            notes.append(f"opset {entry.version} of {domain or 'ai.onnx'} is newer than {installed} knows ({newest}); "
+                         f"its ops are read with their opset {newest} schemas")
+    return notes
+
+
 def skeleton(model: onnx.ModelProto, limit: int = SMALL_CONSTANT) -> onnx.ModelProto:
     """A copy of `model` whose large initializers keep dims and type but no payload."""
     out = onnx.ModelProto()
@@ -167,15 +236,17 @@ def upgrade_if_old(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]
 
 
 def model_sha256(source: ModelSource) -> str | None:
-    """SHA-256 of the model file or bytes (None for an in-memory ModelProto)."""
-    import hashlib
-
+    """SHA-256 of the model file or bytes (None for an in-memory ModelProto or a path that is
+    not a readable regular file)."""
     if isinstance(source, (bytes, bytearray)):
         return hashlib.sha256(source).hexdigest()
-    if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
-        h = hashlib.sha256()
-        with open(source, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    h = hashlib.sha256()
+    try:
+        with open_regular(source) as (fd, _):
+            for block in iter(lambda: os.read(fd, 1 << 20), b""):
                 h.update(block)
-        return h.hexdigest()
-    return None
+    except ModelLoadError:
+        return None
+    return h.hexdigest()

@@ -19,7 +19,7 @@ PACKAGE = "onnxlayer"
 
 #: Lowest first. A module belongs to the layer naming it or its closest enclosing package.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("onnxlayer.errors", "onnxlayer.version")),
+    ("foundation", ("onnxlayer.errors", "onnxlayer.version", "onnxlayer.budget")),
     ("loading", ("onnxlayer.loading",)),
     ("graph view", ("onnxlayer.graph", "onnxlayer.prepare", "onnxlayer.unroll", "onnxlayer.bounds", "onnxlayer.transfer")),
     ("fusion and registry", ("onnxlayer.registry", "onnxlayer.fusion", "onnxlayer.ops", "onnxlayer.pattern",
