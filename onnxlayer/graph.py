@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
+from warnings import catch_warnings, simplefilter
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .budget import Budget, FoldBudget
 from .errors import GraphError, ShapeError
 from .loading import SMALL_CONSTANT, default_opset
 
@@ -37,6 +40,17 @@ SHAPE_ONLY_OPS = frozenset({"Shape", "Size", "EyeLike", "RandomNormalLike", "Ran
 #: Static tensors up to this many elements are evaluated on demand when a rule asks
 #: (as large as the initializers loading keeps the values of).
 FOLD_LIMIT = SMALL_CONSTANT
+#: Ops folding never evaluates: a Constant's value is read from the model, not computed (its
+#: payload may be external or sparse); control flow is unrolled instead (a static Loop could
+#: spin forever); the rest have reference kernels that loop in Python over windows or steps.
+NOT_FOLDED = frozenset({
+    "Constant", "If", "Loop", "Scan", "Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "DeformConv",
+    "AveragePool", "MaxPool", "LpPool", "MaxRoiPool", "MaxUnpool", "RoiAlign", "Col2Im", "GridSample",
+    "LSTM", "GRU", "RNN", "NonMaxSuppression",
+})
+_GRAPH, _GRAPHS = onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS
+_OPAQUE_ATTRIBUTES = frozenset({onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS, onnx.AttributeProto.SPARSE_TENSOR,
+                                onnx.AttributeProto.SPARSE_TENSORS})
 
 DATA, STATIC, DISCRETE = "data", "static", "discrete"
 
@@ -130,6 +144,8 @@ class GraphView:
     opsets: dict[str, int]
     warnings: list[str]
     constants: dict[str, np.ndarray] = field(default_factory=dict)
+    fold_budget: FoldBudget = field(default_factory=lambda: FoldBudget(Budget()))
+    unfoldable: set[str] = field(default_factory=set)  # static tensors whose value is out of reach
 
     @property
     def opset(self) -> int:
@@ -140,22 +156,54 @@ class GraphView:
         return [t for t in self.tensors.values() if t.source]
 
     def value(self, name: str) -> np.ndarray | None:
-        """Value of a small static tensor (initializer, Constant, or folded), else None."""
+        """Value of a small static tensor (initializer, Constant, or folded), else None.
+
+        Folds the static nodes it depends on, deepest first, without recursion (static chains
+        can be thousands of nodes long); a tensor found out of reach is remembered as such.
+        """
         if not name:
             return None
-        if name in self.constants:
-            return self.constants[name]
+        constants, unfoldable = self.constants, self.unfoldable
+        pending = [name]
+        while pending:
+            top = pending[-1]
+            if top in constants or top in unfoldable:
+                pending.pop()
+                continue
+            node = self._foldable_producer(top)
+            if node is None:
+                unfoldable.add(top)
+                pending.pop()
+                continue
+            if node.op_type in ("Shape", "Size") and node.domain == "":
+                if _shape_value(self, node) is None:
+                    unfoldable.add(top)
+                pending.pop()
+                continue
+            needed = [i for i in node.inputs if i and i not in constants and i not in unfoldable]
+            if needed:
+                pending.extend(needed)
+                continue
+            pending.pop()
+            values = [constants.get(i) if i else None for i in node.inputs]
+            folded = {} if any(v is None for i, v in zip(node.inputs, values) if i) else _fold(self, node, values)
+            constants.update(folded)
+            unfoldable.update(o for o in node.outputs if o and o not in folded)
+        return constants.get(name)
+
+    def _foldable_producer(self, name: str) -> Node | None:
+        """The static node computing tensor `name`, if folding may evaluate it."""
         t = self.tensors.get(name)
         if t is None or t.role != STATIC or t.producer is None:
             return None
         node = self.nodes_by_index[t.producer]
         if node.op_type in ("Shape", "Size") and node.domain == "":
-            return _shape_value(self, node)
+            return node
         if t.resolved and t.size > FOLD_LIMIT:
             return None
-        folded = _fold(self, self.nodes_by_index[t.producer])
-        self.constants.update(folded)
-        return self.constants.get(name)
+        if (node.domain == "" and node.op_type in NOT_FOLDED) or any(_opaque_attribute(a) for a in node.proto.attribute):
+            return None
+        return node
 
     def producer(self, name: str) -> Node | None:
         """The node that outputs tensor `name` (None for inputs and initializers)."""
@@ -202,7 +250,13 @@ def _shape_of(ttype: onnx.TypeProto) -> tuple[int, tuple | None]:
 
 def subgraphs(proto: onnx.NodeProto) -> list[onnx.GraphProto]:
     """The graphs a node holds in its attributes (If branches, Loop and Scan bodies)."""
-    return [sub for a in proto.attribute for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs)]
+    found = []
+    for a in proto.attribute:
+        if a.type == _GRAPH:
+            found.append(a.g)
+        elif a.type == _GRAPHS:
+            found.extend(a.graphs)
+    return found
 
 
 def _outer_refs(graph: onnx.GraphProto) -> set[str]:
@@ -219,18 +273,93 @@ def _outer_refs(graph: onnx.GraphProto) -> set[str]:
     return refs
 
 
-def build_view(model: onnx.ModelProto, warnings: list[str] | None = None) -> GraphView:
-    """Index tensors and nodes, check references, and order nodes topologically."""
-    g = model.graph
-    tensors: dict[str, Tensor] = {}
+def build_view(model: onnx.ModelProto, warnings: list[str] | None = None, fold_budget: FoldBudget | None = None) -> GraphView:
+    """Index tensors and nodes, check references, and order nodes topologically.
+
+    `fold_budget`: what constant folding may still compute (shared by the views of one preparation).
+    """
+    nodes, tensors, inputs, outputs, opsets = _index(model)
     constants: dict[str, np.ndarray] = {}
-    for init in g.initializer:
-        t = tensors[init.name] = Tensor(init.name, init.data_type, tuple(int(d) for d in init.dims), initializer=True)
-        if init.data_location != onnx.TensorProto.EXTERNAL and t.size <= FOLD_LIMIT:
+    for init in model.graph.initializer:
+        if init.data_location != onnx.TensorProto.EXTERNAL and tensors[init.name].size <= FOLD_LIMIT:
             try:
                 constants[init.name] = numpy_helper.to_array(init)
             except Exception:
                 pass
+    for node in nodes:
+        if node.op_type == "Constant" and node.domain == "" and node.outputs:
+            value = _constant_value(node)
+            if value is not None:
+                constants[node.outputs[0]] = value
+    ordered = _topological(nodes, tensors)
+    return GraphView(model, ordered, tensors, inputs, outputs, opsets, list(warnings or []), constants,
+                     fold_budget or FoldBudget(Budget()))
+
+
+def check_graph(model: onnx.ModelProto) -> None:
+    """The view's checks alone: schemas, single producers and references (subgraphs' outer ones
+    included). Preparation runs them before native code (shape inference, the inliner, the
+    version converter) reads a model that could crash it."""
+    _check_references(model.graph, _nodes(model.graph, _opsets(model)))
+
+
+def _opsets(model: onnx.ModelProto) -> dict[str, int]:
+    opsets = {(e.domain if e.domain != "ai.onnx" else ""): int(e.version) for e in model.opset_import}
+    opsets.setdefault("", default_opset(model))
+    return opsets
+
+
+def _nodes(g: onnx.GraphProto, opsets: Mapping[str, int]) -> list[Node]:
+    """The graph's nodes in file order, with unique names and outer-scope reads; GraphError for
+    one that does not fit its schema."""
+    nodes: list[Node] = []
+    used_names: set[str] = set()
+    for k, proto in enumerate(g.node):
+        name = proto.name or f"{proto.op_type}_{k}"
+        if name in used_names:
+            name = f"{name}_{k}"
+        used_names.add(name)
+        inputs = tuple(proto.input)
+        subs = subgraphs(proto)
+        implicit = tuple(sorted(set().union(*map(_outer_refs, subs)) - set(inputs))) if subs else ()
+        node = Node(k, name, proto.op_type, proto.domain, inputs, tuple(proto.output), proto, implicit)
+        _check_schema(node, opsets)
+        nodes.append(node)
+    return nodes
+
+
+def _check_references(g: onnx.GraphProto, nodes: Sequence[Node]) -> None:
+    """GraphError for a tensor produced twice (or produced and given) and for a tensor read,
+    or named a graph output, that nothing gives."""
+    initialized = {i.name for i in g.initializer}
+    available = {i.name for i in g.input} | initialized
+    given = available - initialized
+    for node in nodes:
+        for out in node.outputs:
+            if not out:
+                continue
+            if out in available:
+                raise GraphError(f"tensor {out!r} is produced twice (node {node.name!r})")
+            available.add(out)
+    for node in nodes:
+        for name in node.all_inputs:
+            if name not in available:
+                raise GraphError(f"node {node.name!r} ({node.op_type}) reads tensor {name!r}, which nothing produces")
+    for o in g.output:
+        if o.name not in available:
+            raise GraphError(f"graph output {o.name!r} is not produced by any node")
+
+
+def _index(model: onnx.ModelProto) -> tuple[list[Node], dict[str, Tensor], list[str], list[str], dict[str, int]]:
+    """Nodes (in file order), tensors, graph inputs and outputs, and opsets, checked
+    (`check_graph`)."""
+    g = model.graph
+    opsets = _opsets(model)
+    nodes = _nodes(g, opsets)
+    _check_references(g, nodes)
+    tensors: dict[str, Tensor] = {}
+    for init in g.initializer:
+        tensors[init.name] = Tensor(init.name, init.data_type, tuple(int(d) for d in init.dims), initializer=True)
     for vi in list(g.input) + list(g.value_info) + list(g.output):
         elem, shape = _shape_of(vi.type)
         t = tensors.get(vi.name)
@@ -240,48 +369,14 @@ def build_view(model: onnx.ModelProto, warnings: list[str] | None = None) -> Gra
             t.elem_type = t.elem_type or elem
             t.shape = shape if shape is not None else t.shape
     inputs = [i.name for i in g.input if not tensors[i.name].initializer]
-
-    opsets = {(e.domain if e.domain != "ai.onnx" else ""): int(e.version) for e in model.opset_import}
-    opsets.setdefault("", default_opset(model))
-
-    nodes: list[Node] = []
-    used_names: set[str] = set()
-    for k, proto in enumerate(g.node):
-        name = proto.name or f"{proto.op_type}_{k}"
-        if name in used_names:
-            name = f"{name}_{k}"
-        used_names.add(name)
-        refs = set().union(*(_outer_refs(sub) for sub in subgraphs(proto)))
-        implicit = tuple(sorted(refs - set(proto.input)))
-        nodes.append(Node(k, name, proto.op_type, proto.domain or "", tuple(proto.input), tuple(proto.output), proto, implicit))
-        _check_schema(nodes[-1], opsets)
-
     for node in nodes:
         for out in node.outputs:
-            if not out:
-                continue
-            t = tensors.setdefault(out, Tensor(out))
-            if t.producer is not None or t.initializer or out in inputs:
-                raise GraphError(f"tensor {out!r} is produced twice (node {node.name!r})")
-            t.producer = node.index
-        if node.op_type == "Constant" and node.domain == "":
-            value = _constant_value(node)
-            if value is not None and node.outputs:
-                constants[node.outputs[0]] = value
+            if out:
+                tensors.setdefault(out, Tensor(out)).producer = node.index
     for node in nodes:
         for name in node.all_inputs:
-            t = tensors.get(name)
-            if t is None or (t.producer is None and not t.initializer and name not in inputs):
-                raise GraphError(f"node {node.name!r} ({node.op_type}) reads tensor {name!r}, which nothing produces")
-            t.consumers.append(node.index)
-    outputs = [o.name for o in g.output]
-    for name in outputs:
-        t = tensors.get(name)
-        if t is None or (t.producer is None and not t.initializer and name not in inputs):
-            raise GraphError(f"graph output {name!r} is not produced by any node")
-
-    ordered = _topological(nodes, tensors)
-    return GraphView(model, ordered, tensors, inputs, outputs, opsets, list(warnings or []), constants)
+            tensors[name].consumers.append(node.index)
+    return nodes, tensors, inputs, [o.name for o in g.output], opsets
 
 
 def _check_schema(node: Node, opsets: Mapping[str, int]) -> None:
@@ -292,33 +387,45 @@ def _check_schema(node: Node, opsets: Mapping[str, int]) -> None:
     (custom domains, unknown types) are left alone: they become opaque leaves.
     """
     domain = "" if node.domain == "ai.onnx" else node.domain
+    attributes = tuple((a.name, a.type, bool(a.ref_attr_name)) for a in node.proto.attribute)
+    problem = _schema_problem(node.op_type, domain, opsets.get(domain, 1), tuple(bool(i) for i in node.inputs),
+                              len(node.outputs), attributes)
+    if problem:
+        raise GraphError(f"node {node.name!r} ({node.op_type}) {problem}")
+
+
+@lru_cache(maxsize=4096)
+def _schema_problem(op_type: str, domain: str, version: int, inputs: tuple[bool, ...], outputs: int,
+                    attributes: tuple[tuple[str, int, bool], ...]) -> str | None:
+    """What a node of this signature (which inputs are given, output count, attribute names and
+    types) breaks in its schema, or None; models repeat a few signatures many times."""
     try:
-        schema = onnx.defs.get_schema(node.op_type, opsets.get(domain, 1), domain)
+        schema = onnx.defs.get_schema(op_type, version, domain)
     except onnx.defs.SchemaError:
-        return
-    opset = f"opset {opsets.get(domain, 1)}" + (f" of {domain}" if domain else "")
-    for what, names, low, high in (
-        ("inputs", node.inputs, schema.min_input, schema.max_input),
-        ("outputs", node.outputs, schema.min_output, schema.max_output),
+        return None
+    opset = f"opset {version}" + (f" of {domain}" if domain else "")
+    for what, count, low, high in (
+        ("inputs", len(inputs), schema.min_input, schema.max_input),
+        ("outputs", outputs, schema.min_output, schema.max_output),
     ):
-        if not low <= len(names) <= high:
+        if not low <= count <= high:
             allowed = str(low) if low == high else f"{low} to {high}" if high < 1 << 30 else f"at least {low}"
-            raise GraphError(f"node {node.name!r} ({node.op_type}) has {len(names)} {what}; {opset} allows {allowed}")
-    for k, name in enumerate(node.inputs):
+            return f"has {count} {what}; {opset} allows {allowed}"
+    for k, present in enumerate(inputs):
         formal = schema.inputs[min(k, len(schema.inputs) - 1)]
-        if not name and formal.option == onnx.defs.OpSchema.FormalParameterOption.Single:
-            raise GraphError(f"node {node.name!r} ({node.op_type}) leaves its required input {k} ({formal.name}) empty")
-    given = {a.name: a for a in node.proto.attribute}
+        if not present and formal.option == onnx.defs.OpSchema.FormalParameterOption.Single:
+            return f"leaves its required input {k} ({formal.name}) empty"
+    given = {name: (kind, ref) for name, kind, ref in attributes}
     for name, spec in schema.attributes.items():
-        a = given.get(name)
-        if a is None:
+        if name not in given:
             if spec.required:
-                raise GraphError(f"node {node.name!r} ({node.op_type}) lacks its required attribute {name!r}")
-        elif not a.ref_attr_name and a.type != int(spec.type):
-            got = onnx.AttributeProto.AttributeType.Name(a.type) if a.type in onnx.AttributeProto.AttributeType.values() else a.type
-            raise GraphError(
-                f"node {node.name!r} ({node.op_type}) has attribute {name!r} of type {got}; {opset} expects {spec.type.name}"
-            )
+                return f"lacks its required attribute {name!r}"
+            continue
+        kind, ref = given[name]
+        if not ref and kind != int(spec.type):
+            got = onnx.AttributeProto.AttributeType.Name(kind) if kind in onnx.AttributeProto.AttributeType.values() else kind
+            return f"has attribute {name!r} of type {got}; {opset} expects {spec.type.name}"
+    return None
 
 
 def _constant_value(node: Node) -> np.ndarray | None:
@@ -430,26 +537,53 @@ def _shape_value(view: GraphView, node: Node) -> np.ndarray | None:
     return value
 
 
-def _fold(view: GraphView, node: Node) -> dict[str, np.ndarray]:
-    """Evaluate one static node with onnx's reference evaluator, if its inputs are known."""
-    values = []
-    for name in node.inputs:
-        if not name:
-            values.append(None)
-            continue
-        v = view.value(name)
-        if v is None:
-            return {}
-        values.append(v)
+def _opaque_attribute(a: onnx.AttributeProto) -> bool:
+    """Whether evaluating a node would run a subgraph or read a tensor stored outside the model."""
+    if a.type in _OPAQUE_ATTRIBUTES:
+        return True
+    tensors = [a.t] if a.type == onnx.AttributeProto.TENSOR else a.tensors
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors)
+
+
+def _fold(view: GraphView, node: Node, values: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+    """Evaluate one static node with onnx's reference evaluator, its outputs' size charged to the
+    fold budget first (an output too large or of unknown size is not computed)."""
+    feeds = {n: v for n, v in zip(node.inputs, values) if n}
+    sizes = _output_sizes(view, node, feeds)
+    if sizes is None or any(n > FOLD_LIMIT for n in sizes):
+        return {}
+    view.fold_budget.charge(sum(sizes), f"{node.op_type} node {node.name!r}")
     try:
         from onnx.reference import ReferenceEvaluator
 
-        opsets = {d: v for d, v in view.opsets.items()}
-        ev = ReferenceEvaluator(node.proto, opsets=opsets)
-        feeds = {n: v for n, v in zip(node.inputs, values) if n}
+        ev = ReferenceEvaluator(node.proto, opsets=dict(view.opsets))
         # static inf/nan (a mutated scale, 0·inf) must not print numpy warnings on stderr
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), catch_warnings():
+            simplefilter("ignore")
             results = ev.run(None, feeds)
     except Exception:
         return {}
     return {o: np.asarray(r) for o, r in zip(node.outputs, results) if o}
+
+
+def _output_sizes(view: GraphView, node: Node, feeds: Mapping[str, np.ndarray]) -> list[int] | None:
+    """Element counts of the node's outputs: inferred, or else inferred by ONNX for this node
+    alone with its input values (None if ONNX cannot tell either)."""
+    outs = [view.tensors[o] for o in node.outputs if o]
+    if all(t.resolved for t in outs):
+        return [t.size for t in outs]
+    g = helper.make_graph([node.proto], "fold", [], [onnx.ValueInfoProto(name=t.name) for t in outs],
+                          [numpy_helper.from_array(np.asarray(v), n) for n, v in feeds.items()])
+    probe = helper.make_model(g, opset_imports=[helper.make_opsetid(d, v) for d, v in view.opsets.items()])
+    probe.ir_version = view.model.ir_version
+    try:
+        inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True)
+    except Exception:
+        return None
+    sizes = []
+    for vi in inferred.graph.output:
+        _, shape = _shape_of(vi.type)
+        if shape is None or not all(isinstance(d, int) for d in shape):
+            return None
+        sizes.append(math.prod(shape))
+    return sizes

@@ -1,71 +1,175 @@
 """Preparation: from a loaded model to a graph view whose data tensors all have concrete shapes.
 
-Strip large payloads, upgrade old opsets, inline local functions, fix the input shapes the user
-gives, infer shapes, expand ops that have no rule but an ONNX function body, unroll control flow
-(`unroll.py`), and fold static inputs where ONNX's shape inference gives up (SPEC §1).
+Check the model before any copy or native code reads it (size against the budget, references,
+producers, schemas), strip large payloads, upgrade old opsets, inline local functions, fix the
+input shapes the user gives, infer shapes, expand ops that have no rule but an ONNX function
+body, unroll control flow (`unroll.py`), and fold static inputs where ONNX's shape inference
+gives up (SPEC §1).
 """
 from __future__ import annotations
 
+import math
+import os
+import signal
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
-from .errors import ModelLoadError, SettingsError, ShapeError, input_shape_hint
-from .graph import DATA, STATIC, GraphView, Node, Tensor, build_view, classify
-from .loading import default_opset, skeleton, upgrade_if_old
-from .unroll import unroll_control_flow
+from .budget import Budget, FoldBudget
+from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
+from .graph import DATA, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, subgraphs
+from .loading import default_opset, skeleton, upgrade_if_old, version_warnings
+from .unroll import CONTROL_FLOW, has_control_flow, unroll_control_flow, unrolled_size
 
-#: Largest dimension ONNX can store (int64).
+#: Largest dimension ONNX can store (int64); no tensor can hold more elements either.
 MAX_DIM = (1 << 63) - 1
+#: Dims from here up leave ONNX's int64 shape arithmetic (sums of pads, products) no headroom.
+OVERFLOW_DIM = 1 << 62
 UNROLL_ROUNDS = 4  # nested control flow unrolls one level per round
 FOLD_ROUNDS = 32  # each round can unlock shapes that the next depends on (Swin legacy: ~1 per block)
+#: Ops whose shape inference (onnx 1.23) reads an input type without checking it exists: an
+#: input of unknown type crashes the process. tests/test_hostile.py rescans every schema.
+INFERENCE_HAZARDS = frozenset({("", "RegexFullMatch"), ("ai.onnx.ml", "DictVectorizer"), ("ai.onnx.ml", "LabelEncoder"),
+                               ("ai.onnx.ml", "TreeEnsemble")})
 
 
 def prepare(
     model: onnx.ModelProto,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     has_rule: Callable[[str, str, int], bool] | None = None,
+    budget: Budget = Budget(),
 ) -> GraphView:
-    """Strip, upgrade, inline, fix input shapes, infer shapes and build the graph view.
+    """Check, strip, upgrade, inline, fix input shapes, infer shapes and build the graph view.
 
     `has_rule(op_type, domain, opset)` says which ops the registry knows: those are kept whole
-    rather than expanded into their function bodies.
+    rather than expanded into their function bodies. `budget` bounds the nodes unrolling and
+    inlining may make and what folding may compute, checked before the work.
     """
-    warnings: list[str] = []
+    warnings = version_warnings(model)
+    hazards = _precheck(model, budget)
+    fold_budget = FoldBudget(budget)
     model = skeleton(model)
     model, note = upgrade_if_old(model)
     if note:
         warnings.append(note)
     has_rule = has_rule or (lambda op, domain, opset: False)
     model = _inline_local_functions(model, has_rule)
-    _fix_input_shapes(model, dict(input_shapes or {}))
-    model = _infer(model)
-    if _expand_schema_functions(model, has_rule):
-        model = _infer(model)
-    view = _view(model, warnings)
+    overrides = dict(input_shapes or {})
+    _fix_input_shapes(model, overrides)
+    _check_element_counts(model, overrides)
+    model = _infer(model, hazards, budget)
+    if _expand_schema_functions(model, has_rule, budget):
+        model = _infer(model, hazards, budget)
+    view = _view(model, warnings, fold_budget)
     for _ in range(UNROLL_ROUNDS):
-        rewrites, notes = unroll_control_flow(model, view.value, lambda n: view.tensors[n].shape if n in view.tensors else None)
+        if not has_control_flow(model.graph):
+            break
+        dims = lambda n: view.tensors[n].shape if n in view.tensors else None  # noqa: E731
+        count, culprit = unrolled_size(model.graph, view.value, dims)
+        budget.check_nodes(count, f"unrolling {culprit} makes")
+        rewrites, notes = unroll_control_flow(model, view.value, dims)
         warnings.extend(notes)
         if not rewrites:
             break
-        model = _infer(model)
-        view = _view(model, warnings)
+        model = _infer(model, hazards, budget)
+        view = _view(model, warnings, fold_budget)
     for _ in range(FOLD_ROUNDS):
         if not _unresolved_data(view) or not _fold_static_inputs(model, view):
             break
-        model = _infer(model)
-        view = _view(model, warnings)
+        model = _infer(model, hazards, budget)
+        view = _view(model, warnings, fold_budget)
     check_data_shapes(view)
     return view
 
 
-def _view(model: onnx.ModelProto, warnings: list[str]) -> GraphView:
+def _view(model: onnx.ModelProto, warnings: list[str], fold_budget: FoldBudget) -> GraphView:
     """The view of `model` with data/static roles assigned."""
-    view = build_view(model, warnings)
+    view = build_view(model, warnings, fold_budget)
     classify(view)
     return view
+
+
+# --------------------------------------------------------------------------- checks before anything reads the model
+
+
+def _precheck(model: onnx.ModelProto, budget: Budget) -> tuple[str, ...]:
+    """Before any copy and before native code reads the model: its nodes (local functions
+    inlined) within the budget, its stored sizes within int64, its references, producers and
+    schemas sound. Returns the `INFERENCE_HAZARDS` ops it holds (shape inference then runs
+    isolated)."""
+    count, hazards = _inlined_size(model)
+    budget.check_nodes(count, "with its local functions inlined, the model holds" if model.functions else "the model holds")
+    for init in model.graph.initializer:
+        _check_stored(init, "initializer")
+    check_graph(model)
+    return hazards
+
+
+def _inlined_size(model: onnx.ModelProto) -> tuple[int, tuple[str, ...]]:
+    """Nodes of the model, subgraphs included, once every call of a local function is inlined;
+    and the `INFERENCE_HAZARDS` op types among them."""
+    functions = {(f.domain, f.name): f for f in model.functions}
+    sizes: dict[tuple[str, str], int] = {}
+    calling: list[tuple[str, str]] = []
+    hazards: set[str] = set()
+
+    def count(nodes: Iterable[onnx.NodeProto]) -> int:
+        total = 0
+        for node in nodes:
+            key = (node.domain, node.op_type)
+            if key in functions:
+                if key not in sizes:
+                    if key in calling:
+                        cycle = " -> ".join(f"{d}::{n}" for d, n in calling[calling.index(key):] + [key])
+                        raise GraphError(f"local function {key[0]}::{key[1]} calls itself ({cycle})")
+                    calling.append(key)
+                    sizes[key] = count(functions[key].node)
+                    calling.pop()
+                total += sizes[key]
+                continue
+            if ("" if node.domain == "ai.onnx" else node.domain, node.op_type) in INFERENCE_HAZARDS:
+                hazards.add(node.op_type)
+            total += 1
+            for sub in subgraphs(node):
+                total += count(sub.node)
+        return total
+
+    total = count(model.graph.node)
+    for key in functions.keys() - sizes.keys():  # never called: inlining drops them, but inference reads them
+        count(functions[key].node)
+    return total, tuple(sorted(hazards))
+
+
+def _check_stored(tensor: onnx.TensorProto, what: str) -> None:
+    """A stored tensor's dims must be sizes, its element count one int64 can hold."""
+    dims = list(tensor.dims)
+    if dims and min(dims) < 0:
+        raise GraphError(f"{what} {tensor.name!r} has a negative dim ({dims})")
+    count = math.prod(dims)
+    if count > MAX_DIM:
+        raise ShapeError(f"{what} {tensor.name!r} claims {count} elements ({_dims_text(dims)}), "
+                         "more than the int64 sizes of ONNX can count", tensor=tensor.name)
+
+
+def _check_element_counts(model: onnx.ModelProto, overrides: Mapping[str, Sequence[int]]) -> None:
+    """Every graph input, its shape now fixed, must count its elements within int64."""
+    for inp in model.graph.input:
+        if not inp.type.tensor_type.HasField("shape"):
+            continue
+        dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+        count = math.prod(dims)
+        if count <= MAX_DIM:
+            continue
+        message = f"{count} elements ({_dims_text(dims)}), more than the int64 sizes of ONNX can count"
+        if inp.name in overrides:
+            raise SettingsError(f"{inp.name}: {message}", setting="input_shapes", tensor=inp.name)
+        raise ShapeError(f"input {inp.name!r} has {message}", tensor=inp.name)
+
+
+def _dims_text(dims: Iterable[int]) -> str:
+    return "x".join(str(d) for d in dims) or "scalar"
 
 
 # --------------------------------------------------------------------------- local functions
@@ -188,29 +292,82 @@ def _example_dims(shape: onnx.TensorShapeProto) -> str:
 # --------------------------------------------------------------------------- shape inference
 
 
-def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
+def _infer(model: onnx.ModelProto, hazards: Sequence[str] = (), budget: Budget = Budget()) -> onnx.ModelProto:
+    """ONNX shape inference (with data propagation); in a child process when the model holds
+    `hazards` (ops whose inference can crash), so that a crash is an error, not the end."""
+    if hazards and hasattr(os, "fork"):
+        return _infer_in_child(model, hazards, budget)
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
     except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ShapeError(f"ONNX shape inference failed: {msg}") from None
+        raise ShapeError(f"ONNX shape inference failed: {_first_line(exc)}") from None
+
+
+def _infer_in_child(model: onnx.ModelProto, hazards: Sequence[str], budget: Budget) -> onnx.ModelProto:
+    """`_infer` in a forked child bounded by the memory budget; the inferred model comes back
+    serialized through a pipe."""
+    import resource
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: whatever happens, it only ever leaves through os._exit
+        code = 1
+        try:
+            os.close(read_end)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # a crash report would be a second stderr line
+            with open("/proc/self/statm") as f:  # pages of address space already mapped
+                mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            resource.setrlimit(resource.RLIMIT_AS, (mapped + budget.max_memory, resource.RLIM_INFINITY))
+            try:
+                reply = b"+" + _infer(model).SerializeToString()
+            except ShapeError as exc:
+                reply = b"-" + exc.message.encode()
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(reply)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        reply = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if reply[:1] == b"+":
+        return onnx.ModelProto.FromString(reply[1:])
+    if reply[:1] == b"-":
+        raise ShapeError(reply[1:].decode())
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSEGV:
+        ops = " or ".join(hazards)
+        raise ShapeError(f"ONNX shape inference crashed (SIGSEGV) on this model: onnx cannot infer a {ops} node "
+                         "whose input has no known type", hint=f"declare the types of the {ops} nodes' inputs in the model's value_info")
+    how = f"signal {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}"
+    raise ShapeError(f"ONNX shape inference failed in its child process ({how}), within the memory limit of "
+                     f"{budget.max_memory / (1 << 30):.3g} GB")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- ops expanded into their ONNX function bodies
 
 
-def _expand_schema_functions(model: onnx.ModelProto, has_rule: Callable[[str, str, int], bool]) -> bool:
+def _expand_schema_functions(model: onnx.ModelProto, has_rule: Callable[[str, str, int], bool],
+                             budget: Budget = Budget()) -> bool:
     """Replace nodes that have no registry rule but an ONNX function body by that body."""
     opsets = {e.domain or "": e.version for e in model.opset_import}
     types = _value_types(model)
-    new_nodes: list[onnx.NodeProto] = []
-    changed = False
-    for k, node in enumerate(model.graph.node):
+    bodies: list[onnx.FunctionProto | None] = []
+    for node in model.graph.node:
         domain = node.domain or ""
         version = opsets.get("ai.onnx" if domain == "" and "" not in opsets else domain, 1)
-        body = None
-        if not has_rule(node.op_type, domain, version):
-            body = _function_body(node, version, types)
+        bodies.append(None if has_rule(node.op_type, domain, version) else _function_body(node, version, types))
+    if not any(bodies):
+        return False
+    budget.check_nodes(sum(len(b.node) if b else 1 for b in bodies), "expanding ops into their ONNX function bodies makes")
+    new_nodes: list[onnx.NodeProto] = []
+    changed = False
+    for k, (node, body) in enumerate(zip(model.graph.node, bodies)):
         if body is None:
             new_nodes.append(node)
             continue
@@ -325,16 +482,17 @@ def _fold_static_inputs(model: onnx.ModelProto, view: GraphView) -> bool:
 
 
 def check_data_shapes(view: GraphView) -> None:
-    """Every data tensor must have a fully resolved shape; name the first that does not."""
+    """Every data tensor must have a fully resolved shape whose element count int64 can hold;
+    name the first that does not, and why."""
     for name in view.inputs:
-        _require_shape(view.tensors[name])
+        _require_shape(view, view.tensors[name])
     for node in view.nodes:
         for out in node.outputs:
             if out and view.tensors[out].role == DATA:
-                _require_shape(view.tensors[out], node)
+                _require_shape(view, view.tensors[out], node)
 
 
-def _require_shape(t: Tensor, node: Node | None = None) -> None:
+def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None:
     where = f" (output of {node.op_type} node {node.name!r})" if node else " (graph input)"
     if t.role != DATA:
         return
@@ -344,9 +502,61 @@ def _require_shape(t: Tensor, node: Node | None = None) -> None:
             op = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
             raise ShapeError(f"tensor {t.name!r}{where} has no known shape: ONNX cannot infer the outputs of {op}",
                              hint=f"declare {t.name!r} with its shape in the model's value_info", tensor=t.name)
-        raise ShapeError(f"tensor {t.name!r}{where} has no inferable shape", hint=input_shape_hint(), tensor=t.name)
+        raise ShapeError(f"tensor {t.name!r}{where} has no inferable shape: {_why_unresolved(view, node)}", tensor=t.name)
     for axis, d in enumerate(t.shape):
-        if not isinstance(d, int):
-            label = d if d is not None else "unknown"
-            raise ShapeError(f"tensor {t.name!r}{where} has an unresolved dim {axis} ({label})", hint=input_shape_hint(),
-                             tensor=t.name, axis=axis)
+        if isinstance(d, int):
+            continue
+        label = f" ({d})" if isinstance(d, str) and d else ""
+        raise ShapeError(f"tensor {t.name!r}{where} has an unresolved dim {axis}{label}: {_why_unresolved(view, node)}",
+                         tensor=t.name, axis=axis)
+    if t.size > MAX_DIM:
+        raise ShapeError(f"tensor {t.name!r}{where} has {t.size} elements ({_dims_text(t.shape)}), more than the "
+                         "int64 sizes of ONNX can count", tensor=t.name)
+
+
+def _why_unresolved(view: GraphView, node: Node | None) -> str:
+    """Why ONNX could not compute a shape, in terms of what would fix it."""
+    if node is None:
+        return "the graph input has no fixed shape"
+    label = f"{node.op_type} node {node.name!r}"
+    if node.op_type in CONTROL_FLOW and node.domain == "":
+        what = {"Loop": "its trip count is not a static value", "Scan": "its sequence length is not known",
+                "If": "its branches do not give the same shape"}[node.op_type]
+        return f"{label} could not be unrolled ({what})"
+    inputs = [view.tensors[i] for i in node.inputs if i]
+    # an integer operand (a shape, repeats, indices) whose value ONNX would need
+    valueless = [i for i in inputs if not i.is_float and view.value(i.name) is None]
+    if valueless:
+        t = valueless[0]
+        if t.role == STATIC:
+            return f"the static input {t.name!r} of {label} has no known value"
+        return f"{label} reads {t.name!r}, whose value depends on the values of the model's inputs, not their shapes"
+    if any(isinstance(d, int) and d >= OVERFLOW_DIM for i in inputs for d in (i.shape or ())):
+        return f"the dims of {label}'s inputs are too large for ONNX's int64 shape arithmetic"
+    shapes = ", ".join(_dims_text(i.shape) if i.resolved else "?" for i in inputs)
+    reason = _node_inference_error(view, node)
+    return f"ONNX cannot compute the output of {label} from inputs of shape {shapes}" + (f" ({reason})" if reason else "")
+
+
+def _node_inference_error(view: GraphView, node: Node) -> str | None:
+    """What ONNX's strict shape inference says about `node` alone, its inputs as the view knows
+    them: its error, or the negative size it computes (a window larger than its input)."""
+    inputs, inits = [], []
+    for name in dict.fromkeys(i for i in node.inputs if i):
+        t, value = view.tensors[name], view.value(name)
+        if value is not None:
+            inits.append(numpy_helper.from_array(np.asarray(value), name))
+        else:
+            inputs.append(helper.make_tensor_value_info(name, t.elem_type, list(t.shape) if t.shape is not None else None))
+    graph = helper.make_graph([node.proto], "node", inputs, [onnx.ValueInfoProto(name=o) for o in node.outputs if o], inits)
+    single = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in view.opsets.items()])
+    single.ir_version = view.model.ir_version
+    try:
+        inferred = onnx.shape_inference.infer_shapes(single, check_type=False, strict_mode=True, data_prop=True)
+    except Exception as exc:
+        return _first_line(exc).replace("[ShapeInferenceError] ", "").replace("[TypeInferenceError] ", "")
+    for vi in inferred.graph.output:
+        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")]
+        if any(d < 0 for d in dims):
+            return f"it computes {vi.name!r} as {_dims_text(dims)}: the node's attributes do not fit those shapes"
+    return None

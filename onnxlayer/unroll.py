@@ -8,21 +8,23 @@ So the walk analyses their subgraphs like any other leaves:
   earlier: the unrolled count is an upper bound), scan outputs concatenated on a new axis 0;
 - `Scan` is unrolled over its (static) sequence length, honouring axes and directions.
 Initializers of a body are added once (weights shared by every iteration count once in W).
-A node that cannot be rewritten (unknown trip count, too large) stays, and is reported opaque.
+A node that cannot be rewritten (unknown trip count or sequence length) stays, and is reported
+opaque. `unrolled_size` counts the nodes unrolling will make, nesting multiplied out, so that
+preparation can hold them to its budget before any is made.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .errors import GraphError
 from .graph import subgraphs
 from .loading import default_opset
 
-#: Unrolling stops past this many new nodes per control-flow node.
-MAX_UNROLLED_NODES = 200_000
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
 
 
@@ -31,12 +33,16 @@ class _Names:
 
     def __init__(self, used: set[str]) -> None:
         self.used = used
+        self.next_suffix: dict[str, int] = {}  # per base: suffixes below it are taken
 
     def fresh(self, base: str) -> str:
-        name, k = base, 0
+        name, k = base, self.next_suffix.get(base, 0)
+        if k:
+            name = f"{base}_{k}"
         while name in self.used:
             k += 1
             name = f"{base}_{k}"
+        self.next_suffix[base] = k + 1
         self.used.add(name)
         return name
 
@@ -45,7 +51,7 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
                         dims: Callable[[str], tuple | None]) -> tuple[int, list[str]]:
     """Rewrite control-flow nodes of the main graph in place; return (rewrites, notes)."""
     g = model.graph
-    if not any(n.op_type in CONTROL_FLOW and n.domain in ("", "ai.onnx") for n in g.node):
+    if not has_control_flow(g):
         return 0, []
     opset = default_opset(model)
     used = {n for node in g.node for n in list(node.input) + list(node.output)}
@@ -56,6 +62,7 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
     out_nodes: list[onnx.NodeProto] = []
     for node in g.node:
         rewrite = None
+        check_signature(node)
         if node.domain in ("", "ai.onnx"):
             if node.op_type == "If":
                 rewrite = _if(node, value, names, g)
@@ -75,6 +82,11 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
 
 
 _DONE = {"If": "subgraph inlined", "Loop": "unrolled", "Scan": "unrolled"}
+
+
+def has_control_flow(graph: onnx.GraphProto) -> bool:
+    """Whether `graph` itself (not its subgraphs) holds an If, Loop or Scan node."""
+    return any(n.op_type in CONTROL_FLOW and n.domain in ("", "ai.onnx") for n in graph.node)
 
 
 def _attr(node: onnx.NodeProto, name: str, default=None):
@@ -144,10 +156,10 @@ def _if(node, value, names: _Names, main) -> list[onnx.NodeProto] | None:
     if then_g is None or else_g is None:
         return None
     base = (node.name or node.output[0]) + "/"
-    cond = value(node.input[0])
+    cond = _condition(node, value)
     inits: dict[str, str] = {}
     if cond is not None:
-        branch = then_g if bool(np.asarray(cond).reshape(-1)[0]) else else_g
+        branch = then_g if cond else else_g
         nodes, results = _inline(branch, {}, base, names, main, inits)
         nodes += [helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity")) for r, o in zip(results, node.output) if o]
         return nodes
@@ -160,14 +172,13 @@ def _if(node, value, names: _Names, main) -> list[onnx.NodeProto] | None:
 
 def _loop(node, value, names: _Names, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
     body = _attr(node, "body")
-    trip = value(node.input[0]) if len(node.input) > 0 and node.input[0] else None
-    if body is None or trip is None:
+    steps = _trip_count(node, value)
+    if body is None or steps is None:
         return None
-    steps = int(np.asarray(trip).reshape(-1)[0])
     carried = list(node.input[2:])
     n_carried = len(carried)
     n_scan = len(body.output) - 1 - n_carried
-    if steps <= 0 or steps * max(len(body.node), 1) > MAX_UNROLLED_NODES:
+    if steps <= 0:
         notes.append(f"Loop {node.name!r}: not unrolled ({steps} iterations of {len(body.node)} nodes)")
         return None
     base = (node.name or node.output[0]) + "/"
@@ -199,11 +210,11 @@ def _scan(node, dims, names: _Names, opset: int, main, notes: list[str]) -> list
     n_scan_out = len(body.output) - n_state
     out_axes = list(_attr(node, "scan_output_axes") or [0] * n_scan_out)
     out_dirs = list(_attr(node, "scan_output_directions") or [0] * n_scan_out)
-    shape = dims(scan_inputs[0]) if scan_inputs else None
-    if not shape or not all(isinstance(d, int) for d in shape):
+    length = _scan_length(node, dims)
+    if length is None:
         return None
-    length = shape[in_axes[0] % len(shape)]
-    if length <= 0 or length * max(len(body.node), 1) > MAX_UNROLLED_NODES:
+    shape = dims(scan_inputs[0])
+    if length <= 0:
         notes.append(f"Scan {node.name!r}: not unrolled ({length} steps of {len(body.node)} nodes)")
         return None
     base = (node.name or node.output[0]) + "/"
@@ -228,6 +239,176 @@ def _scan(node, dims, names: _Names, opset: int, main, notes: list[str]) -> list
             scans[k].append(r)
     ordered = [parts[::-1] if out_dirs[k] else parts for k, parts in enumerate(scans)]
     return nodes + _assemble_outputs(node, states, ordered, out_axes, main, names, opset, base)
+
+
+# --------------------------------------------------------------------------- what unrolling reads, checked
+
+
+def _label(node: onnx.NodeProto) -> str:
+    return f"{node.op_type} node {node.name or (node.output[0] if node.output else '')!r}"
+
+
+def _condition(node: onnx.NodeProto, value: Callable[[str], np.ndarray | None]) -> bool | None:
+    """An If's condition, if static; it must be one boolean."""
+    cond = value(node.input[0]) if node.input and node.input[0] else None
+    if cond is None:
+        return None
+    cond = np.asarray(cond)
+    if cond.size != 1 or cond.dtype != np.bool_:
+        raise GraphError(f"{_label(node)} has a condition of {cond.size} {cond.dtype} element(s); ONNX requires one bool")
+    return bool(cond.reshape(-1)[0])
+
+
+def _trip_count(node: onnx.NodeProto, value: Callable[[str], np.ndarray | None]) -> int | None:
+    """A Loop's trip count, if static (None without one: the exit condition alone decides)."""
+    trip = value(node.input[0]) if node.input and node.input[0] else None
+    if trip is None:
+        return None
+    trip = np.asarray(trip)
+    if trip.size != 1 or not np.issubdtype(trip.dtype, np.integer):
+        raise GraphError(f"{_label(node)} has a trip count of {trip.size} {trip.dtype} element(s); ONNX requires one int64")
+    return int(trip.reshape(-1)[0])
+
+
+def _scan_length(node: onnx.NodeProto, dims: Callable[[str], tuple | None]) -> int | None:
+    """A Scan's sequence length, if its first scan input's shape is known."""
+    n_scan_in = _attr(node, "num_scan_inputs")
+    in_axes = list(_attr(node, "scan_input_axes") or [0] * n_scan_in)
+    shape = dims(node.input[len(node.input) - n_scan_in])
+    if not shape or not all(isinstance(d, int) for d in shape):
+        return None
+    axis = in_axes[0]
+    if not -len(shape) <= axis < len(shape):
+        raise GraphError(f"{_label(node)} scans axis {axis} of a rank-{len(shape)} input")
+    return shape[axis]
+
+
+def check_signature(node: onnx.NodeProto) -> None:
+    """A control-flow node's subgraphs must fit its inputs and outputs (ONNX's own checker would
+    refuse them; unrolling would index past their ends)."""
+    if node.domain not in ("", "ai.onnx") or node.op_type not in CONTROL_FLOW:
+        return
+    outs = len(node.output)
+    if node.op_type == "If":
+        for key in ("then_branch", "else_branch"):
+            branch = _attr(node, key)
+            if branch is not None and len(branch.output) != outs:
+                raise GraphError(f"{_label(node)} has {outs} outputs but its {key} has {len(branch.output)}")
+        return
+    body = _attr(node, "body")
+    if body is None:
+        return
+    if node.op_type == "Loop":
+        carried = max(len(node.input) - 2, 0)
+        if len(body.input) != 2 + carried or len(body.output) < 1 + carried or outs > len(body.output) - 1:
+            raise GraphError(f"{_label(node)} carries {carried} value(s) and has {outs} outputs, so its body needs "
+                             f"{2 + carried} inputs and at least {max(outs, carried) + 1} outputs; it has "
+                             f"{len(body.input)} and {len(body.output)}")
+        return
+    n_scan_in = _attr(node, "num_scan_inputs")
+    if n_scan_in is None:
+        return
+    n_state = len(node.input) - n_scan_in
+    n_scan_out = len(body.output) - n_state
+    if not 1 <= n_scan_in <= len(node.input) or len(body.input) != len(node.input) or n_scan_out < 0 or outs > len(body.output):
+        raise GraphError(f"{_label(node)} has {len(node.input)} inputs ({n_scan_in} scanned) and {outs} outputs, "
+                         f"which its body's {len(body.input)} inputs and {len(body.output)} outputs do not match")
+    for key, count in (("scan_input_axes", n_scan_in), ("scan_input_directions", n_scan_in),
+                       ("scan_output_axes", n_scan_out), ("scan_output_directions", n_scan_out)):
+        given = _attr(node, key)
+        if given is not None and len(given) != count:
+            raise GraphError(f"{_label(node)} gives {len(given)} {key} for {count} tensors")
+
+
+# --------------------------------------------------------------------------- the size unrolling will make
+
+
+def unrolled_size(graph: onnx.GraphProto, value: Callable[[str], np.ndarray | None],
+                  dims: Callable[[str], tuple | None]) -> tuple[int, str]:
+    """Nodes `graph` will hold once its control flow is unrolled, nested control flow multiplied
+    out as far as its trip counts are static (a node left rolled counts with the nodes its
+    subgraphs hold); and the control-flow node that makes the most of them.
+
+    `value` and `dims` read the main graph; subgraphs are read from their own Constant nodes,
+    initializers and declared shapes, falling back on the enclosing graph's.
+    """
+    culprit = [0, ""]
+    total = _graph_size(graph, value, dims, culprit)
+    return total, culprit[1]
+
+
+def _graph_size(graph: onnx.GraphProto, value, dims, culprit: list) -> int:
+    total = 0
+    for node in graph.node:
+        size = _node_size(node, value, dims, culprit)
+        if node.op_type in CONTROL_FLOW and size > culprit[0]:
+            culprit[:] = [size, _label(node)]
+        total += size
+    return total
+
+
+def _node_size(node: onnx.NodeProto, value, dims, culprit: list) -> int:
+    rolled = 1
+    for sub in subgraphs(node):
+        rolled += _graph_size(sub, *_scope(sub, value, dims), culprit)
+    if node.domain not in ("", "ai.onnx") or node.op_type not in CONTROL_FLOW:
+        return rolled
+    check_signature(node)
+    outs = len(node.output)
+    if node.op_type == "If":
+        branches = [_attr(node, "then_branch"), _attr(node, "else_branch")]
+        if None in branches:
+            return rolled
+        cond = _condition(node, value)
+        sizes = [_graph_size(b, *_scope(b, value, dims), culprit) for b in branches]
+        return outs + (sum(sizes) if cond is None else sizes[0] if cond else sizes[1])
+    body = _attr(node, "body")
+    if body is None:
+        return rolled
+    inner = _graph_size(body, *_scope(body, value, dims), culprit)
+    if node.op_type == "Loop":
+        steps = _trip_count(node, value)
+        per_step, scanned = 0, outs - max(len(node.input) - 2, 0)
+    else:
+        steps = None if _attr(node, "num_scan_inputs") is None else _scan_length(node, dims)
+        scanned = outs - (len(node.input) - _attr(node, "num_scan_inputs", 0))
+        per_step = _attr(node, "num_scan_inputs", 0)  # a Gather per scanned input
+    if steps is None or steps <= 0:
+        return rolled
+    # per step: the body (and the Gathers); then an Unsqueeze per scanned output, a Concat or
+    # an Identity per output
+    return max(rolled, steps * (inner + per_step + scanned) + outs)
+
+
+def _scope(graph: onnx.GraphProto, value, dims):
+    """`value` and `dims` inside `graph`: its Constant nodes, initializers and declared shapes first."""
+    local_values = {i.name: i for i in graph.initializer}
+    local_values.update({n.output[0]: n for n in graph.node if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output})
+    local = {o for n in graph.node for o in n.output} | {i.name for i in graph.input}
+    declared = {v.name: v.type for v in list(graph.input) + list(graph.value_info) + list(graph.output)}
+
+    def inner_value(name: str) -> np.ndarray | None:
+        found = local_values.get(name)
+        if found is None:
+            return None if name in local else value(name)
+        tensor = found if isinstance(found, onnx.TensorProto) else next(
+            (a.t for a in found.attribute if a.name == "value" and a.type == onnx.AttributeProto.TENSOR), None)
+        if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL or math.prod(tensor.dims) > 1:
+            return None
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception:
+            return None
+
+    def inner_dims(name: str) -> tuple | None:
+        ttype = declared.get(name)
+        if ttype is None:
+            return None if name in local or name in local_values else dims(name)
+        if not ttype.HasField("tensor_type") or not ttype.tensor_type.HasField("shape"):
+            return None
+        return tuple(d.dim_value if d.HasField("dim_value") else None for d in ttype.tensor_type.shape.dim)
+
+    return inner_value, inner_dims
 
 
 def _assemble_outputs(node, finals: list[str], scans: list[list[str]], axes: list[int], main, names: _Names,

@@ -7,6 +7,7 @@ subprocess, as a user would.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ sys.path.insert(0, str(CORPUS))
 import make_corpus  # noqa: E402
 
 HUGE = make_corpus.HUGE
+LARGE = make_corpus.LARGE
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,10 @@ CASES = [
     # fine, or fine with a warning
     Case("symbolic dim given", "symbolic_dim.onnx", 0, (), None, ("x=1x4",)),
     Case("huge dim given", "symbolic_dim.onnx", 0, (), None, (f"x=1x{HUGE}",)),
-    Case("huge dims", "huge_dims.onnx", 0, ()),
+    Case("huge dims", "huge_dims.onnx", 2, ("'x'", str(HUGE * HUGE), "int64"), onnxlayer.ShapeError),
+    Case("huge dims given", "symbolic_dim.onnx", 2, ("x", str(HUGE * HUGE), "int64"), onnxlayer.SettingsError,
+         (f"x={HUGE}x{HUGE}",)),
+    Case("large dims", "large_dims.onnx", 0, ()),
     Case("huge conv", "huge_conv.onnx", 0, ()),
     Case("unknown op", "unknown_op.onnx", 0, ("com.example::FrobnicateWarp",)),
     Case("unknown op strict", "unknown_op.onnx", 1, ("--strict", "com.example::FrobnicateWarp"), onnxlayer.OpaqueLeafError,
@@ -142,7 +147,7 @@ def test_api(case):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("case_id", ["random bytes", "dangling tensor", "wrong input", "unknown op strict", "huge dims"])
+@pytest.mark.parametrize("case_id", ["random bytes", "dangling tensor", "wrong input", "unknown op strict", "large dims"])
 def test_subprocess(case_id):
     case = BY_ID[case_id]
     proc = subprocess.run([sys.executable, "-m", "onnxlayer", *argv(case)], capture_output=True, text=True, timeout=120)
@@ -152,21 +157,23 @@ def test_subprocess(case_id):
 # ------------------------------------------------------------------ numbers that must stay exact
 
 
-def test_huge_dims_stay_exact_integers():
-    result = onnxlayer.analyze(CORPUS / "huge_dims.onnx")
+def test_large_dims_stay_exact_integers():
+    result = onnxlayer.analyze(CORPUS / "large_dims.onnx")
     s = result.summary
-    assert s.input_dim == HUGE * HUGE  # 2**124: no float rounding
-    assert s.output_dim == HUGE
+    size = 3 * LARGE  # 3·(2**61 − 1): 63 significant bits, no float holds it exactly
+    assert int(float(size)) != size  # the point of the file
+    assert s.input_dim == size and isinstance(s.input_dim, int)
+    assert s.output_dim == 3  # ReduceMax over the last axis
     relu = result.leaves[0]
-    assert relu.groups[0].units == HUGE * HUGE and relu.complexity_bits == float(HUGE * HUGE)
-    assert s.intrinsic_power == -62.0
+    assert relu.groups[0].units == size and relu.complexity_bits == float(size)  # d ≥ u: u·log2 2 bits
+    assert s.intrinsic_power == pytest.approx(math.log2(3 / size), rel=1e-15)
 
 
 def test_huge_conv_counts_exactly():
     result = onnxlayer.analyze(CORPUS / "huge_conv.onnx")
-    width = HUGE - 2  # kernel 3, no padding
+    width = HUGE - 3  # input HUGE − 1, kernel 3, no padding
     assert result.summary.macs == 2 * width * 2 * 3  # C_out · W_out · C_in · k
-    assert result.summary.input_dim == 2 * HUGE
+    assert result.summary.input_dim == 2 * (HUGE - 1)
     assert result.summary.params == 12
 
 

@@ -77,15 +77,17 @@ def test_undeclared_input_shape_names_the_input():
 
 
 def test_unresolved_intermediate_dim_names_the_tensor():
-    """A Reshape to a shape computed from data cannot be inferred: its output's dims stay open."""
+    """A Reshape to a shape read from an integer input cannot be inferred: its output's dims stay
+    open, and no input shape would fix that (the values decide)."""
     nodes = [helper.make_node("Reshape", ["x", "s"], ["r"], name="/reshape"), helper.make_node("Relu", ["r"], ["y"])]
     m = model(nodes, [value("x", 1, 8), value("s", 2, elem=TensorProto.INT64)], [value("y")])
     with pytest.raises(ShapeError) as info:
         prepare(m)
     err = info.value
     assert (err.tensor, err.axis) == ("r", 0)
-    assert err.message.startswith("tensor 'r' (output of Reshape node '/reshape') has an unresolved dim 0")
-    assert err.hint == "give the inputs' shapes with --input-shape"
+    assert err.message == ("tensor 'r' (output of Reshape node '/reshape') has an unresolved dim 0 (unk__0): Reshape node "
+                           "'/reshape' reads 's', whose value depends on the values of the model's inputs, not their shapes")
+    assert err.hint == ""
 
 
 def test_unknown_op_without_shape_asks_for_value_info():

@@ -19,6 +19,8 @@ from builders import cnn, mlp, model, value, weight  # noqa: E402
 
 #: A dimension far beyond any real tensor: sizes must stay exact Python ints.
 HUGE = 2**62
+#: Odd-sized dims whose products fill int64 but not a float's 53-bit mantissa.
+LARGE = 2**61 - 1
 
 
 def node(op, ins, outs, **kw):
@@ -54,16 +56,23 @@ def symbolic_dim() -> onnx.ModelProto:
 
 
 def huge_dims() -> onnx.ModelProto:
-    """Dims of 2**62: element counts of 2**124 need exact integers, never floats."""
+    """Dims of 2**62 twice: 2**124 elements, more than ONNX's int64 sizes can count."""
     nodes = [node("Relu", ["x"], ["r"]), node("Softmax", ["r"], ["s"], axis=-1),
              node("ReduceMax", ["s"], ["y"], keepdims=0)]
     return model(nodes, [value("x", 1, HUGE, HUGE)], [value("y", 1, HUGE)], opset=17)
 
 
+def large_dims() -> onnx.ModelProto:
+    """3 × (2**61 − 1) elements: within int64, beyond a float's exact integers."""
+    nodes = [node("Relu", ["x"], ["r"]), node("Softmax", ["r"], ["s"], axis=-1),
+             node("ReduceMax", ["s"], ["y"], keepdims=0)]
+    return model(nodes, [value("x", 1, 3, LARGE)], [value("y", 1, 3)], opset=17)
+
+
 def huge_conv() -> onnx.ModelProto:
-    """A Conv with a 2**62-wide input: rank caps and MACs must stay exact."""
+    """A Conv with a (2**62 − 1)-wide input: rank caps and MACs must stay exact."""
     nodes = [node("Conv", ["x", "w"], ["c"], kernel_shape=[3]), node("Relu", ["c"], ["y"])]
-    return model(nodes, [value("x", 1, 2, HUGE)], [value("y", 1, 2, HUGE - 2)], [weight("w", 2, 2, 3)])
+    return model(nodes, [value("x", 1, 2, HUGE - 1)], [value("y", 1, 2, HUGE - 3)], [weight("w", 2, 2, 3)])
 
 
 def zero_dim() -> onnx.ModelProto:
@@ -134,6 +143,7 @@ def files() -> dict[str, bytes]:
         "orphan_output.onnx": orphan_output().SerializeToString(),
         "symbolic_dim.onnx": symbolic_dim().SerializeToString(),
         "huge_dims.onnx": huge_dims().SerializeToString(),
+        "large_dims.onnx": large_dims().SerializeToString(),
         "huge_conv.onnx": huge_conv().SerializeToString(),
         "zero_dim.onnx": zero_dim().SerializeToString(),
         "unknown_op.onnx": unknown_op().SerializeToString(),
