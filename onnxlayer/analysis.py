@@ -17,6 +17,7 @@ import onnx
 
 from . import ops as _ops  # noqa: F401  (registers every rule)
 from .algebra import Dominators, LeafWalk, log2_ratio, walk
+from .budget import Budget
 from .errors import OpaqueLeafError
 from .fusion import build_leaves
 from .graph import GraphView
@@ -58,11 +59,11 @@ class Analysis:
 
 
 def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] | None, settings: Settings, *,
-                 strict: bool = False, fuse: bool = True, path: str | None = None) -> Analysis:
+                 strict: bool = False, fuse: bool = True, path: str | None = None, budget: Budget = Budget()) -> Analysis:
     """load → graph view → fusion → walk → result, keeping every intermediate."""
     with gc_paused():
-        proto = load_model(model)
-        view = prepare(proto, input_shapes, REGISTRY.has_rule)
+        proto = load_model(model, budget)
+        view = prepare(proto, input_shapes, REGISTRY.has_rule, budget)
         leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
         dominators = Dominators()
         walked, d, d0 = walk(view, leaves, settings, dominators)

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 import onnx
 
 from .analysis import gc_paused, run_analysis
+from .budget import Budget
 from .comparison import CompareRow, Comparison
 from .decompose import decompose
 from .errors import OnnxLayerError
@@ -39,6 +40,7 @@ def analyze(
     fuse: bool = True,
     path: str | None = None,
     trust_pickle: bool = False,
+    budget: Budget = Budget(),
     **converter_options: Any,
 ) -> AnalysisResult:
     """Compute every per-leaf and global metric of SPEC.md for a model.
@@ -47,11 +49,12 @@ def analyze(
     model, a `torch.nn.Module` (with `example_inputs`), a `torch.export.ExportedProgram`, or a
     `.keras`/`.h5`/SavedModel/`.pt2` path, converted in memory by `onnxlayer.converters`.
     `input_shapes` maps graph input names to concrete shapes for symbolic dims other than the
-    batch dimension.
+    batch dimension. `budget` bounds nodes after unrolling, folded elements and memory, each
+    checked before the work (`BudgetError` names the limit).
     """
     settings = Settings(float(tolerance), float(domain))
     source, label = to_onnx_source(model, example_inputs, trust_pickle, converter_options)
-    return run_analysis(source, input_shapes, settings, strict=strict, fuse=fuse, path=path or label).result
+    return run_analysis(source, input_shapes, settings, strict=strict, fuse=fuse, path=path or label, budget=budget).result
 
 
 def to_onnx_source(model: Any, example_inputs: Any = None, trust_pickle: bool = False,
@@ -86,6 +89,7 @@ def compare(
     domain: float = Settings.domain,
     strict: bool = False,
     fuse: bool = True,
+    budget: Budget = Budget(),
 ) -> Comparison:
     """Analyse each model and collect one row per model; a failing model gives a failed row.
 
@@ -100,11 +104,11 @@ def compare(
     for item in models:
         label, source = item if isinstance(item, tuple) else (_label(item), item)
         try:
-            proto, defaults = _resolve(source)
+            proto, defaults = _resolve(source, budget)
             names = {i.name for i in proto.graph.input} - {i.name for i in proto.graph.initializer}
             mine = {**defaults, **{k: v for k, v in shapes.items() if k in names}}
             used.update(k for k in shapes if k in names)
-            result = analyze(proto, mine, tolerance=tolerance, domain=domain, strict=strict, fuse=fuse, path=label)
+            result = analyze(proto, mine, tolerance=tolerance, domain=domain, strict=strict, fuse=fuse, path=label, budget=budget)
             rows.append(CompareRow(label, result.summary, None, result.warnings))
         except OnnxLayerError as exc:
             rows.append(CompareRow(label, None, str(exc)))
@@ -124,12 +128,12 @@ def _label(source: ModelSource) -> str:
     return "(bytes)"
 
 
-def _resolve(source: ModelSource) -> tuple[onnx.ModelProto, dict[str, tuple[int, ...]]]:
+def _resolve(source: ModelSource, budget: Budget = Budget()) -> tuple[onnx.ModelProto, dict[str, tuple[int, ...]]]:
     """The model of a `compare()` source, with the zoo's default input shapes for "zoo:NAME"."""
     if isinstance(source, str) and source.startswith(ZOO_PREFIX):
         name = source[len(ZOO_PREFIX):]
         return zoo_model(name), zoo_input_shapes(name)
-    return load_model(source), {}
+    return load_model(source, budget), {}
 
 
 def layer_expression(
@@ -141,10 +145,11 @@ def layer_expression(
     strict: bool = False,
     fuse: bool = True,
     path: str | None = None,
+    budget: Budget = Budget(),
 ) -> LayerExpression:
     """Analyse `model` and decompose it into series/parallel/DAG blocks with their metrics."""
     settings = Settings(float(tolerance), float(domain))
     with gc_paused():  # the decomposition builds many small objects too
-        a = run_analysis(model, input_shapes, settings, strict=strict, fuse=fuse, path=path)
+        a = run_analysis(model, input_shapes, settings, strict=strict, fuse=fuse, path=path, budget=budget)
         root, d_at = decompose(a.view, a.walked, a.d, a.d0, a.dominators, a.result.model.path or a.proto.graph.name or "model")
     return LayerExpression(root, a.result, a.walked, d_at)

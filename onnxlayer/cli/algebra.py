@@ -6,7 +6,7 @@ import argparse
 from ..api import layer_expression
 from ..errors import SettingsError
 from ..present import expression as present
-from .shared import EXIT_OK, add_settings, input_shapes, model_source, require_one_model, write_output
+from .shared import EXIT_OK, add_budget, add_settings, budget, input_shapes, model_source, require_one_model, write_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="path to an ONNX model")
     p.add_argument("--zoo", metavar="NAME", help="a built-in zoo model instead of a file")
     add_settings(p)
+    add_budget(p)
     p.add_argument("--format", choices=present.FORMATS, default="text")
     p.add_argument("--width", type=int, default=present.FORMULA_WIDTH,
                    help=f"longest formula on one line (default {present.FORMULA_WIDTH})")
@@ -28,6 +29,6 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsError(f"--width {args.width}: give at least 20")
     source, label, shapes = model_source(args, input_shapes(args))
     expr = layer_expression(source, shapes, tolerance=args.tolerance, domain=args.domain, strict=args.strict,
-                            fuse=not args.no_fuse, path=label)
+                            fuse=not args.no_fuse, path=label, budget=budget(args))
     write_output(present.render(expr, args.format, args.width), args.output)
     return EXIT_OK

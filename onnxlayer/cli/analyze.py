@@ -6,7 +6,8 @@ import argparse
 from ..api import analyze
 from ..errors import SettingsError
 from ..present import analysis as present
-from .shared import EXIT_OK, add_framework, add_settings, framework_options, input_shapes, model_source, write_output
+from .shared import (EXIT_OK, add_budget, add_framework, add_settings, budget, framework_options, input_shapes, model_source,
+                     write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -14,6 +15,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="path to an ONNX model")
     p.add_argument("--zoo", metavar="NAME", help="analyse a built-in zoo model instead of a file")
     add_settings(p)
+    add_budget(p)
     p.add_argument("--format", choices=present.FORMATS, default="table")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     p.add_argument("--top", type=int, default=10, help="leaves to list by complexity (table/markdown)")
@@ -40,7 +42,7 @@ def parse_group_by(text: str | None) -> int | None | bool:
 def run(args: argparse.Namespace) -> int:
     group_by = parse_group_by(args.group_by)
     source, label, shapes = model_source(args, input_shapes(args))
-    settings = dict(tolerance=args.tolerance, domain=args.domain, strict=args.strict, fuse=not args.no_fuse)
+    settings = dict(tolerance=args.tolerance, domain=args.domain, strict=args.strict, fuse=not args.no_fuse, budget=budget(args))
     if args.zoo:
         result = analyze(source, shapes, path=label, **settings)
     else:

@@ -13,7 +13,7 @@ from ..models_access import zoo_module
 from ..present import comparison as present
 from ..present import html
 from ..study import AccuracyStudy, accuracy_study, read_accuracy
-from .shared import EXIT_ERROR, EXIT_OK, add_settings, input_shapes, write_output
+from .shared import EXIT_ERROR, EXIT_OK, add_budget, add_settings, budget, input_shapes, write_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("models", nargs="*", metavar="MODEL", help="ONNX files")
     p.add_argument("--zoo", metavar="all|NAME,NAME", help="add built-in zoo models (graph-only)")
     add_settings(p)
+    add_budget(p)
     p.add_argument("--sort", metavar="COLUMN", help=f"sort rows by a column: {', '.join(c.key for c in COLUMNS)} "
                    "(or a header/alias: C, P, pbar, D0, L, U, W, macs, vc)")
     p.add_argument("--desc", action="store_true", help="sort in descending order")
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         column(args.sort)  # fail before the work on a typo
     accuracy = accuracy_of(args)
     result = compare(sources, input_shapes(args), tolerance=args.tolerance, domain=args.domain, strict=args.strict,
-                     fuse=not args.no_fuse)
+                     fuse=not args.no_fuse, budget=budget(args))
     if args.sort:
         result = result.sorted(args.sort, descending=args.desc)
     study = study_of(result, accuracy, args)

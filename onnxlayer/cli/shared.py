@@ -8,6 +8,7 @@ from typing import Any
 
 import onnx
 
+from ..budget import GIB, Budget
 from ..errors import SettingsError
 from ..models_access import zoo_input_shapes, zoo_model
 
@@ -30,6 +31,22 @@ def add_settings(p: argparse.ArgumentParser) -> None:
     add_fitting(p)
     p.add_argument("--strict", action="store_true", help="opaque leaves (no registry rule) are an error (exit 1)")
     p.add_argument("--no-fuse", action="store_true", help="skip the SPEC §4 fusions (for debugging)")
+
+
+def add_budget(p: argparse.ArgumentParser) -> None:
+    """--max-nodes, --max-folded-elements, --max-memory: the analysis budget (`onnxlayer.budget`)."""
+    g = p.add_argument_group("budget (checked before the work; a model past it is an error)")
+    g.add_argument("--max-nodes", type=int, default=Budget.max_nodes, metavar="N",
+                   help=f"graph nodes after unrolling control flow and inlining functions (default {Budget.max_nodes:,})")
+    g.add_argument("--max-folded-elements", type=int, default=Budget.max_folded_elements, metavar="N",
+                   help=f"elements constant folding may compute in all (default {Budget.max_folded_elements:,})")
+    g.add_argument("--max-memory", type=float, default=Budget.max_memory / GIB, metavar="GB",
+                   help=f"memory the model and its graph may take, estimated before reading and unrolling (default {Budget.max_memory / GIB:g})")
+
+
+def budget(args: argparse.Namespace) -> Budget:
+    """The budget the command line gives."""
+    return Budget(args.max_nodes, args.max_folded_elements, int(args.max_memory * GIB))
 
 
 def _dims(text: str) -> tuple[int, ...]:
