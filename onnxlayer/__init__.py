@@ -7,7 +7,8 @@ function and `from onnxlayer.probe import engine` still reaches the subpackage.
 """
 from .api import analyze, compare, layer_expression, probe
 from .gate import check
-from .errors import GraphError, ModelLoadError, OnnxLayerError, OpaqueLeafError, SettingsError, ShapeError
+from .budget import Budget
+from .errors import BudgetError, GraphError, ModelLoadError, OnnxLayerError, OpaqueLeafError, SettingsError, ShapeError
 from .result import AnalysisResult, LeafResult, Summary
 from .version import __version__
 
@@ -21,10 +22,12 @@ __all__ = [
     "AnalysisResult",
     "LeafResult",
     "Summary",
+    "Budget",
     "OnnxLayerError",
     "ModelLoadError",
     "GraphError",
     "ShapeError",
     "SettingsError",
     "OpaqueLeafError",
+    "BudgetError",
 ]
