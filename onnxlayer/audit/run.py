@@ -16,13 +16,14 @@ from ..errors import SettingsError
 from ..transfer import Settings
 from ..version import __version__
 from .checks import PolicyFile, check_key, entry_check, stored_check
-from .executors import EXECUTORS, Executor, make_executor
+from .executors import Executor, make_executor
 from .progress import Progress
 from .result import CHANGE_FIELDS, SUMMARY_FIELDS, AuditCounts, AuditEntry, AuditResult, EntryCheck, VersionChange
 from .entries import SourceEntry, Unavailable
 from .sources import FileOrigin, content_sha256, resolve
 from .store import DEFAULT_STORE, Store, StoredEntry
-from .tasks import DEFAULT_MAX_MEMORY_GIB, DEFAULT_TIMEOUT, AnalysisSettings, Limits, Outcome, Task, content_key
+from .tasks import (DEFAULT_MAX_MEMORY_GIB, DEFAULT_TIMEOUT, EXECUTORS, AnalysisSettings, Limits, Outcome, Task,
+                    content_key)
 
 #: Reason prefix of an entry whose model could not be read or downloaded.
 UNAVAILABLE = "unavailable"

@@ -20,6 +20,8 @@ LIMIT_REASONS = (TIMEOUT, MEMORY)
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_MAX_MEMORY_GIB = 8.0
 GIB = 1 << 30
+#: Where analyses run (`--executor`): local worker processes, or a Dask cluster.
+EXECUTORS = ("local", "dask")
 
 
 @dataclass(frozen=True)

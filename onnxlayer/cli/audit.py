@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..audit import DEFAULT_MAX_MEMORY_GIB, DEFAULT_STORE, DEFAULT_TIMEOUT, audit
-from ..audit.executors import EXECUTORS
+from ..audit.tasks import EXECUTORS
 from ..present import audit as present
 from ..present import html
 from .shared import add_fitting, add_input_shape, input_shapes, write_output
