@@ -8,6 +8,7 @@ gives up (SPEC §1).
 """
 from __future__ import annotations
 
+import faulthandler
 import math
 import os
 import signal
@@ -314,7 +315,8 @@ def _infer_in_child(model: onnx.ModelProto, hazards: Sequence[str], budget: Budg
         code = 1
         try:
             os.close(read_end)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # a crash report would be a second stderr line
+            faulthandler.disable()  # a crash report (-X faulthandler, pytest) would be more stderr lines
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
             with open("/proc/self/statm") as f:  # pages of address space already mapped
                 mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
             resource.setrlimit(resource.RLIMIT_AS, (mapped + budget.max_memory, resource.RLIM_INFINITY))
