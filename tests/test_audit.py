@@ -394,8 +394,8 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: list[str], mes
 
 
 def test_python_api_and_dataframe(tmp_path: Path) -> None:
-    import onnxlayer.audit as audit_package
-    from onnxlayer.audit import AuditResult, audit
+    import onnxlayer
+    from onnxlayer.audit import DEFAULT_STORE, AuditResult, audit
 
     onnx.save(mlp(8), tmp_path / "a.onnx")
     result = audit([tmp_path / "a.onnx"], store=tmp_path / "s.db", jobs=1)
@@ -403,7 +403,7 @@ def test_python_api_and_dataframe(tmp_path: Path) -> None:
     frame = result.to_dataframe()
     assert list(frame["name"]) == ["a.onnx"]
     assert frame["complexity_bits"][0] == pytest.approx(region_bits(8, 2, 4))
-    assert audit_package.DEFAULT_STORE == "onnxlayer-audit.db"
+    assert DEFAULT_STORE == "onnxlayer-audit.db" and onnxlayer.audit is audit
 
 
 def test_progress_bar_on_a_terminal_and_lines_otherwise(tmp_path: Path) -> None:
