@@ -84,7 +84,6 @@ class OpaqueLeafError(OnnxLayerError):
     """Raised in strict mode when some leaves have no registry rule."""
 
 
-def input_shape_hint(tensor: str | None = None, dims: str = "D1xD2x...") -> str:
-    """The remedy for a shape that is not fixed: give it (for input `tensor`: as `dims`)."""
-    flag = CLI_SETTINGS["input_shapes"]
-    return f"give it with {flag} {tensor}={dims}" if tensor else f"give the inputs' shapes with {flag}"
+def input_shape_hint(tensor: str, dims: str = "D1xD2x...") -> str:
+    """The remedy for a graph input whose shape is not fixed: give it as `dims`."""
+    return f"give it with {CLI_SETTINGS['input_shapes']} {tensor}={dims}"

@@ -158,3 +158,39 @@ def test_a_model_without_float_data_is_a_graph_error():
               [value("y", 1, 3, elem=TensorProto.INT64)])
     with pytest.raises(onnxlayer.GraphError, match="no float data input"):
         view_of(m)
+
+
+# --------------------------------------------------------------------------- folding within bounds
+
+
+def test_a_long_static_chain_folds_without_recursion():
+    """10,000 static Adds: folding walks them deepest first with its own stack."""
+    nodes = [helper.make_node("Add", [f"s{k}", "one"], [f"s{k + 1}"]) for k in range(10_000)]
+    nodes += [helper.make_node("Reshape", ["x", "s10000"], ["r"]), helper.make_node("Relu", ["r"], ["y"])]
+    m = model(nodes, [value("x", 1, 10_001)], [value("y")], [ints("s0", [1]), ints("one", [10_000])])
+    view = view_of(m)
+    assert view.value("s10000").tolist() == [1 + 10_000 * 10_000]
+
+
+def test_window_kernels_and_external_attributes_are_never_folded():
+    """A static Conv or MaxPool would loop in Python; a ConstantOfShape whose value is external
+    data would read a file: none is evaluated."""
+    fill = onnx.TensorProto(name="fill", data_type=TensorProto.FLOAT, dims=[1], data_location=TensorProto.EXTERNAL)
+    entry = fill.external_data.add()
+    entry.key, entry.value = "location", "fill.bin"
+    nodes = [helper.make_node("Conv", ["img", "k"], ["conv"]), helper.make_node("MaxPool", ["img"], ["pool"], kernel_shape=[2, 2]),
+             helper.make_node("ConstantOfShape", ["shape"], ["filled"], value=fill), helper.make_node("Add", ["x", "x"], ["y"])]
+    m = model(nodes, [value("x", 1, 4)], [value("y", 1, 4)],
+              [weight("img", 1, 1, 4, 4), weight("k", 1, 1, 3, 3), ints("shape", [2])])
+    view = view_of(m)
+    assert [view.value(t) for t in ("conv", "pool", "filled")] == [None, None, None]
+    assert view.tensors["conv"].role == STATIC and view.tensors["filled"].shape == (2,)
+
+
+def test_what_folding_cannot_reach_is_remembered():
+    m = model([helper.make_node("Conv", ["img", "k"], ["conv"]), helper.make_node("Add", ["conv", "conv"], ["twice"]),
+               helper.make_node("Add", ["x", "x"], ["y"])], [value("x", 1, 4)], [value("y", 1, 4)],
+              [weight("img", 1, 1, 4, 4), weight("k", 1, 1, 3, 3)])
+    view = view_of(m)
+    assert view.value("twice") is None
+    assert {"conv", "twice"} <= view.unfoldable

@@ -8,13 +8,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxlayer
 import onnxlayer.prepare as prepare_module
 from builders import mlp, model, value, weight
-from onnxlayer.errors import SettingsError, ShapeError
+from onnxlayer.errors import GraphError, SettingsError, ShapeError
 from onnxlayer.graph import DATA
 from onnxlayer.prepare import prepare
 from onnxlayer.registry import REGISTRY
@@ -193,3 +194,38 @@ def test_old_opset_is_upgraded_with_a_warning():
     assert view.opset == 13 and view.warnings == ["upgraded the model from opset 6 to 13"]
     # SPEC §3: 4 Relu units in d = 3 cut Σ_{j≤3} C(4, j) = 15 regions
     assert onnxlayer.analyze(m).summary.complexity_bits == pytest.approx(math.log2(15), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- checks before anything reads the model
+
+
+@pytest.mark.parametrize("dims, error, message", [
+    ([2**40, 2**40], ShapeError, f"initializer 'w' claims {2**80} elements"),
+    ([4, -1], GraphError, r"initializer 'w' has a negative dim \(\[4, -1\]\)"),
+])
+def test_stored_tensors_must_count_within_int64(dims, error, message):
+    stub = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=dims, data_location=TensorProto.EXTERNAL)
+    entry = stub.external_data.add()
+    entry.key, entry.value = "location", "w.bin"
+    m = model([helper.make_node("MatMul", ["x", "w"], ["y"])], [value("x", 1, 4)], [value("y")], [stub])
+    with pytest.raises(error, match=message):
+        prepare(m)
+
+
+def test_references_are_checked_before_shape_inference(monkeypatch):
+    """A dangling read is named before onnx's shape inference ever sees the model."""
+    monkeypatch.setattr(prepare_module, "_infer", lambda *a, **k: pytest.fail("shape inference ran"))
+    m = model([helper.make_node("Add", ["x", "ghost"], ["y"], name="/add")], [value("x", 1, 4)], [value("y", 1, 4)])
+    with pytest.raises(GraphError, match="'/add' \\(Add\\) reads tensor 'ghost'"):
+        prepare(m)
+
+
+def test_versions_newer_than_onnx_knows_are_warned():
+    m = model([helper.make_node("Relu", ["x"], ["y"])], [value("x", 1, 4)], [value("y", 1, 4)])
+    m.ir_version, m.opset_import[0].version = 99, 999
+    newest = (onnx.IR_VERSION, onnx.defs.onnx_opset_version())
+    assert prepare(m).warnings[:2] == [
+        f"IR version 99 is newer than the installed onnx {onnx.__version__} knows ({newest[0]}); read as IR {newest[0]}",
+        f"opset 999 of ai.onnx is newer than the installed onnx {onnx.__version__} knows ({newest[1]}); "
+        f"its ops are read with their opset {newest[1]} schemas",
+    ]

@@ -109,3 +109,73 @@ def test_loop_with_unknown_trip_count_stays_opaque():
              helper.make_node("Loop", ["M", "", "x"], ["y"], name="loop", body=body)]
     r = onnxlayer.analyze(model(nodes, [value("x", 1, 4)], [value("y", 1, 4)], [weight("W", 4, 4)]))
     assert r.summary.opaque_leaves == 1 and any("Loop" in w for w in r.warnings)
+
+
+# ------------------------------------------------------------------ what unrolling will make, counted first
+
+
+def loop_model(trip, body=None, inits=()):
+    inits = [weight("W", 4, 4), numpy_helper.from_array(np.asarray(trip), "M")] + list(inits)
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], name="loop", body=body or loop_body())
+    return model([loop], [value("x", 1, 4)], [value("y", 1, 4)], inits)
+
+
+def test_unrolled_size_multiplies_nesting_out():
+    """A Loop of T steps over a b-node body makes T·b nodes and an Identity per output."""
+    from onnxlayer.unroll import unrolled_size
+
+    single = loop_model(np.array(5, np.int64))
+    values = {"M": np.array(5, np.int64)}
+    assert unrolled_size(single.graph, values.get, lambda n: None) == (5 * 3 + 1, "Loop node 'loop'")
+    # the same Loop inside a body, 7 times; its trip count a Constant of that body
+    inner = helper.make_node("Loop", ["M5", "", "h_in"], ["h_out"], name="inner", body=loop_body())
+    count = helper.make_node("Constant", [], ["M5"], value=numpy_helper.from_array(np.array(5, np.int64), "M5"))
+    outer_body = helper.make_graph([helper.make_node("Identity", ["cond_in"], ["cond_out"]), count, inner], "outer",
+                                   list(loop_body().input), list(loop_body().output))
+    nested = loop_model(np.array(7, np.int64), outer_body)
+    size, culprit = unrolled_size(nested.graph, {"M": np.array(7, np.int64)}.get, lambda n: None)
+    assert (size, culprit) == (7 * (2 + 5 * 3 + 1) + 1, "Loop node 'loop'")
+
+
+def test_a_rolled_loop_counts_with_its_body():
+    from onnxlayer.unroll import unrolled_size
+
+    assert unrolled_size(loop_model(np.array(5, np.int64)).graph, lambda n: None, lambda n: None) == (1 + 3, "Loop node 'loop'")
+
+
+@pytest.mark.parametrize("trip, message", [
+    (np.array(2.5, np.float32), "float32"),
+    (np.array(3 + 0j, np.complex64), "complex64"),
+    (np.array([2, 3], np.int64), "2 int64 element"),
+])
+def test_a_trip_count_that_is_not_one_int64_is_a_graph_error(trip, message):
+    with pytest.raises(onnxlayer.GraphError, match=f"Loop node 'loop' has a trip count of .*{message}"):
+        onnxlayer.analyze(loop_model(trip))
+
+
+def test_a_loop_body_that_does_not_fit_its_node_is_a_graph_error():
+    body = loop_body()
+    del body.output[1:]
+    with pytest.raises(onnxlayer.GraphError, match="carries 1 value.*needs 3 inputs and at least 2 outputs; it has 3 and 1"):
+        onnxlayer.analyze(loop_model(np.array(3, np.int64), body))
+
+
+def test_scan_attributes_must_fit_its_inputs():
+    body = helper.make_graph([helper.make_node("Add", ["s", "xt"], ["so"])], "b", [value("s", 4), value("xt", 4)], [value("so", 4)])
+    scan = helper.make_node("Scan", ["s0", "xs"], ["sN"], name="scan", num_scan_inputs=1, body=body, scan_input_axes=[0, 1])
+    m = model([scan], [value("s0", 4), value("xs", 3, 4)], [value("sN", 4)])
+    with pytest.raises(onnxlayer.GraphError, match="Scan node 'scan' gives 2 scan_input_axes for 1 tensors"):
+        onnxlayer.analyze(m)
+
+
+def test_fresh_names_stay_unique_and_linear():
+    """Thousands of names from one base: each found in constant time, none repeated."""
+    import time
+
+    from onnxlayer.unroll import _Names
+
+    names = _Names({"a", "a_2"})
+    start = time.process_time()
+    made = [names.fresh("a") for _ in range(20_000)]
+    assert made[:3] == ["a_1", "a_3", "a_4"] and len(set(made)) == 20_000
+    assert time.process_time() - start < 1
