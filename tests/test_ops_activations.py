@@ -43,6 +43,26 @@ def test_atan_is_fitted_on_the_symmetric_domain():
     assert units(one("Atan", [(1, 6)], (1, 6))) == [(6, spec_pieces(np.arctan, -8, 8))]
 
 
+@pytest.mark.parametrize("op,f,lo,hi", [  # the domains docs/metrics.md states, at B = 8
+    ("Sinh", np.sinh, -8, 8), ("Cosh", np.cosh, -8, 8), ("Asinh", np.arcsinh, -8, 8),
+    ("Asin", np.arcsin, -1, 1), ("Acos", np.arccos, -1, 1),  # their whole domain
+    ("Acosh", np.arccosh, 1, 9),  # from the branch point 1 over a length B
+    ("Atanh", np.arctanh, -np.tanh(8), np.tanh(8)),  # poles: where |f| ≤ B
+    ("Tan", np.tan, -np.arctan(8), np.arctan(8)),
+])
+def test_trigonometric_and_hyperbolic_functions_on_their_domains(op, f, lo, hi):
+    assert units(one(op, [(1, 6)], (1, 6), opset=22)) == [(6, spec_pieces(f, lo, hi))]
+
+
+def test_inverse_functions_keep_their_domain_when_b_changes():
+    """asin is fitted on [-1, 1] whatever B; atanh follows B through tanh B."""
+    m = model([helper.make_node("Asin", ["x"], ["a"], name="/asin"), helper.make_node("Atanh", ["a"], ["y"], name="/atanh")],
+              [value("x", 1, 4)], [value("y", 1, 4)], opset=22)
+    asin, atanh = onnxlayer.analyze(m, domain=2.0, fuse=False).leaves
+    assert units(asin) == [(4, spec_pieces(np.arcsin, -1, 1))]
+    assert units(atanh) == [(4, spec_pieces(np.arctanh, -np.tanh(2), np.tanh(2)))]
+
+
 def test_contrib_quick_gelu_default_comes_from_its_entry():
     """QuickGelu (onnxruntime, no ONNX schema) is x·σ(1.702x) unless alpha says otherwise."""
     default = spec_pieces(lambda x: x / (1 + np.exp(-1.702 * x)), -8, 8)
