@@ -3,13 +3,15 @@
 `Runner` (used by tests/test_hostile*.py) starts this file as a worker process that imports
 onnxlayer once; every request then costs a fork (milliseconds), not an interpreter start
 (seconds). The child runs `onnxlayer.cli.main(argv)` with its stdout and stderr captured,
-its address space capped (RLIMIT_AS) and a wall-clock alarm; the worker replies with the exit
+its address space capped (RLIMIT_AS), its CPU time capped (RLIMIT_CPU: SIGXCPU) and a
+wall-clock alarm for what blocks without computing (SIGALRM); the worker replies with the exit
 code or the signal that ended it, wall and CPU time, peak RSS and both streams.
 Protocol: one JSON request per line on the worker's stdin, one JSON reply per line on its stdout.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import signal
@@ -31,7 +33,7 @@ class Outcome:
     """How one command ended."""
 
     code: int | None  # exit status, None when a signal ended it
-    signal: str | None  # e.g. "SIGSEGV"; "SIGALRM" is the time limit
+    signal: str | None  # e.g. "SIGSEGV"; SIGXCPU and SIGALRM are the time limits
     wall: float  # seconds
     cpu: float  # user + system seconds
     max_rss: int  # bytes
@@ -45,7 +47,7 @@ class Outcome:
     def problems(self) -> list[str]:
         """What breaks the command-line contract: exit 0 or 2, at most one stderr line, no internal error."""
         found = []
-        if self.signal == "SIGALRM":
+        if self.signal in ("SIGALRM", "SIGXCPU"):
             found.append("timeout")
         elif self.signal:
             found.append(f"killed by {self.signal}")
@@ -69,11 +71,13 @@ class Runner:
                                      text=True, env=env, cwd=str(HERE.parent))
 
     def __call__(self, argv: Sequence[str], *, cwd: str | os.PathLike | None = None, timeout: float = 10.0,
-                 memory: int = 1 << 30, user: int | None = None) -> Outcome:
-        """Run `onnxlayer argv...` in a child: `timeout` seconds of wall clock, `memory` bytes of
-        address space beyond what the worker holds; as uid `user` if given (the worker must be root)."""
-        request = {"argv": [str(a) for a in argv], "cwd": str(cwd) if cwd else None, "timeout": timeout, "memory": memory,
-                   "user": user}
+                 wall: float | None = None, memory: int = 1 << 30, user: int | None = None) -> Outcome:
+        """Run `onnxlayer argv...` in a child: `timeout` seconds of CPU, `wall` seconds of wall clock
+        (for a child that blocks; default six times `timeout`: the machine may be busy), `memory`
+        bytes of address space beyond what the worker holds; as uid `user` if given (the worker
+        must be root)."""
+        request = {"argv": [str(a) for a in argv], "cwd": str(cwd) if cwd else None, "timeout": timeout,
+                   "wall": wall or 6 * timeout, "memory": memory, "user": user}
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         reply = self.proc.stdout.readline()
@@ -113,7 +117,9 @@ def _child(request: dict, out: int, err: int) -> None:
         if request["user"] is not None:
             os.setgid(request["user"])
             os.setuid(request["user"])
-        signal.setitimer(signal.ITIMER_REAL, request["timeout"])
+        cpu = math.ceil(request["timeout"])
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        signal.setitimer(signal.ITIMER_REAL, request["wall"])
         from onnxlayer.cli import main
 
         code = main(request["argv"])

@@ -310,7 +310,7 @@ def test_a_symlink_to_dev_zero_is_refused(run, tmp_path):
 def test_a_fifo_is_refused_without_blocking(run, tmp_path, command):
     fifo = tmp_path / "model.onnx"
     os.mkfifo(fifo)
-    outcome = run([*command, fifo], timeout=10)
+    outcome = run([*command, fifo], wall=10)
     contract(outcome, 2, "model.onnx", "FIFO")
 
 
@@ -318,7 +318,7 @@ def test_a_fifo_is_refused_without_blocking(run, tmp_path, command):
 def test_a_fifo_without_the_onnx_suffix_is_refused(run, tmp_path):
     fifo = tmp_path / "model"
     os.mkfifo(fifo)
-    contract(run(["analyze", fifo], timeout=5), 2, "FIFO")
+    contract(run(["analyze", fifo], wall=5), 2, "FIFO")
 
 
 def test_a_directory_is_refused(run, tmp_path):
