@@ -1,7 +1,9 @@
 """ops/arith.py: affine ops, Gemm/MatMul rank caps and MACs, products of data (SPEC §2)."""
 from __future__ import annotations
 
-from onnx import helper
+import numpy as np
+import pytest
+from onnx import helper, numpy_helper
 
 import onnxlayer
 from builders import model, value, weight
@@ -40,3 +42,30 @@ def test_max_of_two_data_tensors():
 def test_add_is_linear():
     leaf = one("Add", [(1, 4), (1, 4)], (1, 4))
     assert leaf.kind == "linear" and leaf.exact and units(leaf) == [] and leaf.rank_cap == 4
+
+
+def _int(name, *values):
+    return numpy_helper.from_array(np.array(values if len(values) > 1 else values[0], np.int64), name)
+
+
+def test_cumprod_running_products_per_line():
+    """Lines of n = 5 along axis 1: x0·x1, (x0x1)·x2, ...: 4 products each, two square units
+    of x² (81 pieces, SPEC §2) per product; exclusive lines start with the constant 1."""
+    leaf = one("CumProd", [(2, 5)], (2, 5), [_int("axis", 1)], opset=26)
+    assert units(leaf) == [(2 * 2 * 4, 81)] and leaf.rank_cap == 10
+    leaf = one("CumProd", [(2, 5)], (2, 5), [_int("axis", 1)], opset=26, exclusive=1)
+    assert units(leaf) == [(2 * 2 * 3, 81)] and leaf.rank_cap == 8
+
+
+@pytest.mark.parametrize("m, products", [(2, 3), (3, 10), (4, 23)])
+def test_det_by_lu_elimination(m, products):
+    """M − 1 pivot reciprocals (1/x: 25 pieces) and Σ_{j<M} j(j+1) multipliers and updates plus
+    M − 1 products of the pivots (2×2: c/a, d − (c/a)·b, a·d')."""
+    leaf = one("Det", [(1, m, m)], (1,), opset=22)
+    assert products == sum(j * (j + 1) for j in range(1, m)) + m - 1
+    assert units(leaf) == [(m - 1, 25), (2 * products, 81)] and leaf.rank_cap == 1
+
+
+def test_det_of_one_by_one_matrices_is_linear():
+    leaf = one("Det", [(1, 1, 1)], (1,), opset=22)
+    assert leaf.kind == "linear" and units(leaf) == []

@@ -1,7 +1,11 @@
 """ops/conv.py: convolution and pooling rank caps (N_used), MACs and window pieces (SPEC §2)."""
 from __future__ import annotations
 
-from builders import weight
+import numpy as np
+from onnx import helper, numpy_helper
+
+import onnxlayer
+from builders import model, value, weight
 from onnxlayer.ops.conv import covered
 from op_models import one, units
 
@@ -42,3 +46,39 @@ def test_average_pool_is_linear_with_the_pool_cap():
     # 2x2 stride 2 on 4x4: every position used, min(out 2·2·2, C·N_used 2·16)
     leaf = one("AveragePool", [(1, 2, 4, 4)], (1, 2, 2, 2), kernel_shape=[2, 2], strides=[2, 2])
     assert leaf.kind == "linear" and units(leaf) == [] and leaf.rank_cap == 8
+
+
+def test_max_unpool_scatters_its_input():
+    indices = numpy_helper.from_array(np.arange(8, dtype=np.int64).reshape(1, 2, 2, 2) * 2, "indices")
+    leaf = one("MaxUnpool", [(1, 2, 2, 2)], (1, 2, 4, 4), [indices], opset=22, kernel_shape=[2, 2], strides=[2, 2])
+    assert leaf.kind == "structural" and units(leaf) == [] and leaf.rank_cap == 8
+
+
+def _deform_conv(offset_is_data: bool, mask: bool = False):
+    """X [1,2,4,4], W [3,2,3,3], offsets [1,18,2,2] (2·3·3 per offset group), optional mask [1,9,2,2]."""
+    inputs = [value("x", 1, 2, 4, 4)]
+    inits = [weight("w", 3, 2, 3, 3)]
+    if offset_is_data:
+        inputs.append(value("offset", 1, 18, 2, 2))
+    else:
+        inits.append(numpy_helper.from_array(np.zeros((1, 18, 2, 2), np.float32), "offset"))
+    names = ["x", "w", "offset"]
+    if mask:
+        inputs.append(value("mask", 1, 9, 2, 2))
+        names += ["", "mask"]
+    node = helper.make_node("DeformConv", names, ["y"], name="/dc", kernel_shape=[3, 3])
+    (leaf,) = onnxlayer.analyze(model([node], inputs, [value("y", 1, 3, 2, 2)], inits, opset=22)).leaves
+    return leaf
+
+
+def test_deform_conv_samples_bilinearly_at_data_offsets():
+    """Each of 2 input channels × 9 taps × 4 output positions = 72 samples is a bilinear
+    interpolation: 4 products (8 square units of 81 pieces); a data mask multiplies each once more."""
+    leaf = _deform_conv(True)
+    assert units(leaf) == [(2 * 4 * 72, 81)] and leaf.macs == 12 * 2 * 9 and leaf.rank_cap == 12
+    assert units(_deform_conv(True, mask=True)) == [(2 * 5 * 72, 81)]
+
+
+def test_deform_conv_with_fixed_offsets_is_a_convolution():
+    leaf = _deform_conv(False)
+    assert leaf.kind == "linear" and units(leaf) == [] and leaf.rank_cap == min(12, 32)

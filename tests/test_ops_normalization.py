@@ -27,3 +27,15 @@ def test_batch_norm_statistics_not_counted():
     inits = [weight("s", 3), weight("b", 3), weight("m", 3), weight("v", 3)]
     leaf = one("BatchNormalization", [(1, 3, 2, 2)], (1, 3, 2, 2), inits)
     assert leaf.params == 6 and leaf.kind == "linear"
+
+
+def test_lp_normalization_l2_is_a_normalization_per_vector():
+    """x/‖x‖₂ over rows of 6: G = 2 units of 1/√x (14 pieces, SPEC §2), rank ≤ 12 − 2 (scale removed)."""
+    leaf = one("LpNormalization", [(2, 6)], (2, 6), opset=22)
+    assert leaf.kind == "normalization" and units(leaf) == [(2, 14)] and leaf.rank_cap == 10
+
+
+def test_lp_normalization_l1_adds_the_signs():
+    """x/Σ|x|: an |x| unit (2 pieces) per element, a 1/x unit (25 pieces) per vector; axis 0 here."""
+    leaf = one("LpNormalization", [(3, 4)], (3, 4), opset=22, p=1, axis=0)
+    assert units(leaf) == [(12, 2), (4, 25)] and leaf.rank_cap == 8

@@ -229,3 +229,28 @@ def einsum(ctx: LeafContext) -> LTA:
         rhs = "".join(sorted(c for c, n in counts.items() if n == 1))
     contracted = math.prod(sizes[c] for c in sizes if c not in rhs)
     return ctx.lta(groups(products(out * contracted, ctx)), out, kind="product")
+
+
+@register("CumProd", kind="product", no_pattern="not written yet: the square units of the running products")
+def cum_prod(ctx: LeafContext) -> LTA:
+    """running products along the axis: n − 1 products per line of n (n − 2 exclusive)"""
+    dims = ctx.in_dims(0)
+    out = ctx.out_size()
+    exclusive = int(bool(ctx.attr("exclusive")))
+    axis = ctx.scalar(1)
+    n = max(dims) if axis is None else dims[int(axis) % len(dims)]  # an unknown axis: the longest gives the most
+    lines = out // n if n else 0
+    cap = out if axis is None else out - exclusive * lines  # exclusive: each line starts with the constant 1
+    return ctx.lta(groups(products(lines * max(n - 1 - exclusive, 0), ctx)), cap)
+
+
+@register("Det", kind="product", no_pattern="not written yet: the pivots' reciprocals and the elimination's products")
+def det(ctx: LeafContext) -> LTA:
+    """LU elimination of each M×M matrix: M − 1 pivot reciprocals, (M−1)M(M+1)/3 + M − 1 products"""
+    m = ctx.in_dims(0)[-1]
+    matrices = ctx.out_size()
+    if m <= 1:
+        return ctx.lta((), matrices, kind="linear", note="the determinant of a 1×1 matrix is its entry")
+    count = (m - 1) * m * (m + 1) // 3 + m - 1  # multipliers and updates, then the product of the pivots
+    return ctx.lta(groups((matrices * (m - 1), ctx.pieces(RECIPROCAL)), products(matrices * count, ctx)), matrices,
+                   note="LU elimination")

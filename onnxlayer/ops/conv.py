@@ -198,3 +198,27 @@ def lp_pool(ctx: LeafContext) -> LTA:
 def global_lp_pool(ctx: LeafContext) -> LTA:
     """(Σ|x|^p)^(1/p) over H·W"""
     return _lp(ctx, math.prod(ctx.in_dims(0)[2:]), ctx.out_size())
+
+
+@register("MaxUnpool", kind="structural")
+def max_unpool(ctx: LeafContext) -> LTA:
+    """scatters the pooled values to their indices, zeros elsewhere: rank ≤ min(in size, out size)"""
+    return ctx.lta((), min(ctx.in_size(0), ctx.out_size()))
+
+
+@register("DeformConv", kind="linear|product",
+          no_pattern="not written yet: the bilinear sampling products at the offset positions")
+def deform_conv(ctx: LeafContext) -> LTA:
+    """Conv sampling X at data offsets: 2^r products per sampled value (bilinear), one more with a data mask; MACs as Conv"""
+    x, w = ctx.in_dims(0), ctx.in_dims(1)
+    g = int(ctx.attr("group"))
+    kernel = tuple(ctx.attr("kernel_shape") or w[2:])
+    taps = math.prod(kernel)
+    out_spatial = math.prod(ctx.out_dims(0)[2:])
+    macs = ctx.out_size() * (x[1] // g) * taps
+    samples = x[0] * x[1] * taps * out_spatial  # each input channel at each tap of each output position
+    count = (2 ** len(kernel) * samples if ctx.is_data(2) else 0) + (samples if ctx.is_data(4) else 0)
+    count += macs if ctx.is_data(1) else 0
+    if count == 0:  # fixed offsets: a convolution
+        return ctx.lta((), min(ctx.out_size(), ctx.data_in_size), kind="linear", macs=macs)
+    return ctx.lta(groups(products(count, ctx)), ctx.out_size(), kind="product", macs=macs)

@@ -9,7 +9,7 @@ import numpy as np
 from ..pattern import GroupPattern, LeafPattern, NotProbed, PatternContext, argmax_pattern, compact, segmentation
 from ..registry import SQUARE, LeafContext, groups, register
 from ..transfer import LTA, ScalarFunction, positive
-from .activations import LOG, POWER
+from .activations import LOG, POWER, RECIPROCAL
 
 #: 1/√x, the unit of a normalised group, fitted on [1/B, B].
 RSQRT = ScalarFunction("rsqrt", lambda x: 1.0 / np.sqrt(x), positive)
@@ -168,15 +168,6 @@ def layer_norm(ctx: LeafContext) -> LTA:
     return normalization(ctx, ctx.out_size() // n if n else 0)
 
 
-@register("SkipLayerNormalization", "SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization",
-          domain="com.microsoft", kind="normalization",
-          no_pattern="not written yet: the statistic of a contrib norm (of input + skip for the Skip forms)")
-def ms_layer_norm(ctx: LeafContext) -> LTA:
-    """onnxruntime contrib layer norms over the last axis"""
-    n = ctx.in_dims(0)[-1]
-    return normalization(ctx, ctx.out_size() // n if n else 0)
-
-
 @register("RMSNormalization", since=23, kind="normalization", pattern=rms_norm_pattern)
 def rms_norm(ctx: LeafContext) -> LTA:
     """x/rms(x) over [axis, rank): G units of 1/√x, rank ≤ size − G (only scale removed)"""
@@ -216,6 +207,29 @@ def lrn(ctx: LeafContext) -> LTA:
     size = ctx.out_size()
     beta = float(ctx.attr("beta"))
     return ctx.lta(groups((size, ctx.pieces(SQUARE)), (size, ctx.pieces(POWER, -beta))), size)
+
+
+def vector_norm(ctx: LeafContext, norm: str, n: int) -> LTA:
+    """x divided by a norm of each vector of n elements (G = size / n vectors); scale-free, so
+    rank ≤ size − G. L2: G units of 1/√x (as RMSNormalization); L1: |x| units and G of 1/x;
+    MAX: a max unit of n pieces and G of 1/x."""
+    size = ctx.out_size()
+    g = size // n if n else 0
+    if norm == "L2":
+        units = groups((g, ctx.pieces(RSQRT)))
+    elif norm == "L1":
+        units = groups((size, 2), (g, ctx.pieces(RECIPROCAL)))
+    else:
+        units = groups((g, n), (g, ctx.pieces(RECIPROCAL)))
+    return ctx.lta(units, max(size - g, 0))
+
+
+@register("LpNormalization", kind="normalization", no_pattern="not written yet: the norm of each vector along `axis`")
+def lp_normalization(ctx: LeafContext) -> LTA:
+    """x/‖x‖_p along axis: p = 2 as RMSNormalization (G units of 1/√x), p = 1 adds |x| units; rank ≤ size − G"""
+    dims = ctx.in_dims(0)
+    n = dims[int(ctx.attr("axis")) % len(dims)]
+    return vector_norm(ctx, "L1" if int(ctx.attr("p")) == 1 else "L2", n)
 
 
 def softmax_axis(ctx: LeafContext) -> tuple[int, int]:
