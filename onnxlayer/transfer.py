@@ -64,35 +64,51 @@ class Settings:
 def chord_breaks(values: np.ndarray, grid: np.ndarray, tolerance: float) -> np.ndarray:
     """Grid indices of the interior breakpoints of greedy forward chord segmentation (SPEC §2).
 
-    From left point i, the right point j extends while the chord i→j stays within
-    `tolerance` of the samples strictly between them. Stated as slopes: the chord
-    slope s_j must lie in [max_k (f_k − f_i − ε)/(x_k − x_i), min_k (f_k − f_i + ε)/(x_k − x_i)]
-    over i < k < j, so one cumulative max/min per segment finds the first failing j.
+    From left point i, the right point j extends while the chord i→j stays within `tolerance`
+    of the samples strictly between them. Stated as slopes: the chord slope s_j must lie in
+    [max_k (f_k − f_i − ε)/(x_k − x_i), min_k (f_k − f_i + ε)/(x_k − x_i)] over i < k < j, so
+    running extrema over a window of right points find the first failing j. A segment is scanned
+    window by window (each twice the last segment's length), carrying those extrema across
+    windows: about one pass over the grid in all, the Python loop running per window, never per
+    grid point. Maxima and minima are exact, so the windows never change a breakpoint.
     """
     f = np.asarray(values, dtype=np.float64)
     x = np.asarray(grid, dtype=np.float64)
     n = len(f)
     breaks: list[int] = []
-    i = 0
+    i, width = 0, _FIRST_WINDOW
     while i < n - 1:
-        dx = x[i + 1 :] - x[i]
-        df = f[i + 1 :] - f[i]
-        slope = df / dx
-        lower = (df - tolerance) / dx
-        upper = (df + tolerance) / dx
-        # bounds from points strictly between i and j: shift the cumulative extrema by one
-        lo = np.empty_like(lower)
-        hi = np.empty_like(upper)
-        lo[0], hi[0] = -np.inf, np.inf
-        lo[1:] = np.maximum.accumulate(lower[:-1])
-        hi[1:] = np.minimum.accumulate(upper[:-1])
-        ok = (slope >= lo) & (slope <= hi)
-        failing = np.flatnonzero(~ok)
-        last = (failing[0] - 1) if failing.size else len(ok) - 1
-        i = i + 1 + last
+        start, lo, hi = i + 1, -np.inf, np.inf  # right points before `start` passed; their slope bounds
+        while True:
+            stop = min(start + width, n)
+            dx = x[start:stop] - x[i]
+            df = f[start:stop] - f[i]
+            slope = df / dx
+            lower = (df - tolerance) / dx
+            upper = (df + tolerance) / dx
+            # bounds from the points strictly between i and j: the running extrema shifted by one
+            below = np.maximum.accumulate(lower)
+            above = np.minimum.accumulate(upper)
+            np.maximum(below, lo, out=below)
+            np.minimum(above, hi, out=above)
+            bad = ~((slope[1:] >= below[:-1]) & (slope[1:] <= above[:-1]))  # NaN fails
+            first = int(bad.argmax()) + 1 if bad.any() else stop - start
+            if not (lo <= slope[0] <= hi):  # the window's first point, against the carried bounds
+                first = 0
+            if first < stop - start or stop == n:
+                break
+            start, lo, hi = stop, below[-1], above[-1]
+            width *= 2
+        end = max(start + first - 1, i + 1)  # the last right point that passed (a NaN fails them all: move on)
+        width = max(_MIN_WINDOW, 2 * (end - i))
+        i = end
         if i < n - 1:
             breaks.append(i)
     return np.asarray(breaks, dtype=np.int64)
+
+
+#: window widths of chord segmentation (speed only: breakpoints do not depend on them)
+_FIRST_WINDOW, _MIN_WINDOW = 64, 16
 
 
 def segment_count(values: np.ndarray, grid: np.ndarray, tolerance: float) -> int:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onnxlayer.ops.activations import ELU, GELU, HARDSWISH, MISH, RECIPROCAL, SIGMOID, SOFTPLUS, SWISH, TANH
 from onnxlayer.ops.normalization import EXP_SHIFTED, RSQRT
 from onnxlayer.registry import SQUARE
-from onnxlayer.transfer import function_pieces, is_exact, pieces, segment_count
-from spec_chords import spec_pieces
+from onnxlayer.transfer import chord_breaks, function_pieces, is_exact, pieces
+from spec_chords import spec_breaks, spec_pieces
 
 TABLE = [  # SPEC §2 reference counts at ε = 0.01, B = 8
     (SIGMOID, (), 9), (TANH, (), 13), (SOFTPLUS, (), 11), (ELU, (1.0,), 8), (GELU, (), 11), (SWISH, (1.0,), 13),
@@ -25,11 +27,50 @@ def test_relu():
     assert pieces(lambda x: np.maximum(x, 0), -8, 8, 0.01) == 2
 
 
-@pytest.mark.parametrize("fn", [np.tanh, np.sin, lambda x: x**3 / 50, lambda x: np.abs(x - 0.3)])
-def test_fast_segmentation_matches_literal_greedy(fn):
-    n = 801
-    x = np.linspace(-4, 4, n)
-    assert segment_count(fn(x), x, 0.01) == spec_pieces(fn, -4, 4, 0.01, n)
+#: functions the literal greedy of SPEC §2 checks the segmentation on: smooth, kinked, steep,
+#: stepped and oscillating, with segments from a few grid points to the whole grid
+LITERAL = {
+    "tanh": np.tanh, "square": np.square, "sin3x": lambda x: np.sin(3 * x), "exp": np.exp,
+    "swish": lambda x: x / (1 + np.exp(-x)), "cube": lambda x: x**3 / 50, "abs": lambda x: np.abs(x - 0.3),
+    "relu": lambda x: np.maximum(x, 0), "softplus": lambda x: np.log1p(np.exp(x)), "gauss": lambda x: np.exp(-x * x),
+    "bump": lambda x: 1 / (x * x + 0.5), "stairs": lambda x: np.floor(x) * 0.1, "linear": lambda x: 3 * x - 1,
+}
+
+
+@pytest.mark.parametrize("name", ["tanh", "square", "exp", "relu"])
+def test_breaks_match_the_literal_greedy_on_the_full_grid(name):
+    """SPEC §2 at its own grid (16385 points on [-8, 8], ε = 0.01): the same breakpoints."""
+    fn = LITERAL[name]
+    x = np.linspace(-8, 8, 16385)
+    assert np.array_equal(x[chord_breaks(fn(x), x, 0.01)], spec_breaks(fn, -8, 8, 0.01))
+
+
+@pytest.mark.parametrize("name", sorted(LITERAL))
+@pytest.mark.parametrize("lo,hi,eps,points", [(-8, 8, 0.01, 2049), (-3, 5, 0.001, 4097), (-1, 1, 1e-4, 1025)])
+def test_breaks_match_the_literal_greedy(name, lo, hi, eps, points):
+    fn = LITERAL[name]
+    x = np.linspace(lo, hi, points)
+    assert np.array_equal(x[chord_breaks(fn(x), x, eps)], spec_breaks(fn, lo, hi, eps, points))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), points=st.integers(2, 700), eps=st.sampled_from([1e-3, 0.01, 0.1, 1.0]),
+       roughness=st.sampled_from([0.0, 0.01, 0.3]))
+def test_breaks_match_the_literal_greedy_on_random_functions(seed, points, eps, roughness):
+    """Random smooth curves plus noise: many short segments, long ones, and ties between them."""
+    rng = np.random.default_rng(seed)
+    coeffs = rng.normal(size=4)
+    noise = rng.normal(size=points) * roughness
+    x = np.linspace(-2, 2, points)
+    values = np.polyval(coeffs, x) + np.sin(rng.uniform(0, 8) * x) + noise
+    fn = lambda grid: values  # noqa: E731  (spec_breaks evaluates on the same grid)
+    assert np.array_equal(x[chord_breaks(values, x, eps)], spec_breaks(fn, -2, 2, eps, points))
+
+
+def test_a_nan_never_stalls_the_segmentation():
+    x = np.linspace(-1, 1, 101)
+    values = np.where(np.arange(101) == 40, np.nan, x * x)
+    assert len(chord_breaks(values, x, 0.01)) < 101
 
 
 def test_tolerance_and_domain_change_counts():
