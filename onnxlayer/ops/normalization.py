@@ -8,7 +8,7 @@ import numpy as np
 
 from ..pattern import GroupPattern, LeafPattern, NotProbed, PatternContext, argmax_pattern, compact, segmentation
 from ..registry import SQUARE, LeafContext, groups, register
-from ..transfer import LTA, ScalarFunction, positive
+from ..transfer import LTA, ScalarFunction, UnitGroup, positive
 from .activations import LOG, POWER, RECIPROCAL
 
 #: 1/√x, the unit of a normalised group, fitted on [1/B, B].
@@ -254,7 +254,12 @@ def softmax(ctx: LeafContext) -> LTA:
 def log_softmax(ctx: LeafContext) -> LTA:
     """softmax's units plus one log unit per vector (log-sum-exp)"""
     g, n = softmax_axis(ctx)
-    return ctx.lta(groups((g, n), (g * n, ctx.pieces(EXP_SHIFTED)), (g, ctx.pieces(LOG))), g * (n - 1))
+    return ctx.lta(log_softmax_units(ctx, g, n), g * (n - 1))
+
+
+def log_softmax_units(ctx: LeafContext, g: int, n: int) -> tuple[UnitGroup, ...]:
+    """LogSoftmax's units over G vectors of n: a max of n pieces and n exps per vector, a log per vector."""
+    return groups((g, n), (g * n, ctx.pieces(EXP_SHIFTED)), (g, ctx.pieces(LOG)))
 
 
 @register("Hardmax", kind="pwl", pattern=hardmax_pattern)
