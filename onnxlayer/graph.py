@@ -231,7 +231,8 @@ class GraphView:
 # --------------------------------------------------------------------------- the view
 
 
-def _shape_of(ttype: onnx.TypeProto) -> tuple[int, tuple | None]:
+def shape_of(ttype: onnx.TypeProto) -> tuple[int, tuple | None]:
+    """(element type, dims) of a tensor type: ints, symbol names, None where unknown; no shape: None."""
     if not ttype.HasField("tensor_type"):
         return 0, None
     tt = ttype.tensor_type
@@ -361,7 +362,7 @@ def _index(model: onnx.ModelProto) -> tuple[list[Node], dict[str, Tensor], list[
     for init in g.initializer:
         tensors[init.name] = Tensor(init.name, init.data_type, tuple(int(d) for d in init.dims), initializer=True)
     for vi in list(g.input) + list(g.value_info) + list(g.output):
-        elem, shape = _shape_of(vi.type)
+        elem, shape = shape_of(vi.type)
         t = tensors.get(vi.name)
         if t is None:
             tensors[vi.name] = Tensor(vi.name, elem, shape)
@@ -572,6 +573,11 @@ def _output_sizes(view: GraphView, node: Node, feeds: Mapping[str, np.ndarray]) 
     outs = [view.tensors[o] for o in node.outputs if o]
     if all(t.resolved for t in outs):
         return [t.size for t in outs]
+    if node.op_type == "Range" and node.domain == "" and len(feeds) == 3:
+        # ONNX infers nothing when a bound is a 1-element vector, as in its own AffineGrid function
+        start, limit, delta = (np.asarray(feeds[i]).reshape(-1) for i in node.inputs)
+        if start.size == limit.size == delta.size == 1 and delta[0] != 0 and np.all(np.isfinite([start[0], limit[0], delta[0]])):
+            return [max(math.ceil((float(limit[0]) - float(start[0])) / float(delta[0])), 0)]
     g = helper.make_graph([node.proto], "fold", [], [onnx.ValueInfoProto(name=t.name) for t in outs],
                           [numpy_helper.from_array(np.asarray(v), n) for n, v in feeds.items()])
     probe = helper.make_model(g, opset_imports=[helper.make_opsetid(d, v) for d, v in view.opsets.items()])
@@ -582,7 +588,7 @@ def _output_sizes(view: GraphView, node: Node, feeds: Mapping[str, np.ndarray]) 
         return None
     sizes = []
     for vi in inferred.graph.output:
-        _, shape = _shape_of(vi.type)
+        _, shape = shape_of(vi.type)
         if shape is None or not all(isinstance(d, int) for d in shape):
             return None
         sizes.append(math.prod(shape))

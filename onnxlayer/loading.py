@@ -161,11 +161,13 @@ def _non_utf8_field(message: Message, path: str = "model") -> str | None:
 
 
 def default_opset(model: onnx.ModelProto) -> int:
+    """The model's ai.onnx opset: the one it imports; opset 1 for an IR < 3 model, which imports
+    none; the installed onnx's newest for a model importing other domains only (ai.onnx.ml,
+    ai.onnx.preview.training), which can hold no ai.onnx op, so that no version is wrong for it."""
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
             return int(entry.version)
-    # IR < 3 models carry no opset_import and mean opset 1
-    return 1
+    return onnx.defs.onnx_opset_version() if model.opset_import else 1
 
 
 def version_warnings(model: onnx.ModelProto) -> list[str]:

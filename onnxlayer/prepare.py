@@ -20,16 +20,15 @@ from onnx import helper, numpy_helper
 
 from .budget import Budget, FoldBudget
 from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
-from .graph import DATA, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, subgraphs
+from .graph import DATA, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, shape_of, subgraphs
 from .loading import default_opset, skeleton, upgrade_if_old, version_warnings
-from .unroll import CONTROL_FLOW, has_control_flow, unroll_control_flow, unrolled_size
+from .unroll import CONTROL_FLOW, has_control_flow, rename_outer_refs, unroll_control_flow, unrolled_size
 
 #: Largest dimension ONNX can store (int64); no tensor can hold more elements either.
 MAX_DIM = (1 << 63) - 1
 #: Dims from here up leave ONNX's int64 shape arithmetic (sums of pads, products) no headroom.
 OVERFLOW_DIM = 1 << 62
 UNROLL_ROUNDS = 4  # nested control flow unrolls one level per round
-FOLD_ROUNDS = 32  # each round can unlock shapes that the next depends on (Swin legacy: ~1 per block)
 #: Ops whose shape inference (onnx 1.23) reads an input type without checking it exists: an
 #: input of unknown type crashes the process. tests/test_hostile.py rescans every schema.
 INFERENCE_HAZARDS = frozenset({("", "RegexFullMatch"), ("ai.onnx.ml", "DictVectorizer"), ("ai.onnx.ml", "LabelEncoder"),
@@ -68,19 +67,18 @@ def prepare(
         if not has_control_flow(model.graph):
             break
         dims = lambda n: view.tensors[n].shape if n in view.tensors else None  # noqa: E731
-        count, culprit = unrolled_size(model.graph, view.value, dims)
+        count, culprit = unrolled_size(model.graph, view.value, dims, view.opset)
         budget.check_nodes(count, f"unrolling {culprit} makes")
         rewrites, notes = unroll_control_flow(model, view.value, dims)
         warnings.extend(notes)
         if not rewrites:
+            view.warnings.extend(notes)  # no new view will copy them
             break
         model = _infer(model, hazards, budget)
         view = _view(model, warnings, fold_budget)
-    for _ in range(FOLD_ROUNDS):
-        if not _unresolved_data(view) or not _fold_static_inputs(model, view):
-            break
-        model = _infer(model, hazards, budget)
-        view = _view(model, warnings, fold_budget)
+    if _unresolved_data(view):
+        _resolve_shapes(view)
+        _drop_unread_open_outputs(view)
     check_data_shapes(view)
     return view
 
@@ -360,21 +358,23 @@ def _expand_schema_functions(model: onnx.ModelProto, has_rule: Callable[[str, st
     opsets = {e.domain or "": e.version for e in model.opset_import}
     types = _value_types(model)
     bodies: list[onnx.FunctionProto | None] = []
+    versions: list[int] = []
     for node in model.graph.node:
         domain = node.domain or ""
         version = opsets.get("ai.onnx" if domain == "" and "" not in opsets else domain, 1)
+        versions.append(version)
         bodies.append(None if has_rule(node.op_type, domain, version) else _function_body(node, version, types))
     if not any(bodies):
         return False
     budget.check_nodes(sum(len(b.node) if b else 1 for b in bodies), "expanding ops into their ONNX function bodies makes")
     new_nodes: list[onnx.NodeProto] = []
     changed = False
-    for k, (node, body) in enumerate(zip(model.graph.node, bodies)):
+    for k, (node, body, version) in enumerate(zip(model.graph.node, bodies, versions)):
         if body is None:
             new_nodes.append(node)
             continue
         changed = True
-        new_nodes.extend(_instantiate(node, body, prefix=f"{node.name or node.op_type}_{k}/"))
+        new_nodes.extend(_instantiate(node, body, f"{node.name or node.op_type}_{k}/", _schema_defaults(node, version)))
         for entry in body.opset_import:
             if entry.domain not in opsets:
                 model.opset_import.append(entry)
@@ -416,11 +416,19 @@ def _function_body(node: onnx.NodeProto, version: int, types: dict[str, onnx.Typ
     return None
 
 
-def _instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str) -> list[onnx.NodeProto]:
-    """Copy a function body in place of `node`: rename formals, bind attribute references."""
-    rename = {formal: actual for formal, actual in zip(body.input, node.input)}
+def _instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str,
+                 defaults: Mapping[str, onnx.AttributeProto]) -> list[onnx.NodeProto]:
+    """Copy a function body in place of `node`: rename formals (an optional formal the node does
+    not give becomes empty) and the body's own tensors, also where subgraphs of the body read them
+    from the enclosing scope; bind attribute references, to the schema's `defaults` where the node
+    sets none."""
+    rename = {formal: (node.input[k] if k < len(node.input) else "") for k, formal in enumerate(body.input)}
     rename.update({formal: actual for formal, actual in zip(body.output, node.output)})
-    attrs = {a.name: a for a in node.attribute}
+    for inner in body.node:
+        for name in inner.output:
+            if name:
+                rename.setdefault(name, prefix + name)
+    attrs = {**defaults, **{a.name: a for a in node.attribute}}
     out = []
     for inner in body.node:
         copy = onnx.NodeProto()
@@ -430,20 +438,41 @@ def _instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str) ->
             for i, name in enumerate(seq):
                 if name:
                     seq[i] = rename.setdefault(name, prefix + name)
-        kept = []
-        for a in copy.attribute:
-            if a.ref_attr_name:
-                if a.ref_attr_name in attrs:
-                    bound = onnx.AttributeProto()
-                    bound.CopyFrom(attrs[a.ref_attr_name])
-                    bound.name = a.name
-                    kept.append(bound)
-            else:
-                kept.append(a)
-        del copy.attribute[:]
-        copy.attribute.extend(kept)
+        _bind_attribute_refs(copy, attrs)
+        for sub in subgraphs(copy):
+            rename_outer_refs(sub, rename)
         out.append(copy)
     return out
+
+
+def _bind_attribute_refs(node: onnx.NodeProto, attrs: Mapping[str, onnx.AttributeProto]) -> None:
+    """Replace `node`'s attribute references (`ref_attr_name`) by the values in `attrs`, in its
+    subgraphs too; a reference with no value is dropped (the inner op's own default applies)."""
+    kept = []
+    for a in node.attribute:
+        if a.ref_attr_name:
+            if a.ref_attr_name in attrs:
+                bound = onnx.AttributeProto()
+                bound.CopyFrom(attrs[a.ref_attr_name])
+                bound.name = a.name
+                kept.append(bound)
+        else:
+            kept.append(a)
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    for sub in subgraphs(node):
+        for inner in sub.node:
+            _bind_attribute_refs(inner, attrs)
+
+
+def _schema_defaults(node: onnx.NodeProto, version: int) -> dict[str, onnx.AttributeProto]:
+    """The default values the op's schema gives its attributes (what a reference to an attribute
+    the node leaves unset stands for)."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, version, node.domain or "")
+    except onnx.defs.SchemaError:
+        return {}
+    return {name: spec.default_value for name, spec in schema.attributes.items() if spec.default_value.type}
 
 
 # --------------------------------------------------------------------------- folding static inputs
@@ -453,31 +482,55 @@ def _unresolved_data(view: GraphView) -> bool:
     return any(t.role == DATA and not t.resolved for t in view.tensors.values())
 
 
-def _fold_static_inputs(model: onnx.ModelProto, view: GraphView) -> bool:
-    """Where ONNX's data propagation gave up (shape arithmetic through Div, Cast, ...), fold
-    the static inputs of nodes whose data outputs lack a shape into constants, so that shape
-    inference can run again."""
-    changed = False
-    added: set[str] = set()
+def _resolve_shapes(view: GraphView) -> None:
+    """Resolve the shapes ONNX's whole-model inference left open (its data propagation stops at
+    shape arithmetic through Div, Cast, ...) in one pass in topological order: each node with an
+    open output is inferred alone, its static inputs folded to values and its inputs' shapes as
+    resolved so far. One pass reaches the fixed point: no rounds, linear in the graph."""
     for node in view.nodes:
         outs = [view.tensors[o] for o in node.outputs if o]
         # static outputs count too: a static Expand of a weight can set a data Concat's shape
         if all(t.resolved for t in outs):
             continue
-        for k, name in enumerate(node.inputs):
+        try:
+            inferred = onnx.shape_inference.infer_shapes(_single_node_model(view, node), check_type=False,
+                                                         strict_mode=False, data_prop=True)
+        except Exception:
+            continue
+        for vi in inferred.graph.output:
+            t = view.tensors[vi.name]
+            if t.resolved or not vi.type.HasField("tensor_type"):
+                continue
+            elem, shape = shape_of(vi.type)
+            if shape is not None and all(isinstance(d, int) for d in shape):
+                t.shape = shape
+                t.elem_type = t.elem_type or elem
+
+
+def _drop_unread_open_outputs(view: GraphView) -> None:
+    """An optional output that nothing reads and whose shape ONNX cannot tell (opset 7's Dropout
+    mask) is as if the node had not asked for it."""
+    for node in view.nodes:
+        dropped = False
+        for k, name in enumerate(node.outputs):
             t = view.tensors.get(name) if name else None
-            if t is None or t.role != STATIC or t.initializer:
+            if t is None or t.resolved or t.consumers or name in view.outputs or not _optional_output(node, k, view.opsets):
                 continue
-            value = view.value(name)
-            if value is None:
-                continue
-            folded = f"{name}__onnxlayer_folded"
-            if folded not in view.tensors and folded not in added:
-                model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), folded))
-                added.add(folded)
-            node.proto.input[k] = folded
-            changed = True
-    return changed
+            node.proto.output[k] = ""
+            del view.tensors[name]
+            dropped = True
+        if dropped:
+            node.outputs = tuple(node.proto.output)
+
+
+def _optional_output(node: Node, k: int, opsets: Mapping[str, int]) -> bool:
+    """Whether output `k` of `node` is optional in its ONNX schema."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opsets.get(node.domain, 1), node.domain)
+    except onnx.defs.SchemaError:
+        return False
+    formal = schema.outputs[min(k, len(schema.outputs) - 1)] if schema.outputs else None
+    return formal is not None and formal.option == onnx.defs.OpSchema.FormalParameterOption.Optional
 
 
 # --------------------------------------------------------------------------- the result: every data shape concrete
@@ -540,9 +593,9 @@ def _why_unresolved(view: GraphView, node: Node | None) -> str:
     return f"ONNX cannot compute the output of {label} from inputs of shape {shapes}" + (f" ({reason})" if reason else "")
 
 
-def _node_inference_error(view: GraphView, node: Node) -> str | None:
-    """What ONNX's strict shape inference says about `node` alone, its inputs as the view knows
-    them: its error, or the negative size it computes (a window larger than its input)."""
+def _single_node_model(view: GraphView, node: Node) -> onnx.ModelProto:
+    """`node` alone in a model: its inputs with a value (static, folded) as initializers, the
+    others declared with the types and shapes the view knows."""
     inputs, inits = [], []
     for name in dict.fromkeys(i for i in node.inputs if i):
         t, value = view.tensors[name], view.value(name)
@@ -552,9 +605,16 @@ def _node_inference_error(view: GraphView, node: Node) -> str | None:
             inputs.append(helper.make_tensor_value_info(name, t.elem_type, list(t.shape) if t.shape is not None else None))
     graph = helper.make_graph([node.proto], "node", inputs, [onnx.ValueInfoProto(name=o) for o in node.outputs if o], inits)
     single = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in view.opsets.items()])
-    single.ir_version = view.model.ir_version
+    single.ir_version = max(view.model.ir_version, 4)  # its initializers are not graph inputs
+    return single
+
+
+def _node_inference_error(view: GraphView, node: Node) -> str | None:
+    """What ONNX's strict shape inference says about `node` alone, its inputs as the view knows
+    them: its error, or the negative size it computes (a window larger than its input)."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(single, check_type=False, strict_mode=True, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(_single_node_model(view, node), check_type=False, strict_mode=True,
+                                                     data_prop=True)
     except Exception as exc:
         return _first_line(exc).replace("[ShapeInferenceError] ", "").replace("[TypeInferenceError] ", "")
     for vi in inferred.graph.output:

@@ -6,7 +6,8 @@ So the walk analyses their subgraphs like any other leaves:
   are counted: an upper bound);
 - `Loop` with a static trip count is unrolled (a data-dependent exit condition can only stop it
   earlier: the unrolled count is an upper bound), scan outputs concatenated on a new axis 0;
-- `Scan` is unrolled over its (static) sequence length, honouring axes and directions.
+- `Scan` is unrolled over its (static) sequence length, honouring axes and directions; a
+  Scan-8 (batch axis first, optional `sequence_lens`) once per batch element.
 Initializers of a body are added once (weights shared by every iteration count once in W).
 A node that cannot be rewritten (unknown trip count or sequence length) stays, and is reported
 opaque. `unrolled_size` counts the nodes unrolling will make, nesting multiplied out, so that
@@ -62,7 +63,7 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
     out_nodes: list[onnx.NodeProto] = []
     for node in g.node:
         rewrite = None
-        check_signature(node)
+        check_signature(node, opset)
         if node.domain in ("", "ai.onnx"):
             if node.op_type == "If":
                 rewrite = _if(node, value, names, g)
@@ -70,6 +71,8 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
                 rewrite = _loop(node, value, names, opset, g, notes)
             elif node.op_type == "Scan" and opset >= 9:
                 rewrite = _scan(node, dims, names, opset, g, notes)
+            elif node.op_type == "Scan":
+                rewrite = _scan8(node, value, dims, names, opset, g, notes)
         if rewrite is None:
             out_nodes.append(node)
         else:
@@ -78,6 +81,8 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
             notes.append(f"{node.op_type} {node.name or node.output[0]!r}: " + _DONE[node.op_type])
     del g.node[:]
     g.node.extend(out_nodes)
+    if rewrites and model.ir_version < 4:
+        model.ir_version = 4  # before IR 4 an initializer had to be a graph input too; the new ones are not
     return rewrites, notes
 
 
@@ -120,13 +125,14 @@ def _inline(body: onnx.GraphProto, inputs: dict[str, str], prefix: str, names: _
             if name:
                 rename[name] = copy.output[k] = names.fresh(prefix + name)
         for sub in subgraphs(copy):  # nested subgraphs may read names of this body
-            _rename_refs(sub, rename)
+            rename_outer_refs(sub, rename)
         nodes.append(copy)
     results = [rename.get(o.name, o.name) for o in body.output]
     return nodes, results
 
 
-def _rename_refs(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
+def rename_outer_refs(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
+    """Rename, in place, the names `graph` (and its nested subgraphs) reads from the enclosing scope."""
     local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
     for n in graph.node:
         for k, name in enumerate(n.input):
@@ -134,7 +140,7 @@ def _rename_refs(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
                 n.input[k] = rename[name]
         local.update(n.output)
         for sub in subgraphs(n):
-            _rename_refs(sub, {k: v for k, v in rename.items() if k not in local})
+            rename_outer_refs(sub, {k: v for k, v in rename.items() if k not in local})
 
 
 def _const(main: onnx.GraphProto, names: _Names, base: str, array: np.ndarray) -> str:
@@ -218,27 +224,87 @@ def _scan(node, dims, names: _Names, opset: int, main, notes: list[str]) -> list
         notes.append(f"Scan {node.name!r}: not unrolled ({length} steps of {len(body.node)} nodes)")
         return None
     base = (node.name or node.output[0]) + "/"
-    states = list(node.input[:n_state])
+    axes = [in_axes[j] % len(dims(x) or shape) for j, x in enumerate(scan_inputs)]
+    nodes, states, scans = _scan_steps(body, list(node.input[:n_state]), scan_inputs, axes, in_dirs, length, base, names,
+                                       main, {})
+    ordered = [parts[::-1] if out_dirs[k] else parts for k, parts in enumerate(scans)]
+    return nodes + _assemble_outputs(node, states, ordered, out_axes, main, names, opset, base)
+
+
+def _scan_steps(body: onnx.GraphProto, states: list[str], scan_inputs: list[str], axes: list[int], dirs: list[int],
+                length: int, base: str, names: _Names, main: onnx.GraphProto, inits: dict[str, str]
+                ) -> tuple[list[onnx.NodeProto], list[str], list[list[str]]]:
+    """A Scan body unrolled over `length` steps, each scan input sliced along its axis in its
+    direction; returns (nodes, final states, each scan output's per-step values in step order)."""
     nodes: list[onnx.NodeProto] = []
-    scans: list[list[str]] = [[] for _ in range(n_scan_out)]
-    inits: dict[str, str] = {}
+    scans: list[list[str]] = [[] for _ in range(len(body.output) - len(states))]
     for t in range(length):
         slices = []
         for j, x in enumerate(scan_inputs):
-            rank = len(dims(x) or shape)
-            index = length - 1 - t if in_dirs[j] else t
+            index = length - 1 - t if dirs[j] else t
             idx = _const(main, names, f"{base}t{t}_{j}", np.array(index, dtype=np.int64))
             s = names.fresh(f"{base}#{t}/{x}/slice")
-            nodes.append(helper.make_node("Gather", [x, idx], [s], name=names.fresh(s + "/Gather"), axis=in_axes[j] % rank))
+            nodes.append(helper.make_node("Gather", [x, idx], [s], name=names.fresh(s + "/Gather"), axis=axes[j]))
             slices.append(s)
         bind = dict(zip([b.name for b in body.input], states + slices))
         inlined, results = _inline(body, bind, f"{base}#{t}/", names, main, inits)
         nodes += inlined
-        states = results[:n_state]
-        for k, r in enumerate(results[n_state:]):
+        states = results[:len(states)]
+        for k, r in enumerate(results[len(states):]):
             scans[k].append(r)
-    ordered = [parts[::-1] if out_dirs[k] else parts for k, parts in enumerate(scans)]
-    return nodes + _assemble_outputs(node, states, ordered, out_axes, main, names, opset, base)
+    return nodes, states, scans
+
+
+def _scan8(node, value, dims, names: _Names, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
+    """Scan-8: inputs and outputs carry a batch axis first, the sequence axis second; each
+    batch element is scanned on its own (its slices gathered first), then the results stacked.
+    `sequence_lens`, when given, must be static and the full length for every element."""
+    body = _attr(node, "body")
+    n_scan_in = _attr(node, "num_scan_inputs")
+    if body is None or n_scan_in is None:
+        return None
+    n_state = len(node.input) - 1 - n_scan_in
+    scan_inputs = list(node.input[1 + n_state:])
+    dirs = list(_attr(node, "directions") or [0] * n_scan_in)
+    shape = dims(scan_inputs[0])
+    if not shape or len(shape) < 2 or not all(isinstance(d, int) for d in shape[:2]):
+        return None
+    batch, length = shape[0], shape[1]
+    label = node.name or node.output[0]
+    if node.input[0]:
+        lens = value(node.input[0])
+        if lens is None or np.asarray(lens).size != batch or np.any(np.asarray(lens) != length):
+            notes.append(f"Scan {label!r}: not unrolled (its sequence_lens are not static or not all {length})")
+            return None
+    if batch <= 0 or length <= 0:
+        notes.append(f"Scan {label!r}: not unrolled ({batch}×{length} steps of {len(body.node)} nodes)")
+        return None
+    base = label + "/"
+    nodes: list[onnx.NodeProto] = []
+    inits: dict[str, str] = {}
+    finals: list[list[str]] = [[] for _ in range(n_state)]
+    scans: list[list[str]] = [[] for _ in range(len(body.output) - n_state)]
+    for b in range(batch):
+        element = f"{base}b{b}/"
+        idx = _const(main, names, f"{element}index", np.array(b, dtype=np.int64))
+        sliced = []
+        for x in node.input[1:]:
+            s = names.fresh(f"{element}{x}")
+            nodes.append(helper.make_node("Gather", [x, idx], [s], name=names.fresh(s + "/Gather"), axis=0))
+            sliced.append(s)
+        steps, states, per_step = _scan_steps(body, sliced[:n_state], sliced[n_state:], [0] * n_scan_in, dirs, length,
+                                              element, names, main, inits)
+        nodes += steps
+        for k, r in enumerate(states):
+            finals[k].append(r)
+        for k, parts in enumerate(per_step):
+            stacked = names.fresh(f"{element}scan_output_{k}")
+            nodes += _stack(parts, stacked, 0, main, names, opset, element)
+            scans[k].append(stacked)
+    for parts, out in zip(finals + scans, node.output):
+        if out:
+            nodes += _stack(parts, out, 0, main, names, opset, base)
+    return nodes
 
 
 # --------------------------------------------------------------------------- what unrolling reads, checked
@@ -283,9 +349,10 @@ def _scan_length(node: onnx.NodeProto, dims: Callable[[str], tuple | None]) -> i
     return shape[axis]
 
 
-def check_signature(node: onnx.NodeProto) -> None:
+def check_signature(node: onnx.NodeProto, opset: int) -> None:
     """A control-flow node's subgraphs must fit its inputs and outputs (ONNX's own checker would
-    refuse them; unrolling would index past their ends)."""
+    refuse them; unrolling would index past their ends). Before opset 9, Scan's first input is
+    `sequence_lens`, which its body does not see."""
     if node.domain not in ("", "ai.onnx") or node.op_type not in CONTROL_FLOW:
         return
     outs = len(node.output)
@@ -308,13 +375,17 @@ def check_signature(node: onnx.NodeProto) -> None:
     n_scan_in = _attr(node, "num_scan_inputs")
     if n_scan_in is None:
         return
-    n_state = len(node.input) - n_scan_in
+    lens = 1 if opset < 9 else 0
+    seen = len(node.input) - lens  # the inputs the body sees
+    n_state = seen - n_scan_in
     n_scan_out = len(body.output) - n_state
-    if not 1 <= n_scan_in <= len(node.input) or len(body.input) != len(node.input) or n_scan_out < 0 or outs > len(body.output):
+    if not 1 <= n_scan_in <= seen or len(body.input) != seen or n_scan_out < 0 or outs > len(body.output):
         raise GraphError(f"{_label(node)} has {len(node.input)} inputs ({n_scan_in} scanned) and {outs} outputs, "
                          f"which its body's {len(body.input)} inputs and {len(body.output)} outputs do not match")
-    for key, count in (("scan_input_axes", n_scan_in), ("scan_input_directions", n_scan_in),
-                       ("scan_output_axes", n_scan_out), ("scan_output_directions", n_scan_out)):
+    counted = ((("directions", n_scan_in),) if lens else
+               (("scan_input_axes", n_scan_in), ("scan_input_directions", n_scan_in),
+                ("scan_output_axes", n_scan_out), ("scan_output_directions", n_scan_out)))
+    for key, count in counted:
         given = _attr(node, key)
         if given is not None and len(given) != count:
             raise GraphError(f"{_label(node)} gives {len(given)} {key} for {count} tensors")
@@ -324,7 +395,7 @@ def check_signature(node: onnx.NodeProto) -> None:
 
 
 def unrolled_size(graph: onnx.GraphProto, value: Callable[[str], np.ndarray | None],
-                  dims: Callable[[str], tuple | None]) -> tuple[int, str]:
+                  dims: Callable[[str], tuple | None], opset: int) -> tuple[int, str]:
     """Nodes `graph` will hold once its control flow is unrolled, nested control flow multiplied
     out as far as its trip counts are static (a node left rolled counts with the nodes its
     subgraphs hold); and the control-flow node that makes the most of them.
@@ -333,42 +404,51 @@ def unrolled_size(graph: onnx.GraphProto, value: Callable[[str], np.ndarray | No
     initializers and declared shapes, falling back on the enclosing graph's.
     """
     culprit = [0, ""]
-    total = _graph_size(graph, value, dims, culprit)
+    total = _graph_size(graph, value, dims, culprit, opset)
     return total, culprit[1]
 
 
-def _graph_size(graph: onnx.GraphProto, value, dims, culprit: list) -> int:
+def _graph_size(graph: onnx.GraphProto, value, dims, culprit: list, opset: int) -> int:
     total = 0
     for node in graph.node:
-        size = _node_size(node, value, dims, culprit)
+        size = _node_size(node, value, dims, culprit, opset)
         if node.op_type in CONTROL_FLOW and size > culprit[0]:
             culprit[:] = [size, _label(node)]
         total += size
     return total
 
 
-def _node_size(node: onnx.NodeProto, value, dims, culprit: list) -> int:
+def _node_size(node: onnx.NodeProto, value, dims, culprit: list, opset: int) -> int:
     rolled = 1
     for sub in subgraphs(node):
-        rolled += _graph_size(sub, *_scope(sub, value, dims), culprit)
+        rolled += _graph_size(sub, *_scope(sub, value, dims), culprit, opset)
     if node.domain not in ("", "ai.onnx") or node.op_type not in CONTROL_FLOW:
         return rolled
-    check_signature(node)
+    check_signature(node, opset)
     outs = len(node.output)
     if node.op_type == "If":
         branches = [_attr(node, "then_branch"), _attr(node, "else_branch")]
         if None in branches:
             return rolled
         cond = _condition(node, value)
-        sizes = [_graph_size(b, *_scope(b, value, dims), culprit) for b in branches]
+        sizes = [_graph_size(b, *_scope(b, value, dims), culprit, opset) for b in branches]
         return outs + (sum(sizes) if cond is None else sizes[0] if cond else sizes[1])
     body = _attr(node, "body")
     if body is None:
         return rolled
-    inner = _graph_size(body, *_scope(body, value, dims), culprit)
+    inner = _graph_size(body, *_scope(body, value, dims), culprit, opset)
     if node.op_type == "Loop":
         steps = _trip_count(node, value)
         per_step, scanned = 0, outs - max(len(node.input) - 2, 0)
+    elif opset < 9:
+        # Scan-8, per batch element: a Gather per input, the steps, a stack per scan output; then a stack per output
+        shape = dims(node.input[-1]) if _attr(node, "num_scan_inputs") is not None else None
+        if not shape or len(shape) < 2 or not all(isinstance(d, int) and d > 0 for d in shape[:2]):
+            return rolled
+        n_scan_in = _attr(node, "num_scan_inputs")
+        scanned = len(body.output) - (len(node.input) - 1 - n_scan_in)
+        per_element = len(node.input) + shape[1] * (inner + n_scan_in + scanned) + 2 * scanned + 1
+        return max(rolled, shape[0] * (per_element + outs) + 2 * outs)
     else:
         steps = None if _attr(node, "num_scan_inputs") is None else _scan_length(node, dims)
         scanned = outs - (len(node.input) - _attr(node, "num_scan_inputs", 0))
@@ -419,12 +499,17 @@ def _assemble_outputs(node, finals: list[str], scans: list[list[str]], axes: lis
     nodes = [helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity"))
              for r, o in zip(finals, outs[: len(finals)]) if o]
     for k, o in enumerate(outs[len(finals):]):
-        if not o:
-            continue
-        parts = []
-        for r in scans[k]:
-            u = names.fresh(r + "/unsqueezed")
-            nodes.append(_unsqueeze(r, u, main, names, opset, axes[k]))
-            parts.append(u)
-        nodes.append(helper.make_node("Concat", parts, [o], name=names.fresh(base + "Concat"), axis=axes[k]))
+        if o:
+            nodes += _stack(scans[k], o, axes[k], main, names, opset, base)
+    return nodes
+
+
+def _stack(parts: list[str], out: str, axis: int, main, names: _Names, opset: int, base: str) -> list[onnx.NodeProto]:
+    """`out` = the `parts` stacked along a new `axis` (Unsqueeze each, Concat)."""
+    nodes, unsqueezed = [], []
+    for r in parts:
+        u = names.fresh(r + "/unsqueezed")
+        nodes.append(_unsqueeze(r, u, main, names, opset, axis))
+        unsqueezed.append(u)
+    nodes.append(helper.make_node("Concat", unsqueezed, [out], name=names.fresh(base + "Concat"), axis=axis))
     return nodes

@@ -126,21 +126,21 @@ def test_unrolled_size_multiplies_nesting_out():
 
     single = loop_model(np.array(5, np.int64))
     values = {"M": np.array(5, np.int64)}
-    assert unrolled_size(single.graph, values.get, lambda n: None) == (5 * 3 + 1, "Loop node 'loop'")
+    assert unrolled_size(single.graph, values.get, lambda n: None, 17) == (5 * 3 + 1, "Loop node 'loop'")
     # the same Loop inside a body, 7 times; its trip count a Constant of that body
     inner = helper.make_node("Loop", ["M5", "", "h_in"], ["h_out"], name="inner", body=loop_body())
     count = helper.make_node("Constant", [], ["M5"], value=numpy_helper.from_array(np.array(5, np.int64), "M5"))
     outer_body = helper.make_graph([helper.make_node("Identity", ["cond_in"], ["cond_out"]), count, inner], "outer",
                                    list(loop_body().input), list(loop_body().output))
     nested = loop_model(np.array(7, np.int64), outer_body)
-    size, culprit = unrolled_size(nested.graph, {"M": np.array(7, np.int64)}.get, lambda n: None)
+    size, culprit = unrolled_size(nested.graph, {"M": np.array(7, np.int64)}.get, lambda n: None, 17)
     assert (size, culprit) == (7 * (2 + 5 * 3 + 1) + 1, "Loop node 'loop'")
 
 
 def test_a_rolled_loop_counts_with_its_body():
     from onnxlayer.unroll import unrolled_size
 
-    assert unrolled_size(loop_model(np.array(5, np.int64)).graph, lambda n: None, lambda n: None) == (1 + 3, "Loop node 'loop'")
+    assert unrolled_size(loop_model(np.array(5, np.int64)).graph, lambda n: None, lambda n: None, 17) == (1 + 3, "Loop node 'loop'")
 
 
 @pytest.mark.parametrize("trip, message", [

@@ -1,0 +1,211 @@
+"""Issue 9, defects 1–3: valid models that crashed or were refused, and folding without a round cap.
+
+Each model is built here; the numbers are derived in the test (SPEC §3: a Relu of u units
+on d ≥ u dimensions is u bits).
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxlayer
+import onnxlayer.prepare as prepare_module
+from builders import model, value, weight
+from onnxlayer.graph import DATA
+from onnxlayer.prepare import prepare
+
+
+def no_rule(op_type: str, domain: str, opset: int) -> bool:
+    """Preparation expands every op that has an ONNX function body (rules added later for
+    these ops must not hide what the tests check: the expansion itself)."""
+    return False
+
+
+# --------------------------------------------------------------------------- 1. Scan-8
+
+
+def scan_body() -> onnx.GraphProto:
+    """State h, input x_t: h' = Relu((h + x_t)·W); scan output h'."""
+    return helper.make_graph(
+        [helper.make_node("Add", ["h_in", "x_t"], ["s"]), helper.make_node("MatMul", ["s", "W"], ["m"]),
+         helper.make_node("Relu", ["m"], ["h_out"]), helper.make_node("Identity", ["h_out"], ["o_t"])],
+        "body",
+        [helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [4]), helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [4]), helper.make_tensor_value_info("o_t", TensorProto.FLOAT, [4])],
+    )
+
+
+def scan8(batch: int, lens: str = "", inits=()) -> onnx.ModelProto:
+    """Scan-8: sequence_lens first (empty: every sequence full length), batch axis first, 3 steps."""
+    node = helper.make_node("Scan", [lens, "h0", "xs"], ["h", "os"], name="scan", body=scan_body(), num_scan_inputs=1)
+    inputs = [value("h0", batch, 4), value("xs", batch, 3, 4)]
+    if lens and not inits:
+        inputs.append(value("lens", batch, elem=TensorProto.INT32))
+    return model([node], inputs, [value("h", batch, 4), value("os", batch, 3, 4)], [weight("W", 4, 4), *inits], opset=8)
+
+
+def scan9() -> onnx.ModelProto:
+    node = helper.make_node("Scan", ["h0", "xs"], ["h", "os"], name="scan", body=scan_body(), num_scan_inputs=1)
+    return model([node], [value("h0", 4), value("xs", 3, 4)], [value("h", 4), value("os", 3, 4)], [weight("W", 4, 4)], opset=9)
+
+
+def test_scan8_with_empty_sequence_lens_is_unrolled_like_scan9():
+    """3 steps of a 4-unit Relu: 3 Relu leaves of 4 bits each; W = 16 (the body's weight, once)."""
+    r8, r9 = onnxlayer.analyze(scan8(1)), onnxlayer.analyze(scan9())
+    for r in (r8, r9):
+        relus = [leaf for leaf in r.leaves if leaf.op_type == "Relu"]
+        assert [leaf.units for leaf in relus] == [4, 4, 4]
+        assert r.summary.complexity_bits == pytest.approx(3 * 4)
+        assert (r.summary.input_dim, r.summary.output_dim, r.summary.params) == (4 + 12, 4 + 12, 16)
+    assert any("Scan 'scan': unrolled" in w for w in r8.warnings)
+
+
+def test_scan8_scans_each_batch_element():
+    """Batch 2: two independent scans, 6 Relus, everything doubled but the shared weight."""
+    r = onnxlayer.analyze(scan8(2))
+    assert sum(leaf.op_type == "Relu" for leaf in r.leaves) == 6
+    assert (r.summary.input_dim, r.summary.output_dim, r.summary.params) == (32, 32, 16)
+    assert r.summary.complexity_bits == pytest.approx(6 * 4)
+
+
+def test_scan8_with_static_full_sequence_lens_is_unrolled():
+    lens = numpy_helper.from_array(np.array([3], np.int32), "lens")
+    r = onnxlayer.analyze(scan8(1, "lens", [lens]))
+    assert sum(leaf.op_type == "Relu" for leaf in r.leaves) == 3
+
+
+def test_scan8_with_sequence_lens_from_an_input_stays_rolled():
+    """Lengths known only at run time: the Scan stays (an opaque leaf, a note), no crash."""
+    r = onnxlayer.analyze(scan8(1, "lens"))
+    assert [leaf.op_type for leaf in r.leaves] == ["Scan"]
+    assert any("not unrolled" in w for w in r.warnings)
+
+
+def test_a_node_with_an_empty_first_input_is_a_leaf_like_any_other():
+    """Fusion looked up the empty name of an omitted first input (KeyError '')."""
+    m = model([helper.make_node("Foo", ["", "x"], ["h"], domain="test.custom", name="/foo"),
+               helper.make_node("Relu", ["h"], ["y"], name="/relu")],
+              [value("x", 1, 4)], [value("y", 1, 4)])
+    m.opset_import.append(helper.make_opsetid("test.custom", 1))
+    m.graph.value_info.append(value("h", 1, 4))
+    r = onnxlayer.analyze(m)
+    assert [leaf.op_type for leaf in r.leaves] == ["Foo", "Relu"] and r.summary.opaque_leaves == 1
+
+
+# --------------------------------------------------------------------------- 2. wrongful refusals
+
+
+def test_function_body_subgraphs_read_the_renamed_body_tensors():
+    """AffineGrid's ONNX function holds If branches that read body tensors from the enclosing
+    scope ('one_1d'); expansion renames them there too. theta 2×2×3 and size (2, 1, 4, 5): a
+    2×4×5×2 grid (a batch of 2: the function squeezes every unit axis of theta, the batch's too)."""
+    size = numpy_helper.from_array(np.array([2, 1, 4, 5], np.int64), "size")
+    m = model([helper.make_node("AffineGrid", ["theta", "size"], ["grid"], name="/grid")],
+              [value("theta", 2, 2, 3)], [value("grid", 2, 4, 5, 2)], [size], opset=20)
+    view = prepare(m, None, no_rule)
+    assert not {"AffineGrid", "If"} & {n.op_type for n in view.nodes}
+    assert view.tensors["grid"].shape == (2, 4, 5, 2)
+    assert all(t.resolved for t in view.tensors.values() if t.role == DATA)
+
+
+def test_an_attribute_reference_left_unset_takes_the_schema_default():
+    """HannWindow's function casts to its `output_datatype` attribute; unset, the schema default
+    (1, float) applies instead of dropping Cast's required `to`."""
+    size = numpy_helper.from_array(np.array(8, np.int64), "size")
+    m = model([helper.make_node("HannWindow", ["size"], ["w"], name="/window"),
+               helper.make_node("Mul", ["x", "w"], ["y"], name="/mul")],
+              [value("x", 1, 8)], [value("y", 1, 8)], [size], opset=17)
+    view = prepare(m, None, no_rule)
+    casts = [n for n in view.nodes if n.op_type == "Cast"]
+    assert casts and all(n.attr("to") is not None for n in casts)
+    assert view.tensors["w"].elem_type == TensorProto.FLOAT and view.tensors["w"].role != DATA
+
+
+@pytest.mark.parametrize("domain, op, attrs", [
+    ("ai.onnx.ml", "Scaler", dict(offset=[0.5] * 4, scale=[2.0] * 4)),
+    ("ai.onnx.preview.training", "Momentum", None),
+])
+def test_a_model_importing_no_ai_onnx_opset_is_not_read_as_opset_1(domain, op, attrs):
+    """Such a model holds no ai.onnx op: it must not be 'upgraded from opset 1' (the version
+    converter refuses it)."""
+    if op == "Scaler":
+        nodes = [helper.make_node(op, ["x"], ["y"], domain=domain, **attrs)]
+        inputs, outputs, inits = [value("x", 1, 4)], [value("y", 1, 4)], []
+    else:
+        nodes = [helper.make_node(op, ["r", "t", "x", "g", "v"], ["x_new", "v_new"], domain=domain, alpha=0.9, beta=0.1,
+                                  mode="standard", norm_coefficient=0.0)]
+        inits = [numpy_helper.from_array(np.array(0.1, np.float32), "r"), numpy_helper.from_array(np.array(0, np.int64), "t")]
+        inputs = [value("x", 1, 4), value("g", 1, 4), value("v", 1, 4)]
+        outputs = [value("x_new", 1, 4), value("v_new", 1, 4)]
+    m = helper.make_model(helper.make_graph(nodes, "g", inputs, outputs, inits), opset_imports=[helper.make_opsetid(domain, 1)])
+    m.ir_version = 8
+    r = onnxlayer.analyze(m)
+    assert r.model.opset == onnx.defs.onnx_opset_version()
+    assert not any("upgraded" in w for w in r.warnings)
+    assert r.summary.input_dim == sum(4 for _ in inputs)
+
+
+def dropout_model(mask: bool) -> onnx.ModelProto:
+    """Opset 9 (Dropout-7): Gemm 4→8 → Dropout (its mask output unused) → Relu."""
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["h"], name="/fc", transB=1),
+             helper.make_node("Dropout", ["h"], ["d", "mask"] if mask else ["d"], name="/drop", ratio=0.5),
+             helper.make_node("Relu", ["d"], ["y"], name="/relu")]
+    return model(nodes, [value("x", 1, 4)], [value("y", 1, 8)], [weight("w", 8, 4), weight("b", 8)], opset=9)
+
+
+def test_an_unread_dropout_mask_without_a_shape_is_as_if_not_asked_for():
+    """ONNX infers no type or shape for Dropout-7's mask; nothing reads it, so the model is the
+    same as without it: Relu of 8 units on d = 4."""
+    with_mask, without = onnxlayer.analyze(dropout_model(True)), onnxlayer.analyze(dropout_model(False))
+    for r in (with_mask, without):
+        assert r.summary.complexity_bits == pytest.approx(np.log2(sum(__import__("math").comb(8, j) for j in range(5))))
+        assert (r.summary.input_dim, r.summary.params) == (4, 40)
+
+
+# --------------------------------------------------------------------------- 3. folding to a fixed point
+
+
+def arithmetic_chain(steps: int) -> onnx.ModelProto:
+    """`steps` Reshapes in a row, each target computed from the previous Reshape's shape through
+    Div and two Casts, where ONNX's data propagation stops: every Reshape's shape depends on the
+    one before it. Each step keeps [1, 8, 4] and ends in a Relu."""
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    inits = [c("i1", 1), c("two", 2), c("ax0", [0]), c("one1", [1]), c("minus1", [-1])]
+    nodes, h = [], "x"
+    for k in range(steps):
+        p = f"s{k}/"
+        nodes += [
+            helper.make_node("Shape", [h], [p + "shape"]),
+            helper.make_node("Gather", [p + "shape", "i1"], [p + "n"], axis=0),
+            helper.make_node("Div", [p + "n", "two"], [p + "half"]),
+            helper.make_node("Cast", [p + "half"], [p + "f"], to=TensorProto.FLOAT),
+            helper.make_node("Cast", [p + "f"], [p + "i"], to=TensorProto.INT64),
+            helper.make_node("Mul", [p + "i", "two"], [p + "n2"]),
+            helper.make_node("Unsqueeze", [p + "n2", "ax0"], [p + "u"]),
+            helper.make_node("Concat", ["one1", p + "u", "minus1"], [p + "target"], axis=0),
+            helper.make_node("Reshape", [h, p + "target"], [p + "r"]),
+            helper.make_node("Relu", [p + "r"], [p + "y"], name=f"/relu{k}"),
+        ]
+        h = p + "y"
+    return model(nodes, [value("x", 1, 8, 4)], [value(h, 1, 8, 4)], inits)
+
+
+def test_folding_reaches_the_fixed_point_of_a_long_chain_in_one_pass(monkeypatch):
+    """70 dependent shape computations (the old cap was 32 rounds of whole-model inference):
+    every Relu has 32 units on d = 32, so C = 70·32 bits; whole-model shape inference runs a
+    fixed number of times, not once per step."""
+    whole_model_inferences = []
+    real_infer = prepare_module._infer
+
+    def counting_infer(*args, **kwargs):
+        whole_model_inferences.append(1)
+        return real_infer(*args, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "_infer", counting_infer)
+    r = onnxlayer.analyze(arithmetic_chain(70))
+    relus = [leaf for leaf in r.leaves if leaf.op_type == "Relu"]
+    assert len(relus) == 70 and all((leaf.units, leaf.d_in) == (32, 32) for leaf in relus)
+    assert r.summary.complexity_bits == pytest.approx(70 * 32)
+    assert len(whole_model_inferences) == 1
