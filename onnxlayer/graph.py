@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Mapping, Sequence
 from warnings import catch_warnings, simplefilter
 
@@ -119,8 +119,9 @@ class Node:
     proto: onnx.NodeProto
     implicit_inputs: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def all_inputs(self) -> tuple[str, ...]:
+        """Given inputs, then the names its subgraphs read from the enclosing scope."""
         return tuple(i for i in self.inputs if i) + self.implicit_inputs
 
     def attr(self, name: str, default: Any = None) -> Any:
@@ -517,7 +518,40 @@ def classify(view: GraphView) -> None:
             else:
                 t.role = out_role
     if not view.sources:
+        held = [(vi.name, describe_type(vi.type)) for vi in view.model.graph.input
+                if vi.name in view.inputs and vi.type.WhichOneof("value") != "tensor_type" and holds_float(vi.type)]
+        if held:
+            name, kind = held[0]
+            raise GraphError(f"the model has no float tensor input: its float data comes in {name!r}, {kind}; onnxlayer "
+                             "measures tensors, and a sequence's length (an optional's presence) is not part of its type")
         raise GraphError("the model has no float data input (nothing flows from a float input or an embedding)")
+
+
+def describe_type(ttype: onnx.TypeProto) -> str:
+    """A value's type in words, for messages: 'a float tensor', 'a sequence of float tensors', ..."""
+    kind = ttype.WhichOneof("value")
+    if kind in ("tensor_type", "sparse_tensor_type"):
+        elem = getattr(ttype, kind).elem_type
+        name = onnx.TensorProto.DataType.Name(elem).lower() if elem in onnx.TensorProto.DataType.values() else "untyped"
+        text = f"{'sparse ' if kind == 'sparse_tensor_type' else ''}{name} tensor"
+        return ("an " if text[0] in "aeiou" else "a ") + text
+    if kind == "sequence_type":
+        return "a sequence of " + describe_type(ttype.sequence_type.elem_type).split(" ", 1)[1] + "s"
+    if kind == "optional_type":
+        return "an optional " + describe_type(ttype.optional_type.elem_type).split(" ", 1)[1]
+    return "a map" if kind == "map_type" else "a value of no declared type"
+
+
+def holds_float(ttype: onnx.TypeProto) -> bool:
+    """Whether a value of this type holds float tensors (directly, or in a sequence, optional or map)."""
+    kind = ttype.WhichOneof("value")
+    if kind in ("tensor_type", "sparse_tensor_type"):
+        return getattr(ttype, kind).elem_type in FLOAT_TYPES
+    if kind == "sequence_type":
+        return holds_float(ttype.sequence_type.elem_type)
+    if kind == "optional_type":
+        return holds_float(ttype.optional_type.elem_type)
+    return kind == "map_type" and holds_float(ttype.map_type.value_type)
 
 
 # --------------------------------------------------------------------------- constant folding
