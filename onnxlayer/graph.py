@@ -601,6 +601,22 @@ def _fold(view: GraphView, node: Node, values: list[np.ndarray | None]) -> dict[
     return {o: np.asarray(r) for o, r in zip(node.outputs, results) if o}
 
 
+def single_node_model(view: GraphView, node: Node) -> onnx.ModelProto:
+    """`node` alone in a model, for ONNX to infer: its inputs with a value (static, folded) as
+    initializers, the others declared with the types and shapes the view knows."""
+    inputs, inits = [], []
+    for name in dict.fromkeys(i for i in node.inputs if i):
+        t, value = view.tensors[name], view.value(name)
+        if value is not None:
+            inits.append(numpy_helper.from_array(np.asarray(value), name))
+        else:
+            inputs.append(helper.make_tensor_value_info(name, t.elem_type, list(t.shape) if t.shape is not None else None))
+    graph = helper.make_graph([node.proto], "node", inputs, [onnx.ValueInfoProto(name=o) for o in node.outputs if o], inits)
+    single = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in view.opsets.items()])
+    single.ir_version = max(view.model.ir_version, 4)  # its initializers are not graph inputs
+    return single
+
+
 def _output_sizes(view: GraphView, node: Node, feeds: Mapping[str, np.ndarray]) -> list[int] | None:
     """Element counts of the node's outputs: inferred, or else inferred by ONNX for this node
     alone with its input values (None if ONNX cannot tell either)."""
@@ -612,12 +628,8 @@ def _output_sizes(view: GraphView, node: Node, feeds: Mapping[str, np.ndarray]) 
         start, limit, delta = (np.asarray(feeds[i]).reshape(-1) for i in node.inputs)
         if start.size == limit.size == delta.size == 1 and delta[0] != 0 and np.all(np.isfinite([start[0], limit[0], delta[0]])):
             return [max(math.ceil((float(limit[0]) - float(start[0])) / float(delta[0])), 0)]
-    g = helper.make_graph([node.proto], "fold", [], [onnx.ValueInfoProto(name=t.name) for t in outs],
-                          [numpy_helper.from_array(np.asarray(v), n) for n, v in feeds.items()])
-    probe = helper.make_model(g, opset_imports=[helper.make_opsetid(d, v) for d, v in view.opsets.items()])
-    probe.ir_version = view.model.ir_version
     try:
-        inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(single_node_model(view, node), data_prop=True)
     except Exception:
         return None
     sizes = []
