@@ -76,7 +76,7 @@ def test_a_miss_says_what_exists():
     assert REGISTRY.missing("Relux", "", 17) == "no registry rule for Relux; close: Relu, PRelu, Selu"
     assert REGISTRY.missing("Gelu", "com.example", 1) == (
         "no registry rule for Gelu (domain com.example); Gelu is registered in ai.onnx, com.microsoft")
-    domains = "ai.onnx, com.microsoft, onnxlayer"
+    domains = "ai.onnx, ai.onnx.ml, ai.onnx.preview.training, com.microsoft, onnxlayer"
     assert REGISTRY.missing("Frob", "com.example", 1) == f"no registry rule for Frob (domain com.example); known domains: {domains}"
 
 
