@@ -19,11 +19,20 @@ from .errors import OnnxLayerError
 from .expression import LayerExpression
 from .loading import ModelSource, load_model
 from .models_access import zoo_input_shapes, zoo_model
-from .probe.run import probe
 from .result import AnalysisResult
 from .transfer import Settings
 
 __all__ = ["analyze", "compare", "layer_expression", "probe", "to_onnx_source", "ZOO_PREFIX"]
+
+
+def __getattr__(name: str) -> Any:
+    """`probe` (the function of `onnxlayer.probe.run`), loaded on first use: analysing never needs the probes."""
+    if name == "probe":
+        from .probe.run import probe
+
+        globals()["probe"] = probe
+        return probe
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Zoo-only prefix for model sources in `compare()` ("zoo:resnet50").
 ZOO_PREFIX = "zoo:"

@@ -7,6 +7,8 @@ from typing import Callable
 
 import numpy as np
 
+from .fitcache import function_fingerprint, remembered_pieces
+
 #: SPEC §2 kinds of leaves.
 KINDS = ("structural", "linear", "pwl", "smooth", "product", "normalization", "quantizer", "opaque")
 #: Kinds whose LTA is exact; every other kind is an approximation.
@@ -164,6 +166,8 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=4096)
 def function_pieces(function: ScalarFunction, params: tuple, tolerance: float, domain: float) -> int:
-    """Cached piece count of `function` with `params` on its domain at (ε, B)."""
+    """Piece count of `function` with `params` on its domain at (ε, B), fitted once (`fitcache`)."""
     lo, hi = function.domain(domain, *params)
-    return pieces(lambda x: function.fn(x, *params), lo, hi, tolerance)
+    key = ("function", function.name, function_fingerprint(function.fn), tuple(params), float(tolerance), float(lo),
+           float(hi), GRID_POINTS)
+    return remembered_pieces(key, lambda: pieces(lambda x: function.fn(x, *params), lo, hi, tolerance))

@@ -1,23 +1,38 @@
 """Command line: `onnxlayer SUBCOMMAND ...`, one module of this package per subcommand.
 
 Each subcommand module has `add_parser(subparsers)` (which binds its `run(args) -> exit code`);
-adding one is a new module and its name in SUBCOMMANDS. The CLI parses arguments, calls the
+adding one is a new module and its name in COMMANDS. The CLI parses arguments, calls the
 public API and writes what `onnxlayer.present` renders; nothing in the package imports it.
+Only the subcommand being run is imported (its imports are what it needs: `analyze` never
+loads the probes, the audits or the HTML reports), so `--version` and light commands start fast.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Sequence
+from importlib import import_module
+from types import ModuleType
+from typing import Any, Sequence
 
 from ..errors import OnnxLayerError, OpaqueLeafError
 from ..version import __version__
-from . import algebra, analyze, audit, check, compare, convert, diff, ops, probe, report, zoo
+from ..fitcache import NO_CACHE_ENV
 from .shared import EXIT_ERROR, EXIT_OK, EXIT_STRICT
 
-#: The subcommands, in the order `onnxlayer --help` lists them.
-SUBCOMMANDS = (analyze, convert, ops, zoo, compare, report, diff, check, audit, algebra, probe)
+#: The subcommands (each the module of that name in this package), in the order `--help` lists them.
+COMMANDS = ("analyze", "convert", "ops", "zoo", "compare", "report", "diff", "check", "audit", "algebra", "probe")
+
+
+def command_module(name: str) -> ModuleType:
+    """The module of subcommand `name`, imported on first use."""
+    return import_module(f"{__name__}.{name}")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SUBCOMMANDS":  # the subcommand modules, in COMMANDS order (imports every one)
+        return tuple(command_module(c) for c in COMMANDS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,18 +40,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"onnxlayer: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The parser of `onnxlayer` with the subparsers of `commands`."""
     parser = _Parser(prog="onnxlayer", description="Layer complexity and intrinsic power of ONNX models (Neural Network Layer Algebra).")
     parser.add_argument("--version", action="version", version=f"onnxlayer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for command in SUBCOMMANDS:
-        command.add_parser(sub)
+    for name in commands:
+        command_module(name).add_parser(sub)
     return parser
+
+
+def commands_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The subcommands whose parsers `argv` needs: the one it names first; none for a lone
+    --version; every one otherwise (--help and mistakes list them all)."""
+    if argv and argv[0] in COMMANDS:
+        return (argv[0],)
+    if list(argv) == ["--version"]:
+        return ()
+    return COMMANDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; errors become one line on stderr (exit 2, or 1 for --strict's opaque leaves)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(commands_for(argv)).parse_args(argv)
+    before = os.environ.get(NO_CACHE_ENV)
+    if getattr(args, "no_cache", False):  # for this command and the workers it starts
+        os.environ[NO_CACHE_ENV] = "1"
     try:
         return args.run(args)
     except OpaqueLeafError as exc:
@@ -58,3 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"onnxlayer: internal error: {type(exc).__name__}: {exc} (set ONNXLAYER_DEBUG=1 for a traceback)", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if before is None:
+            os.environ.pop(NO_CACHE_ENV, None)
+        else:
+            os.environ[NO_CACHE_ENV] = before

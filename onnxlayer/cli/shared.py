@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from ..budget import GIB, Budget
 from ..errors import SettingsError
-from ..models_access import zoo_input_shapes, zoo_model
+from ..fitcache import CACHE_DIR_ENV, NO_CACHE_ENV
+
+if TYPE_CHECKING:  # pragma: no cover
+    import onnx
 
 EXIT_OK, EXIT_STRICT, EXIT_ERROR = 0, 1, 2
 
@@ -21,8 +22,12 @@ def add_input_shape(p: argparse.ArgumentParser) -> None:
 
 
 def add_fitting(p: argparse.ArgumentParser) -> None:
+    """--tolerance, --domain and --no-cache."""
     p.add_argument("--tolerance", type=float, default=0.01, help="PWL fitting tolerance ε (default 0.01)")
     p.add_argument("--domain", type=float, default=8.0, help="PWL fitting domain bound B (default 8)")
+    p.add_argument("--no-cache", action="store_true",
+                   help=f"fit every piece count afresh: neither read nor write the fit cache ({NO_CACHE_ENV}=1 does the same; "
+                        f"{CACHE_DIR_ENV} moves it, default ~/.cache/onnxlayer)")
 
 
 def add_settings(p: argparse.ArgumentParser) -> None:
@@ -83,6 +88,8 @@ def model_source(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]], w
     require_one_model(args)
     if not args.zoo:
         return args.model, None, shapes
+    from ..models_access import zoo_input_shapes, zoo_model
+
     return zoo_model(args.zoo, weights=weights), f"zoo:{args.zoo}", zoo_input_shapes(args.zoo, shapes)
 
 
@@ -133,6 +140,8 @@ def write_output(text: str, path: str | None) -> None:
 
 
 def save_model(model: onnx.ModelProto, path: str) -> None:
+    import onnx
+
     try:
         onnx.save(model, path)
     except (OSError, ValueError) as exc:

@@ -1,0 +1,152 @@
+"""Fit once (onnxlayer.fitcache): where the disk cache lives, how it is disabled, that a count
+is read back instead of fitted again, and that concurrent processes share it safely."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import helper
+
+from onnxlayer import fitcache
+from onnxlayer.transfer import ScalarFunction, function_pieces
+from spec_chords import spec_pieces
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """A fresh cache directory and an empty memory memo."""
+    monkeypatch.setenv("ONNXLAYER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ONNXLAYER_NO_CACHE", raising=False)
+    fitcache._memory.clear()
+    yield tmp_path / "cache"
+    fitcache._memory.clear()
+
+
+def entries(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    for name in ("ONNXLAYER_CACHE_DIR", "ONNXLAYER_NO_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert fitcache.cache_dir() == tmp_path / ".cache" / "onnxlayer"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert fitcache.cache_dir() == tmp_path / "xdg" / "onnxlayer"
+    monkeypatch.setenv("ONNXLAYER_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert fitcache.cache_dir() == tmp_path / "elsewhere"
+    monkeypatch.setenv("ONNXLAYER_CACHE_DIR", "")
+    assert fitcache.cache_dir() is None
+    monkeypatch.setenv("ONNXLAYER_CACHE_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("ONNXLAYER_NO_CACHE", "1")
+    assert fitcache.cache_dir() is None
+
+
+def test_a_count_is_read_back_not_fitted_again(cache):
+    calls = []
+
+    def fit() -> int:
+        calls.append(1)
+        return 7
+
+    key = ("test", "read back", 0.01, 8.0)
+    assert fitcache.remembered_pieces(key, fit) == 7
+    assert len(entries(cache)) == 1
+    fitcache._memory.clear()  # as a new process would start
+    assert fitcache.remembered_pieces(key, fit) == 7
+    assert calls == [1]
+    assert fitcache.remembered_pieces(("test", "another key", 0.01, 8.0), fit) == 7
+    assert calls == [1, 1] and len(entries(cache)) == 2
+
+
+def test_a_fit_without_pieces_is_remembered_too(cache):
+    calls = []
+    fit = lambda: calls.append(1)  # noqa: E731  (returns None: not finite on the grid)
+    for _ in range(2):
+        fitcache._memory.clear()
+        assert fitcache.remembered_pieces(("test", "none"), fit) is None
+    assert calls == [1]
+
+
+def test_function_pieces_go_to_disk_with_their_settings(cache):
+    """Each (function, parameters, ε, B) is its own entry, holding SPEC §2's count."""
+    cubic = ScalarFunction("test cubic", lambda x, a: a * x**3)
+    assert function_pieces(cubic, (0.02,), 0.01, 8.0) == spec_pieces(lambda x: 0.02 * x**3, -8, 8, 0.01)
+    assert function_pieces(cubic, (0.02,), 0.01, 4.0) == spec_pieces(lambda x: 0.02 * x**3, -4, 4, 0.01)
+    assert function_pieces(cubic, (0.05,), 0.001, 8.0) == spec_pieces(lambda x: 0.05 * x**3, -8, 8, 0.001)
+    assert len(entries(cache)) == 3
+    assert all("test cubic" in p.read_text() for p in entries(cache))
+
+
+def test_damaged_entries_are_fitted_again(cache):
+    key = ("test", "damaged")
+    fitcache.remembered_pieces(key, lambda: 5)
+    (path,) = entries(cache)
+    for damage in ("", "garbage", path.read_text().rpartition("\n")[0] + "\nnot a number", "\x00\xff"):
+        path.write_text(damage, encoding="utf-8", errors="surrogateescape")
+        fitcache._memory.clear()
+        assert fitcache.remembered_pieces(key, lambda: 5) == 5
+    fitcache._memory.clear()
+    assert fitcache.remembered_pieces(key, lambda: 6) == 5  # repaired by the last fit
+
+
+def test_an_unusable_cache_directory_is_no_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("ONNXLAYER_CACHE_DIR", str(blocker / "cache"))
+    fitcache._memory.clear()
+    assert fitcache.remembered_pieces(("test", "unusable"), lambda: 3) == 3
+
+
+def _fit_in_child(directory: str, key: tuple, count: int, rounds: int, queue) -> None:
+    os.environ["ONNXLAYER_CACHE_DIR"] = directory
+    seen = []
+    for _ in range(rounds):
+        fitcache._memory.clear()
+        seen.append(fitcache.remembered_pieces(key, lambda: count))
+    queue.put(seen)
+
+
+def test_concurrent_processes_share_the_cache_safely(cache):
+    """Eight processes fitting the same keys at once: every read is a whole entry."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    keys = [("test", "concurrent", k) for k in range(4)]
+    children = [context.Process(target=_fit_in_child, args=(str(cache), keys[k % 4], 100 + k % 4, 40, queue))
+                for k in range(8)]
+    for child in children:
+        child.start()
+    results = [queue.get(timeout=120) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    assert sorted(set(r) for r in results) == sorted({100 + k % 4} for k in range(8))
+    assert len(entries(cache)) == 4  # no temporary file left behind
+    assert all(p.suffix == ".txt" for p in entries(cache))
+
+
+def test_cli_no_cache_and_the_environment_leave_no_entry(tmp_path):
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("Tanh", ["x"], ["t"]), helper.make_node("Sigmoid", ["x"], ["s"])], "smooth",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info(y, onnx.TensorProto.FLOAT, [1, 4]) for y in "ts"]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "smooth.onnx"
+    onnx.save(model, path)
+    env = {**os.environ, "ONNXLAYER_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("ONNXLAYER_NO_CACHE", None)
+    command = [sys.executable, "-m", "onnxlayer", "analyze", str(path)]
+    run = subprocess.run(command + ["--no-cache"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert not (tmp_path / "cache").exists()
+    run = subprocess.run(command, env={**env, "ONNXLAYER_NO_CACHE": "1"}, capture_output=True, text=True)
+    assert run.returncode == 0 and not (tmp_path / "cache").exists()
+    run = subprocess.run(command, env={**env, "ONNXLAYER_CACHE_DIR": ""}, capture_output=True, text=True)
+    assert run.returncode == 0 and not (tmp_path / "cache").exists()
+    run = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert run.returncode == 0 and len(entries(tmp_path / "cache")) == 2  # tanh and sigmoid
