@@ -63,7 +63,7 @@ def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] |
     """load → graph view → fusion → walk → result, keeping every intermediate."""
     with gc_paused():
         proto = load_model(model, budget)
-        view = prepare(proto, input_shapes, REGISTRY.has_rule, budget)
+        view = prepare(proto, input_shapes, REGISTRY.has_rule, budget, REGISTRY.expansion)
         leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
         dominators = Dominators()
         walked, d, d0 = walk(view, leaves, settings, dominators)

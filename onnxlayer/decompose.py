@@ -30,7 +30,6 @@ OP_ABBREVIATIONS = {
     "GlobalAveragePool": "GAP",
     "GlobalMaxPool": "GMP",
     "AveragePool": "AvgPool",
-    "QuantizeDequantize": "QDQ",
 }
 
 

@@ -5,8 +5,9 @@
     come from evaluating the region on the fitting grid (per channel, the maximum);
 (b) decomposed Softmax (Exp/ReduceSum/Div, optional max subtraction) becomes Softmax;
 (c) decomposed normalizations (mean, centred square, mean, +ε, √, divide, affine)
-    become one normalization leaf;
-(d) QuantizeLinear→DequantizeLinear pairs become the identity.
+    become one normalization leaf.
+(d), QuantizeLinear→DequantizeLinear pairs read as the identity or a ReLU, happens in preparation
+(`quantization.py`): the pairs' readers are rewired there, so that (a)–(c) see one tensor.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .ops.fused import FUSED_DOMAIN  # importing the ops registers the entries f
 from .registry import Leaf, node_attr
 from .transfer import EXACT_KINDS, Settings, segment_count
 
-FUSIONS = ("unary", "softmax", "normalization", "qdq")
+FUSIONS = ("unary", "softmax", "normalization")
 
 
 #: The statistics of decomposed normalizations (SPEC §4 c).
@@ -233,17 +234,6 @@ def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | No
 # ----------------------------------------------------------------- the fusions
 
 
-def _fuse_qdq(ctx: _Ctx, node: Node) -> Leaf | None:
-    if node.op_type != "QuantizeLinear" or node.domain:
-        return None
-    q = ctx.single_output(node)
-    cons = ctx.consumers(q) if q else []
-    if len(cons) != 1 or cons[0].op_type != "DequantizeLinear" or q in ctx.view.outputs:
-        return None
-    dq = cons[0]
-    return Leaf(dq.name, "QuantizeDequantize", FUSED_DOMAIN, (node.inputs[0],), tuple(dq.outputs), (node, dq), {}, node_scope(dq), "qdq")
-
-
 def _fuse_softmax(ctx: _Ctx, node: Node) -> Leaf | None:
     if node.op_type != "Exp" or node.domain:
         return None
@@ -364,9 +354,7 @@ def build_leaves(view: GraphView, settings: Settings, fusions: Sequence[str] = F
         fused.append(leaf)
 
     for node in nodes:
-        if "qdq" in fusions:
-            claim(_fuse_qdq(ctx, node))
-        if "softmax" in fusions and node.index not in ctx.claimed:
+        if "softmax" in fusions:
             claim(_fuse_softmax(ctx, node))
     if "unary" in fusions or "normalization" in fusions:
         for node in nodes:

@@ -2,8 +2,10 @@
 
 Check the model before any copy or native code reads it (size against the budget, references,
 producers, schemas), strip large payloads, upgrade old opsets, inline local functions, fix the
-input shapes the user gives, infer shapes, expand ops that have no rule but an ONNX function
-body, unroll control flow (`unroll.py`), and fold static inputs where ONNX's shape inference
+input shapes the user gives, infer shapes, expand runtime-fused and quantized ops into the float
+ops they stand for (their registry entries' expansions, `expansion.py`) and read Q→DQ pairs
+(`quantization.py`), expand ops that have no rule but an ONNX function body, unroll control
+flow (`unroll.py`), and fold static inputs where ONNX's shape inference
 gives up (SPEC §1).
 """
 from __future__ import annotations
@@ -21,7 +23,9 @@ from onnx import helper, numpy_helper
 from .budget import Budget, FoldBudget
 from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
 from .graph import DATA, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, shape_of, subgraphs
+from .expansion import ExpanderOf, expand_ops
 from .loading import default_opset, skeleton, upgrade_if_old, version_warnings
+from .quantization import fold_quantization
 from .unroll import CONTROL_FLOW, has_control_flow, rename_outer_refs, unroll_control_flow, unrolled_size
 
 #: Largest dimension ONNX can store (int64); no tensor can hold more elements either.
@@ -29,6 +33,8 @@ MAX_DIM = (1 << 63) - 1
 #: Dims from here up leave ONNX's int64 shape arithmetic (sums of pads, products) no headroom.
 OVERFLOW_DIM = 1 << 62
 UNROLL_ROUNDS = 4  # nested control flow unrolls one level per round
+#: Expansions nest (QAttention → Attention) or wait for a shape an earlier expansion gives: a round each.
+EXPANSION_ROUNDS = 8
 #: Ops whose shape inference (onnx 1.23) reads an input type without checking it exists: an
 #: input of unknown type crashes the process. tests/test_hostile.py rescans every schema.
 INFERENCE_HAZARDS = frozenset({("", "RegexFullMatch"), ("ai.onnx.ml", "DictVectorizer"), ("ai.onnx.ml", "LabelEncoder"),
@@ -40,12 +46,14 @@ def prepare(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     has_rule: Callable[[str, str, int], bool] | None = None,
     budget: Budget = Budget(),
+    expansion: ExpanderOf | None = None,
 ) -> GraphView:
     """Check, strip, upgrade, inline, fix input shapes, infer shapes and build the graph view.
 
     `has_rule(op_type, domain, opset)` says which ops the registry knows: those are kept whole
     rather than expanded into their function bodies. `budget` bounds the nodes unrolling and
-    inlining may make and what folding may compute, checked before the work.
+    inlining may make and what folding may compute, checked before the work. `expansion(op_type,
+    domain, opset)` gives the registry's expansion of an op that stands for float ops (SPEC §4 e).
     """
     warnings = version_warnings(model)
     hazards = _precheck(model, budget)
@@ -60,6 +68,12 @@ def prepare(
     _fix_input_shapes(model, overrides)
     _check_element_counts(model, overrides)
     model = _infer(model, hazards, budget)
+    for _ in range(EXPANSION_ROUNDS if expansion is not None else 0):
+        if not expand_ops(model, expansion, budget):
+            break
+        model = _infer(model, hazards, budget)
+    if fold_quantization(model):
+        model = _infer(model, hazards, budget)
     if _expand_schema_functions(model, has_rule, budget):
         model = _infer(model, hazards, budget)
     view = _view(model, warnings, fold_budget)

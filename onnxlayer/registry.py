@@ -6,7 +6,9 @@ tf2onnx's handlers do). It holds the op's LTA rule (SPEC §2, one signature
 `rule(ctx: LeafContext) -> LTA`), its kind (exactness follows from it), its scalar map where
 it is elementwise (fitted by the rule, evaluated on the grid by fusion, segmented by the
 probes), how it joins SPEC §4 (a) elementwise fusion, and its probe pattern or the reason
-it has none. Transfer fitting, fusion and the probes all read this one registry.
+it has none; for an op that stands for a float subgraph (a runtime-fused or quantized op, SPEC
+§4 e), its expansion into that subgraph, which preparation applies. Transfer fitting, fusion,
+preparation and the probes all read this one registry.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from .expansion import Expander, Expansion
 from .graph import GraphView, Node, Tensor
 from .transfer import KINDS, LTA, ScalarFunction, Settings, UnitGroup, function_pieces, is_exact
 
@@ -90,6 +93,8 @@ class OpEntry:
     no_pattern: str = ""  # why a nonlinear op has no probe pattern
     #: attribute defaults of ops without an ONNX schema (contrib or custom domains)
     defaults: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: rewrites the node into the float ops it stands for (SPEC §4 e), in preparation; False keeps it
+    expand: Callable[[Expansion], bool] | None = field(default=None, compare=False)
 
     @property
     def exact(self) -> bool:
@@ -111,7 +116,8 @@ class Registry:
 
     def register(self, *op_types: str, domain: str = "", since: int = 1, kind: str, function: FunctionOf | None = None,
                  elementwise: Elementwise | None = None, pattern: PatternRule | None = None, no_pattern: str = "",
-                 defaults: Mapping[str, Any] | None = None) -> Callable[[Rule], Rule]:
+                 defaults: Mapping[str, Any] | None = None,
+                 expand: Callable[[Expansion], bool] | None = None) -> Callable[[Rule], Rule]:
         """Decorator: declare `op_types` (from opset `since` of `domain`) with the decorated rule.
         Its summary is the first line of the rule's docstring."""
         for k in kind.split("|"):
@@ -126,7 +132,7 @@ class Registry:
             summary = (rule.__doc__ or "").strip().splitlines()[0] if rule.__doc__ else ""
             for op in op_types:
                 entry = OpEntry(op, _norm(domain), since, kind, rule, summary, function, elementwise, pattern, no_pattern,
-                                dict(defaults or {}))
+                                dict(defaults or {}), expand)
                 entries = self._entries.setdefault((entry.domain, op), [])
                 if any(e.since == since for e in entries):
                     raise ValueError(f"{op} (domain {domain or 'ai.onnx'}) is registered twice from opset {since}")
@@ -135,6 +141,30 @@ class Registry:
             return rule
 
         return decorate
+
+    def expands(self, *op_types: str, domain: str = "", since: int = 1, kind: str,
+                defaults: Mapping[str, Any] | None = None) -> Callable[[Callable[[Expansion], bool]], Callable[[Expansion], bool]]:
+        """Decorator: declare `op_types` as ops preparation always rewrites into the float ops
+        they stand for, with the decorated expansion (its docstring's first line is the summary).
+        `kind` is the nominal kind of that subgraph; its leaves are the ones fitted and probed."""
+
+        def decorate(expand: Callable[[Expansion], bool]) -> Callable[[Expansion], bool]:
+            def rule(ctx: LeafContext) -> LTA:
+                return LTA("opaque", (), ctx.data_out_size, False, note=f"{ctx.leaf.op_type} was not expanded")
+
+            rule.__doc__ = expand.__doc__
+            self.register(*op_types, domain=domain, since=since, kind=kind, defaults=defaults, expand=expand,
+                          no_pattern="expanded in preparation: the probes read the leaves of its float ops")(rule)
+            return expand
+
+        return decorate
+
+    def expansion(self, op_type: str, domain: str, opset: int) -> Expander | None:
+        """The expansion that applies to the op at `opset`, with the op's attribute defaults (for preparation)."""
+        entry = self.lookup(op_type, domain, opset)
+        if entry is None or entry.expand is None:
+            return None
+        return Expander(entry.expand, lambda name: default_attr(op_type, domain, opset, name, entry.defaults))
 
     def lookup(self, op_type: str, domain: str, opset: int) -> OpEntry | None:
         """The entry that applies at `opset`: the one with the largest `since` ≤ opset, else None
@@ -179,6 +209,7 @@ def _norm(domain: str) -> str:
 
 REGISTRY = Registry()
 register = REGISTRY.register
+expands = REGISTRY.expands
 
 
 # ------------------------------------------------------------------ attributes

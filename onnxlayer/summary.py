@@ -3,17 +3,22 @@ the bottleneck and the VC-dimension bound, with the parameter-counting conventio
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from .algebra import Dominators, LeafWalk, log2_ratio
 from .bounds import vc_bound
-from .graph import DATA, FLOAT_TYPES, STATIC, GraphView
+from .graph import DATA, FLOAT_TYPES, STATIC, GraphView, Node
 from .registry import Leaf
 from .result import Bottleneck, LeafResult, Summary
 
 LOG10_2 = math.log10(2.0)
 #: Inputs of these ops that hold statistics rather than learned weights (not counted in W).
 STATISTICS_INPUTS = {("", "BatchNormalization"): (3, 4)}
+#: Quantization parameters (scale, zero point: inputs 1 and 2) are not weights; the quantized tensor is.
+QUANTIZERS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+#: Elementwise arithmetic: a one-element static operand (a Gelu constant, an attention scale, a
+#: mask fill value, a Clip bound) is part of the op's definition, not a weight.
+ARITHMETIC = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Where", "Max", "Min", "Clip"})
 #: Kinds whose leaves are piecewise linear: the VC bound of Bartlett et al. applies when every live leaf has one.
 PWL_KINDS = frozenset({"pwl", "linear", "structural"})
 
@@ -105,13 +110,27 @@ def leaf_params(view: GraphView, leaves: Sequence[Leaf]) -> list[int]:
     for leaf in leaves:
         total = 0
         for node in leaf.members:
-            skip = STATISTICS_INPUTS.get((node.domain, node.op_type), ())
-            for i, name in enumerate(node.inputs):
-                if not name or i in skip:
-                    continue
-                total += _static_params(view, name, seen, quantized=node.op_type == "DequantizeLinear" and i == 0)
+            # constants absorbed into a fused elementwise chain define its function (a PRelu's slope is learned)
+            if leaf.fused == "unary" and node.op_type != "PRelu":
+                continue
+            total += sum(_static_params(view, name, seen, quantized) for name, quantized in _weight_inputs(view, node))
         out.append(total)
     return out
+
+
+def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool]]:
+    """The inputs of `node` that can hold weights, each with whether it is a quantized tensor
+    (counted whatever its type): not statistics, quantization parameters or an arithmetic op's
+    one-element constant."""
+    skip = STATISTICS_INPUTS.get((node.domain, node.op_type), ())
+    default = node.domain in ("", "ai.onnx")
+    for i, name in enumerate(node.inputs):
+        if not name or i in skip or (default and node.op_type in QUANTIZERS and i > 0):
+            continue
+        t = view.tensors.get(name)
+        if default and node.op_type in ARITHMETIC and t is not None and t.role == STATIC and t.resolved and t.size == 1:
+            continue
+        yield name, default and node.op_type == "DequantizeLinear" and i == 0
 
 
 def source_params(view: GraphView, leaves: Sequence[Leaf]) -> int:
@@ -121,7 +140,7 @@ def source_params(view: GraphView, leaves: Sequence[Leaf]) -> int:
     for t in view.sources:
         node = view.producer(t.name)
         if node is not None:
-            total += sum(_static_params(view, i, seen) for i in node.inputs if i)
+            total += sum(_static_params(view, name, seen, quantized) for name, quantized in _weight_inputs(view, node))
     return total
 
 
@@ -143,5 +162,5 @@ def _static_params(view: GraphView, name: str, seen: set[str], quantized: bool =
             continue
         node = view.producer(name)
         if node is not None and node.op_type not in ("Shape", "Size", "Constant", "ConstantOfShape", "Range"):
-            stack.extend((i, node.op_type == "DequantizeLinear" and k == 0) for k, i in enumerate(node.inputs) if i)
+            stack.extend(_weight_inputs(view, node))
     return total

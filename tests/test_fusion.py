@@ -128,12 +128,30 @@ def test_layernorm_decomposed_equals_op(square, divide, affine):
 
 
 def test_qdq_pair_is_identity():
-    inits = [const("s", 0.1), const("z", 0, np.uint8)]
+    """An int8 zero point of 0 sits mid-range: the pair is the identity, its reader reads x itself."""
+    inits = [const("s", 0.1), const("z", 0, np.int8)]
     dec = block([n("QuantizeLinear", ["x", "s", "z"], ["q"]), n("DequantizeLinear", ["q", "s", "z"], ["dq"]), n("Relu", ["dq"], ["y"])], inits)
     plain = block([n("Relu", ["x"], ["y"])])
     ra, _ = same(dec, plain)
-    assert [leaf.op_type for leaf in ra.leaves] == ["QuantizeDequantize", "Relu"]
-    assert ra.leaves[0].d_out == 16
+    assert [(leaf.op_type, leaf.d_in) for leaf in ra.leaves] == [("Relu", 16)]
+
+
+@pytest.mark.parametrize("dtype,zero_point", [(np.uint8, 0), (np.int8, -128)])
+def test_qdq_pair_with_the_bottom_zero_point_is_a_relu(dtype, zero_point):
+    """SPEC v1.1 §4 (d): quantizers fold a ReLU into the range's bottom; the pair stands for it."""
+    inits = [const("s", 0.1), const("z", zero_point, dtype)]
+    dec = block([n("QuantizeLinear", ["x", "s", "z"], ["q"]), n("DequantizeLinear", ["q", "s", "z"], ["y"])], inits)
+    ra, _ = same(dec, block([n("Relu", ["x"], ["y"])]))
+    assert units(ra) == [("Relu", [(16, 2)])]
+
+
+def test_qdq_pair_on_non_negative_data_clamps_nothing():
+    """After a Relu (and a max pool of it) the bottom zero point folds no second ReLU."""
+    inits = [const("s", 0.1), const("z", -128, np.int8)]
+    dec = block([n("Relu", ["x"], ["r"]), n("QuantizeLinear", ["r", "s", "z"], ["q"]),
+                 n("DequantizeLinear", ["q", "s", "z"], ["y"])], inits)
+    ra, _ = same(dec, block([n("Relu", ["x"], ["y"])]))
+    assert units(ra) == [("Relu", [(16, 2)])]
 
 
 def test_single_activation_after_affine_is_not_fused():

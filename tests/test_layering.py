@@ -21,7 +21,8 @@ PACKAGE = "onnxlayer"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("onnxlayer.errors", "onnxlayer.version", "onnxlayer.budget")),
     ("loading", ("onnxlayer.loading",)),
-    ("graph view", ("onnxlayer.graph", "onnxlayer.prepare", "onnxlayer.unroll", "onnxlayer.bounds", "onnxlayer.transfer")),
+    ("graph view", ("onnxlayer.graph", "onnxlayer.prepare", "onnxlayer.unroll", "onnxlayer.bounds", "onnxlayer.transfer",
+                    "onnxlayer.expansion", "onnxlayer.quantization")),
     ("fusion and registry", ("onnxlayer.registry", "onnxlayer.fusion", "onnxlayer.ops", "onnxlayer.pattern",
                              "onnxlayer.elementwise")),
     ("algebra", ("onnxlayer.algebra",)),

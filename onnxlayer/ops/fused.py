@@ -1,4 +1,4 @@
-"""The leaves SPEC §4 fusion makes (domain `onnxlayer`): fused elementwise chains and QDQ pairs."""
+"""The leaves SPEC §4 fusion makes (domain `onnxlayer`): fused elementwise chains."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,9 +39,3 @@ def fused_unary(ctx: LeafContext) -> LTA:
     groups = (UnitGroup(size, pieces),) if pieces > 1 else ()
     return ctx.lta(groups, size, kind="pwl" if ctx.leaf.attrs.get("exact") else "smooth",
                    note="fused: " + "·".join(m.op_type for m in ctx.leaf.members))
-
-
-@register("QuantizeDequantize", domain=FUSED_DOMAIN, kind="structural")
-def qdq(ctx: LeafContext) -> LTA:
-    """QuantizeLinear→DequantizeLinear: the identity"""
-    return ctx.lta((), ctx.out_size(), note="QDQ pair fused to the identity")

@@ -1,4 +1,4 @@
-"""Structural ops (moves, copies, selections), comparisons and quantization (SPEC §2)."""
+"""Structural ops (moves, copies, selections) and comparisons (SPEC §2)."""
 from __future__ import annotations
 
 from ..registry import Elementwise, LeafContext, groups, register
@@ -55,10 +55,3 @@ def boolean(ctx: LeafContext) -> LTA:
     """logic on piecewise-constant data: no new pieces, rank 0"""
     return ctx.lta((), 0)
 
-
-@register("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", kind="quantizer",
-          no_pattern="no units: rounding is treated as the identity")
-def quantize(ctx: LeafContext) -> LTA:
-    """scale/round/shift; rounding treated as the identity for rank, no units"""
-    note = "QuantizeLinear→DequantizeLinear pairs fuse to the identity" if ctx.leaf.op_type == "QuantizeLinear" else ""
-    return ctx.lta((), ctx.out_size(), kind="linear" if ctx.leaf.op_type == "DequantizeLinear" else None, note=note)
