@@ -5,7 +5,8 @@ Fusion measures a fused chain's pieces with it; the fused leaf's probe pattern s
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+import hashlib
+from typing import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -37,6 +38,33 @@ def chain_constants(members: Sequence[Node], is_data: Callable[[str], bool],
                     return None
                 constants[i] = np.asarray(v, dtype=np.float64)
     return constants
+
+
+def chain_signature(members: Sequence[Node], x: str, y: str, constants: Mapping[str, np.ndarray], dims: Sequence[int],
+                    opset: int) -> Hashable | None:
+    """What `evaluate_chain` reads, without the tensor names: each member's op, attributes and
+    wiring, the constants' values, and x's dims where a constant is not a scalar. Equal chains
+    (the same Swish in every block) have equal signatures, so their pieces are fitted once.
+    None if a member reads a tensor the chain does not define."""
+    refs: dict[str, tuple] = {x: ("x",)}
+    refs.update((name, ("c", k)) for k, name in enumerate(constants))
+    steps = []
+    for k, node in enumerate(members):
+        wiring = []
+        for name in node.inputs:
+            ref = refs.get(name) if name else ()
+            if ref is None and name and elementwise_entry(node, opset).elementwise.role != "layout":
+                return None
+            wiring.append(ref)  # a layout op's parameters are not read on the grid
+        attributes = tuple(sorted((a.name, a.SerializeToString()) for a in node.proto.attribute))
+        steps.append((node.op_type, node.domain, attributes, tuple(wiring)))
+        refs.update((name, ("m", k, j)) for j, name in enumerate(node.outputs) if name)
+    if y not in refs:
+        return None
+    values = tuple((v.dtype.str, v.shape, hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest())
+                   for v in constants.values())
+    scalar = all(v.size == 1 and v.ndim <= len(dims) for v in constants.values())
+    return ("chain", opset, tuple(steps), refs[y], values, None if scalar else tuple(dims))
 
 
 def evaluate_chain(members: Sequence[Node], x: str, y: str, constants: Mapping[str, np.ndarray],

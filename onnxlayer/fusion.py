@@ -17,11 +17,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .elementwise import chain_constants, elementwise_entry, evaluate_chain
+from .elementwise import chain_constants, chain_signature, elementwise_entry, evaluate_chain
+from .fitcache import remembered_pieces
 from .graph import DATA, SHAPE_ONLY_OPS, GraphView, Node
 from .ops.fused import FUSED_DOMAIN  # importing the ops registers the entries fusion reads
 from .registry import Leaf, node_attr
-from .transfer import EXACT_KINDS, Settings, segment_count
+from .transfer import EXACT_KINDS, GRID_POINTS, Settings, segment_count
 
 FUSIONS = ("unary", "softmax", "normalization")
 
@@ -225,10 +226,18 @@ def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | No
     constants = chain_constants(region, ctx.is_data, ctx.view.value, opset)
     if constants is None:
         return None
-    grid, out, _ = evaluate_chain(region, x, y, constants, ctx.t(x).dims, ctx.settings.domain, opset, max_columns=4096)
-    if not np.all(np.isfinite(out)):
-        return None
-    return max(segment_count(out[:, j], grid, ctx.settings.tolerance) for j in range(out.shape[1]))
+    dims, settings = ctx.t(x).dims, ctx.settings
+
+    def fit() -> int | None:
+        grid, out, _ = evaluate_chain(region, x, y, constants, dims, settings.domain, opset, max_columns=4096)
+        if not np.all(np.isfinite(out)):
+            return None
+        return max(segment_count(out[:, j], grid, settings.tolerance) for j in range(out.shape[1]))
+
+    signature = chain_signature(region, x, y, constants, dims, opset)
+    if signature is None:
+        return fit()
+    return remembered_pieces((signature, settings.tolerance, settings.domain, GRID_POINTS), fit)
 
 
 # ----------------------------------------------------------------- the fusions

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from onnx import helper
@@ -125,7 +126,8 @@ def test_concurrent_processes_share_the_cache_safely(cache):
     for child in children:
         child.join(timeout=60)
         assert child.exitcode == 0
-    assert sorted(set(r) for r in results) == sorted({100 + k % 4} for k in range(8))
+    assert all(len(set(r)) == 1 for r in results)  # each child read its key's count every time
+    assert sorted(r[0] for r in results) == sorted(100 + k % 4 for k in range(8))
     assert len(entries(cache)) == 4  # no temporary file left behind
     assert all(p.suffix == ".txt" for p in entries(cache))
 
@@ -150,3 +152,32 @@ def test_cli_no_cache_and_the_environment_leave_no_entry(tmp_path):
     assert run.returncode == 0 and not (tmp_path / "cache").exists()
     run = subprocess.run(command, env=env, capture_output=True, text=True)
     assert run.returncode == 0 and len(entries(tmp_path / "cache")) == 2  # tanh and sigmoid
+
+
+def swish_blocks(widths: list[int], betas: list[float]) -> onnx.ModelProto:
+    """Gemm → x·σ(βx) per block (the Swish of EfficientNet), one block per width."""
+    nodes, inits, x, prev = [], [], "x", widths[0]
+    for k, (width, beta) in enumerate(zip(widths, betas)):
+        inits.append(helper.make_tensor(f"w{k}", onnx.TensorProto.FLOAT, [prev, width], [0.1] * (prev * width)))
+        inits.append(helper.make_tensor(f"beta{k}", onnx.TensorProto.FLOAT, [], [beta]))
+        nodes += [helper.make_node("Gemm", [x, f"w{k}"], [f"h{k}"]),
+                  helper.make_node("Mul", [f"h{k}", f"beta{k}"], [f"bh{k}"]),
+                  helper.make_node("Sigmoid", [f"bh{k}"], [f"s{k}"]),
+                  helper.make_node("Mul", [f"h{k}", f"s{k}"], [f"y{k}"])]
+        x, prev = f"y{k}", width
+    graph = helper.make_graph(nodes, "swish", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, widths[0]])],
+                              [helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, [1, prev])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_equal_fused_chains_are_fitted_once(cache):
+    """Four Swish blocks of different widths and names, two values of β: two fits on disk, and
+    each block holds SPEC §2's count of its own function."""
+    import onnxlayer
+
+    result = onnxlayer.analyze(swish_blocks([8, 16, 4, 32], [1.0, 1.0, 2.0, 1.0]))
+    fused = [leaf for leaf in result.leaves if leaf.op_type == "FusedUnary"]
+    silu = spec_pieces(lambda x: x / (1 + np.exp(-x)), -8, 8, 0.01)
+    swish2 = spec_pieces(lambda x: x / (1 + np.exp(-2 * x)), -8, 8, 0.01)
+    assert [leaf.groups[0].pieces for leaf in fused] == [silu, silu, swish2, silu]
+    assert len(entries(cache)) == 2
