@@ -218,7 +218,8 @@ class Expansion:
             names = [self._state.fresh(f"{self._base}/{op_type}_{k}_out{j}") for j in range(outputs)]
         else:
             names = list(outputs)
-        node = helper.make_node(op_type, list(inputs), names, name=f"{self._base}/{op_type}_{k}", domain=domain,
+        # named beside the node it expands (same scope prefix: diff aligns by scope)
+        node = helper.make_node(op_type, list(inputs), names, name=f"{self._base}_{op_type}_{k}", domain=domain,
                                 **{a: v for a, v in attrs.items() if v is not None})
         node.metadata_props.extend(self.node.metadata_props)
         self.nodes.append(node)
@@ -373,15 +374,21 @@ def expand_ops(model: onnx.ModelProto, expander_of: ExpanderOf, budget: Budget =
     """One round: every node whose registry entry expands it is replaced, in place, by the float
     subgraph it stands for. Returns whether the model changed; a node whose expansion needs a
     shape not inferred yet waits for the next round (after shape inference)."""
-    state = _Round(model)
     opsets = {("" if e.domain == "ai.onnx" else e.domain): int(e.version) for e in model.opset_import}
-    opsets.setdefault("", state.opset)
+    opsets.setdefault("", default_opset(model))
+    expanders = {}  # per op signature: most models have none, and then the round's tables are never built
+    for node in model.graph.node:
+        key = (node.op_type, "" if node.domain == "ai.onnx" else node.domain)
+        if key not in expanders:
+            expanders[key] = expander_of(key[0], key[1], opsets.get(key[1], 1))
+    if not any(expanders.values()):
+        return False
+    state = _Round(model)
     new_nodes: list[onnx.NodeProto] = []
     created: set[int] = set()  # ids of nodes made by expansions
     replaced: list[onnx.NodeProto] = []
     for node in model.graph.node:
-        domain = "" if node.domain == "ai.onnx" else node.domain
-        expander = expander_of(node.op_type, domain, opsets.get(domain, 1))
+        expander = expanders[node.op_type, "" if node.domain == "ai.onnx" else node.domain]
         expansion = Expansion(node, state, expander.default) if expander is not None else None
         try:
             expanded = expansion is not None and expander.expand(expansion)

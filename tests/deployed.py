@@ -45,6 +45,10 @@ def _hide_broken_torchvision() -> None:
 SEQ = 16
 HIDDEN, LAYERS, HEADS, INTERMEDIATE, VOCAB = 64, 2, 4, 128, 1000
 IMAGE = (3, 32, 32)
+#: Channels of the CNN's stem and its two residual blocks.
+CNN_WIDTHS = (16, 16, 32)
+#: The same CNN with its second block widened: a real architecture change, for `onnxlayer diff`.
+WIDENED_CNN_WIDTHS = (16, 16, 48)
 #: Weight-only quantization block along K (a multiple of 16, at most the smallest K here: 64).
 NBITS_BLOCK = 32
 CALIBRATION_SAMPLES = 4
@@ -134,7 +138,7 @@ def _token_inputs(model: str) -> tuple[str, ...]:
 
 # ----------------------------------------------------------------------------- (a) the export
 
-def _export(model: str, _source: Path, path: Path) -> None:
+def _export(model: str, _source: Path, path: Path, widths: tuple[int, int, int] = CNN_WIDTHS) -> None:
     """Export with the TorchScript exporter: its graphs are the ones onnxruntime's fusions match.
 
     The transformers get dynamic batch and sequence axes: with fixed shapes the exporter folds
@@ -143,7 +147,7 @@ def _export(model: str, _source: Path, path: Path) -> None:
     eval-mode module) so that the runtime's Conv+BN folding shows in (c).
     """
     torch.manual_seed(0)
-    module = build_module(model)
+    module = build_module(model, widths)
     _perturb(module)
     example = {name: torch.from_numpy(value) for name, value in sample_inputs(model, np.random.default_rng(0)).items()}
     names = list(example)
@@ -155,10 +159,22 @@ def _export(model: str, _source: Path, path: Path) -> None:
     )
 
 
-def build_module(model: str) -> torch.nn.Module:
-    """The torch module of `model` in eval mode, randomly initialised (the export also perturbs its weights)."""
+def widened_cnn_path(cache_dir: Path) -> Path:
+    """The CNN export with its second residual block widened to `WIDENED_CNN_WIDTHS` (a different
+    architecture: what `onnxlayer diff` must name), generated into `cache_dir` on first use."""
+    path = Path(cache_dir) / "cnn_widened_export.onnx"
+    if not path.exists():
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        with _quiet():
+            _export("cnn", path, path, WIDENED_CNN_WIDTHS)
+    return path
+
+
+def build_module(model: str, widths: tuple[int, int, int] = CNN_WIDTHS) -> torch.nn.Module:
+    """The torch module of `model` in eval mode, randomly initialised (the export also perturbs its
+    weights); `widths`: the CNN's channels."""
     if model == "cnn":
-        return _resnet_like()
+        return _resnet_like(widths)
     _hide_broken_torchvision()
     import transformers
 
@@ -217,14 +233,15 @@ class _ResidualBlock(torch.nn.Module):
         return self.relu(self.b(self.relu(self.a(x))) + self.skip(x))
 
 
-def _resnet_like() -> torch.nn.Module:
+def _resnet_like(widths: tuple[int, int, int]) -> torch.nn.Module:
     """conv-bn-relu stem, max pool, two residual blocks (the second strided, with a projection),
-    global average pool, fc: the ResNet basic-block pattern at CIFAR size."""
+    global average pool, fc: the ResNet basic-block pattern at CIFAR size, with `widths` channels."""
     nn = torch.nn
+    stem, first, second = widths
     return nn.Sequential(
-        _conv_bn(3, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
-        _ResidualBlock(16, 16, 1), _ResidualBlock(16, 32, 2),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+        _conv_bn(3, stem, 3), nn.ReLU(), nn.MaxPool2d(2),
+        _ResidualBlock(stem, first, 1), _ResidualBlock(first, second, 2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(second, 10),
     ).eval()
 
 

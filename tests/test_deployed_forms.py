@@ -7,12 +7,14 @@ export's C, P, P̄, D0, W and MACs to 1e-9 relative; where an optimization reall
 stored architecture (a BatchNorm folded into its Conv), the expected difference is computed
 here from the model's shapes.
 
-The forms onnxlayer does not handle yet are marked xfail(strict) with the precise diagnosis: a
-fixed one turns into XPASS, which fails the run and tells whoever fixed it to drop the mark.
+Every form also goes through `onnxlayer diff` against the export: "no architectural change",
+except where the file really holds another architecture (the folded BatchNorms), and a widened
+network has its changed leaves named.
 """
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -25,6 +27,7 @@ import deployed  # noqa: E402
 import onnx  # noqa: E402
 
 import onnxlayer  # noqa: E402
+from onnxlayer.diff import diff  # noqa: E402
 
 METRICS = ("complexity_bits", "intrinsic_power", "intrinsic_power_mean", "input_dim", "params", "macs")
 
@@ -32,108 +35,13 @@ METRICS = ("complexity_bits", "intrinsic_power", "intrinsic_power_mean", "input_
 #: BatchNorm into its Conv (the basic level's ConvBNFusion; the quantizers keep them).
 BATCHNORM_FOLDED = {("cnn", "ort_extended")}
 
-# What onnxlayer does with each form today (issue 11 phase 1; details in the diagnosis report).
-# "refused" quotes the ShapeError; "past it" is what the analysis gives once every tensor's
-# shape is supplied (measured by running the file in onnxruntime).
-_NO_SHAPE = "refused: ONNX has no shape function for com.microsoft {op}"
-_STALE_DIM = (_NO_SHAPE + ", and the file's value_info for its output has a symbolic dim 0 ({dim}) "
-              "that --input-shape does not resolve")
-_SKIP_OUTPUT = _STALE_DIM.format(op="SkipLayerNormalization", dim="'LayerNormalizationoutput_dim_0', graph output")
-_FLOAT_SCALARS = "W also loses the scalar constants (Gelu's, the attention scale) counted in the export"
-_SKIP_D = "SkipLayerNormalization's d issue of gpt2-transformer_optimizer"
+#: Forms onnxlayer still gets wrong, with why (xfail(strict): a fix turns into XPASS and fails the run).
+_MASK_SOURCE = ("D0 2064 vs the export's 2304: the export's float attention mask, computed from the integer mask and "
+                "broadcast to [1,1,16,16], is a source of d = 256 until SPEC v1.1 §1's source rule (d ≤ the 16 "
+                "elements of the integer mask) is in graph.classify; the expanded Attention's mask has 16 elements")
 XFAIL: dict[tuple[str, str], str] = {
-    ("bert", "transformer_optimizer"):
-        _SKIP_OUTPUT + "; past it: Attention×2 and BiasGelu×2 opaque (C 244 vs 89007, MACs −458752), "
-        "EmbedLayerNormalization taken as the only source (D0 1024 vs 2304: the word and token-type lookups "
-        "and the float mask are inside it); " + _FLOAT_SCALARS,
-    ("bert", "transformer_optimizer_mha"):
-        _SKIP_OUTPUT + "; past it: MultiHeadAttention×2 and BiasGelu×2 opaque (C 244 vs 89007, MACs −65536: "
-        "QKᵀ and AV), EmbedLayerNormalization the only source (D0 1024); " + _FLOAT_SCALARS,
-    ("bert", "ort_extended"):
-        _NO_SHAPE.format(op="FusedMatMul") + "; past it: FusedMatMul×2 (QKᵀ·alpha) and BiasGelu×2 opaque "
-        "(C 52975 vs 89007, MACs −32768); " + _FLOAT_SCALARS,
-    ("bert", "quant_dynamic"):
-        "MatMulInteger×12 opaque; the rescale Mul(Cast(acc), x_scale·w_scale) is read as a product of two data "
-        "tensors (DynamicQuantizeLinear's scale output is data): C 191609 vs 89007; int8 weights uncounted "
-        "(W 1561), MACs 65536",
-    ("bert", "quant_qdq"):
-        "Q→DQ pairs inside the erf-Gelu chain leave two distinct data tensors, so §4(a) fusion stops at Erf and "
-        "the closing Mul is a product leaf (2×9536.6 bits): C 108080 vs 89007; W +57 (the Q/DQ float scales "
-        "counted as weights)",
-    ("bert", "quant_qoperator"):
-        _STALE_DIM.format(op="QLinearAdd", dim="'unk__2', written by the quantizer") + "; past it: "
-        "QLinearMatMul×16, QLinearAdd×20, QLinearMul×6, QLinearSoftmax×2 opaque; sources found after the "
-        "integer-domain embedding sum (D0 1280)",
-    ("bert", "matmul_nbits"):
-        _NO_SHAPE.format(op="MatMulNBits") + "; past it: MatMulNBits×12 opaque, their K·N 4-bit weights "
-        "uncounted (W 71812), MACs 65536",
-    ("bert", "optimized_dynamic"):
-        _NO_SHAPE.format(op="QAttention") + "; past it: QAttention×2, MatMulInteger×6, BiasGelu×2 opaque, "
-        "QEmbedLayerNormalization taken as the only source (D0 1024)",
-    ("bert", "optimized_nbits"):
-        _SKIP_OUTPUT + "; past it: Attention×2, MatMulNBits×6, BiasGelu×2 opaque, EmbedLayerNormalization "
-        "the only source (D0 1024)",
-    ("bert", "dynamic_extended"):
-        _STALE_DIM.format(op="MatMulIntegerToFloat", dim="'unk__2'") + "; past it: MatMulIntegerToFloat×6, "
-        "DynamicQuantizeMatMul×6, FusedMatMul×2 opaque",
-    ("bert", "qdq_extended"):
-        _NO_SHAPE.format(op="QLinearAdd") + "; past it: QLinearMatMul×8, QLinearAdd×2, QLinearSoftmax×2 opaque "
-        "and the remaining QDQ Gelu chains split as in quant_qdq",
-    ("gpt2", "transformer_optimizer"):
-        _NO_SHAPE.format(op="SkipLayerNormalization") + "; past it: no opaque leaf but P̄ −0.187 vs −0.286: "
-        "SkipLayerNormalization's d_in is Σ d of its inputs (1280), not the skip sum's min(Σ d, 1024), and its "
-        "sum output (3) gets the norm's κ (992) instead of the Add's; " + _FLOAT_SCALARS,
-    ("gpt2", "ort_extended"):
-        _NO_SHAPE.format(op="FusedMatMul") + "; past it: FusedMatMul×2 opaque (C 49400 vs 74760, MACs −32768); "
-        + _FLOAT_SCALARS,
-    ("gpt2", "quant_dynamic"):
-        "MatMulInteger×8 opaque (Gemm weights quantized as MatMul + Add); rescale Mul read as a product of data "
-        "tensors: C 147856 vs 74760, W 1559, MACs 65536",
-    ("gpt2", "quant_qdq"):
-        "Q→DQ pairs split the tanh-Gelu chain into Pow (x³, 264 pieces), Tanh and a product Mul: C 114386 vs "
-        "74760; W +55 (Q/DQ float scales)",
-    ("gpt2", "quant_qoperator"):
-        _STALE_DIM.format(op="QLinearAdd", dim="'unk__0', written by the quantizer") + "; past it: QGemm×8, "
-        "QLinearMatMul×4, QLinearMul×10, QLinearAdd×10, QLinearSoftmax×2 opaque; D0 2304 (sources after "
-        "quantized lookups)",
-    ("gpt2", "optimized_dynamic"):
-        _NO_SHAPE.format(op="SkipLayerNormalization") + "; past it: MatMulInteger×8 opaque and the " + _SKIP_D,
-    ("gpt2", "optimized_nbits"):
-        _NO_SHAPE.format(op="MatMulNBits") + "; past it: MatMulNBits×6 opaque (W 79620, MACs 196608) and the "
-        + _SKIP_D,
-    ("gpt2", "dynamic_extended"):
-        _STALE_DIM.format(op="DynamicQuantizeMatMul", dim="'unk__21'") + "; past it: DynamicQuantizeMatMul×8, "
-        "FusedMatMul×2 opaque; the embedding DequantizeLinear duplicated per consumer gives 3 sources (D0 3328)",
-    ("gpt2", "qdq_extended"):
-        _NO_SHAPE.format(op="QGemm") + "; past it: QGemm×8, QLinearMatMul×4, QLinearSoftmax×2 opaque, D0 3328 "
-        "(duplicated DequantizeLinear sources)",
-    ("cnn", "ort_extended"):
-        _NO_SHAPE.format(op="FusedConv") + "; past it: FusedConv×3 (the Conv+Relu pairs; Conv→Add→Relu stay "
-        "unfused) opaque: C 14335 vs 31879, MACs −1327104",
-    ("cnn", "quant_dynamic"):
-        "ConvInteger×6, MatMulInteger×1 opaque; the rescale Mul read as a product of data tensors: "
-        "C 171678 vs 31879, W 305 (int8 weights uncounted), MACs 0",
-    ("cnn", "quant_qdq"):
-        "the quantizer folded the 5 ReLUs into activation ranges (int8 zero point −128) and the Q→DQ pairs are "
-        "read as identities (SPEC v1.1 §4(d): they stand for ReLU): C 8191 vs 31879, P̄ 0 vs −0.195; W +37 "
-        "(Q/DQ float scales counted). The −128 pairs after MaxPool, GlobalAveragePool and Flatten sit on "
-        "non-negative data and must stay identities",
-    ("cnn", "quant_qoperator"):
-        _NO_SHAPE.format(op="QLinearAdd") + "; past it: QLinearConv×6, QLinearAdd×2 (each with a ReLU folded "
-        "into its −128 output zero point), QLinearGlobalAveragePool, QGemm opaque; W 312, MACs 0",
-    ("cnn", "dynamic_extended"):
-        "ConvInteger×6 and DynamicQuantizeMatMul×1 opaque; rescale Mul read as a product: C 171591 vs 31879, "
-        "W 305, MACs 0",
-    ("cnn", "qdq_extended"):
-        _NO_SHAPE.format(op="QLinearAdd") + "; past it: QLinearConv×3, QLinearAdd, QLinearGlobalAveragePool, "
-        "QGemm opaque; the QDQ part keeps the folded-ReLU misreading of quant_qdq",
-}
-#: The export's own W against the torch module's parameter count.
-EXPORT_PARAMS_XFAIL = {
-    "bert": "W counts 10 scalar Constant values as weights (erf-Gelu's 1/√2, 1, 0.5 and the attention scale per "
-            "layer, the mask's two Where fill values): 135306 vs 135296",
-    "gpt2": "W counts 13 scalar Constant values as weights (tanh-Gelu's five per layer, an attention scale, the "
-            "mask's two Where fill values): 135181 vs 135168",
+    ("bert", variant): _MASK_SOURCE
+    for variant in ("transformer_optimizer", "transformer_optimizer_mha", "optimized_dynamic", "optimized_nbits")
 }
 
 
@@ -237,12 +145,57 @@ def test_export_macs_match_the_module(model, analysed):
     assert analysed(model, "export").summary.macs == reference_macs(model)
 
 
-@pytest.mark.parametrize("model", [
-    pytest.param(m, marks=[pytest.mark.xfail(strict=True, reason=EXPORT_PARAMS_XFAIL[m])] if m in EXPORT_PARAMS_XFAIL
-                 else [])
-    for m in deployed.MODELS
-])
+@pytest.mark.parametrize("model", deployed.MODELS)
 def test_export_params_match_the_module(model, analysed):
-    """W is the trainable-parameter count frameworks publish (SPEC §3)."""
+    """W is the trainable-parameter count frameworks publish (SPEC §3): the exporters' scalar
+    constants (Gelu's, the attention scale, mask fill values) are part of their ops, not weights."""
     module = deployed.build_module(model)
     assert analysed(model, "export").summary.params == sum(p.numel() for p in module.parameters())
+
+
+# ----------------------------------------------------------------------------- onnxlayer diff
+
+
+@pytest.mark.parametrize("model,variant", [p for p in cases() if not p.marks])
+def test_diff_finds_no_architectural_change(model, variant, analysed):
+    """`onnxlayer diff export variant`: the same network, except where the file holds another one."""
+    d = diff(analysed(model, "export"), analysed(model, variant))
+    if (model, variant) not in BATCHNORM_FOLDED:
+        assert d.verdict == "no architectural change", d.reasons
+        return
+    # W moved by exactly the BatchNorms' learned parameters; the diff names them removed and their
+    # Convs changed (a bias each); a leaf the runtime only reordered shows as removed and added
+    export_w = analysed(model, "export").summary.params
+    assert d.verdict == "architectural change"
+    assert d.reasons == (f"W {export_w:,} → {export_w + batchnorm_folding_change(model):,}",)
+    removed = Counter((c.old.scope, c.old.op_type) for c in d.leaves if c.status == "removed")
+    added = Counter((c.new.scope, c.new.op_type) for c in d.leaves if c.status == "added")
+    assert sum(n for (_, op), n in removed.items() if op == "BatchNormalization") == 6
+    assert removed - added == Counter({k: n for k, n in removed.items() if k[1] == "BatchNormalization"})
+    assert all(c.new.op_type == "Conv" and c.fields == ("params",) for c in d.leaves if c.status == "changed")
+
+
+def test_diff_names_the_leaves_of_a_widened_block(analysed, deployed_dir):
+    """The CNN with its second block widened from 32 to 48 channels: an architectural change whose
+    changed leaves are that block's, the pool and the classifier; the first block is unchanged."""
+    wide = onnxlayer.analyze(deployed.widened_cnn_path(deployed_dir), input_shapes=deployed.input_shapes("cnn"))
+    d = diff(analysed("cnn", "export"), wide)
+    assert d.verdict == "architectural change"
+    module, widened = deployed.build_module("cnn"), deployed.build_module("cnn", deployed.WIDENED_CNN_WIDTHS)
+    delta_w = sum(p.numel() for p in widened.parameters()) - sum(p.numel() for p in module.parameters())
+    assert d.metric("params").delta == delta_w
+    changed = [c for c in d.leaves if c.status == "changed"]
+    assert changed and all(c.new.scope.startswith(("4", "7")) or c.new.op_type in ("GlobalAveragePool", "Flatten")
+                           for c in changed), [(c.new.scope, c.new.op_type) for c in changed]
+    assert not any(c.new.scope.startswith(("0", "3")) for c in changed)  # the stem and the first block keep their numbers
+
+
+def test_diff_command_line_says_no_architectural_change(deployed_dir, capsys):
+    """What a user runs on an optimized transformer: the command's verdict line."""
+    from onnxlayer.cli import main
+
+    exported, optimized = (deployed.variant_path("gpt2", v, deployed_dir) for v in ("export", "transformer_optimizer"))
+    shapes = [arg for name, dims in deployed.input_shapes("gpt2").items()
+              for arg in ("--input-shape", f"{name}={'x'.join(map(str, dims))}")]
+    assert main(["diff", str(exported), str(optimized), *shapes, "--exit-code"]) == 0
+    assert "no architectural change" in capsys.readouterr().out
