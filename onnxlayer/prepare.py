@@ -370,14 +370,18 @@ def _expand_schema_functions(model: onnx.ModelProto, has_rule: Callable[[str, st
                              budget: Budget = Budget()) -> bool:
     """Replace nodes that have no registry rule but an ONNX function body by that body."""
     opsets = {e.domain or "": e.version for e in model.opset_import}
-    types = _value_types(model)
+    types: dict[str, onnx.TypeProto] | None = None  # the value types, read at the first node without a rule
     bodies: list[onnx.FunctionProto | None] = []
     versions: list[int] = []
     for node in model.graph.node:
         domain = node.domain or ""
         version = opsets.get("ai.onnx" if domain == "" and "" not in opsets else domain, 1)
         versions.append(version)
-        bodies.append(None if has_rule(node.op_type, domain, version) else _function_body(node, version, types))
+        if has_rule(node.op_type, domain, version):
+            bodies.append(None)
+            continue
+        types = _value_types(model) if types is None else types
+        bodies.append(_function_body(node, version, types))
     if not any(bodies):
         return False
     budget.check_nodes(sum(len(b.node) if b else 1 for b in bodies), "expanding ops into their ONNX function bodies makes")

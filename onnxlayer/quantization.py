@@ -36,6 +36,8 @@ SIGN_OF_ALL_INPUTS = frozenset({"Concat", "Add", "Mul", "Max", "Min", "Sum", "Me
 
 def fold_quantization(model: onnx.ModelProto) -> bool:
     """Rewrite `model` in place into the canonical forms above; whether anything changed."""
+    if not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
+        return False  # each form starts at one of these nodes: a float model costs one scan
     changed = _merge_repeated_dequantize(model)
     changed |= _dequantize_before_lookup(model)
     changed |= _fold_pairs(model)
