@@ -261,8 +261,13 @@ class Runner:
         self._process.start()
         child.close()
         self._conn = parent
-        if not parent.poll(120) or parent.recv() != "ready":
-            raise RuntimeError("the corpus worker did not start")
+        try:
+            ready = parent.poll(120) and parent.recv() == "ready"
+        except EOFError:  # it died importing onnxlayer
+            ready = False
+        if not ready:
+            self._process.join(1)
+            raise RuntimeError(f"the corpus worker did not start (exit code {self._process.exitcode})")
 
     def _stop(self) -> None:
         if self._process is not None:
