@@ -63,12 +63,17 @@ class _Round:
         self.names = set(self.initializers) | set(self.producers) | {i.name for i in g.input}
         self.read = {i for n in g.node for i in n.input if i} | {o.name for o in g.output}
         self.new_initializers: list[onnx.TensorProto] = []
+        self.constants: dict[str, onnx.TensorProto] = {}  # the Constant nodes expansions write, by output
         self._count = itertools.count()
 
     def store(self, tensor: onnx.TensorProto) -> None:
         """A new initializer, readable by the expansions that follow."""
         self.new_initializers.append(tensor)
         self.initializers[tensor.name] = tensor
+
+    def known(self, name: str) -> onnx.TensorProto | None:
+        """The stored tensor or the value of a Constant written this round, by name."""
+        return self.initializers.get(name) or self.constants.get(name)
 
     def fresh(self, hint: str) -> str:
         while True:
@@ -123,8 +128,9 @@ class Expansion:
 
     def dims(self, name: str) -> tuple | None:
         """The tensor's dims as known (ints, or symbols/None where open), None if its rank is unknown."""
-        if name in self._state.initializers:
-            return tuple(int(d) for d in self._state.initializers[name].dims)
+        known = self._state.known(name)
+        if known is not None:
+            return tuple(int(d) for d in known.dims)
         t = self._state.types.get(name)
         if t is None or not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
             return None
@@ -140,13 +146,14 @@ class Expansion:
     def static_dims(self, name: str) -> tuple[int, ...]:
         """The dims of a stored tensor (a weight): they are what the expansion builds on."""
         dims = self.dims(name)
-        if name not in self._state.initializers and (dims is None or not all(isinstance(d, int) for d in dims)):
+        if self._state.known(name) is None and (dims is None or not all(isinstance(d, int) for d in dims)):
             raise self.unsupported(f"a non-constant {name!r} where a stored weight is expected")
         return dims
 
     def elem_type(self, name: str) -> int:
-        if name in self._state.initializers:
-            return self._state.initializers[name].data_type
+        known = self._state.known(name)
+        if known is not None:
+            return known.data_type
         t = self._state.types.get(name)
         if t is not None and t.HasField("tensor_type"):
             return t.tensor_type.elem_type
@@ -159,7 +166,7 @@ class Expansion:
 
     def value(self, name: str) -> np.ndarray | None:
         """A small constant's value (initializer with data or Constant node), else None."""
-        init = self._state.initializers.get(name)
+        init = self._state.known(name)
         if init is not None:
             if init.data_location == onnx.TensorProto.EXTERNAL:
                 return None
@@ -226,9 +233,12 @@ class Expansion:
         return names[0] if outputs == 1 or isinstance(outputs, str) else names
 
     def constant(self, value: Any, dtype: Any = np.float32, hint: str = "const", name: str | None = None) -> str:
-        """A small stored constant (a scale, an axis list, a shape); `name`: one of the node's outputs."""
+        """A small constant (a scale, an axis list, a shape) as a Constant node: part of the
+        subgraph, not a stored tensor the model's file would hold; `name`: one of the node's outputs."""
         name = name or self._state.fresh(f"{self._base}/{hint}")
-        self._state.store(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        tensor = numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+        self.op("Constant", [], name, value=tensor)
+        self._state.constants[name] = tensor
         return name
 
     def placeholder(self, dims: Sequence[int], elem_type: int = onnx.TensorProto.FLOAT, hint: str = "weight") -> str:
