@@ -33,8 +33,9 @@ MAX_DIM = (1 << 63) - 1
 #: Dims from here up leave ONNX's int64 shape arithmetic (sums of pads, products) no headroom.
 OVERFLOW_DIM = 1 << 62
 UNROLL_ROUNDS = 4  # nested control flow unrolls one level per round
-#: Expansions nest (QAttention → Attention) or wait for a shape an earlier expansion gives: a round each.
-EXPANSION_ROUNDS = 8
+#: Expansions nest (QAttention → Attention) or wait for a shape an earlier one gives (a layer's input,
+#: once the layer before is expanded): a round each while some node expands, shape inference between.
+EXPANSION_ROUNDS = 256
 #: Ops whose shape inference (onnx 1.23) reads an input type without checking it exists: an
 #: input of unknown type crashes the process. tests/test_hostile.py rescans every schema.
 INFERENCE_HAZARDS = frozenset({("", "RegexFullMatch"), ("ai.onnx.ml", "DictVectorizer"), ("ai.onnx.ml", "LabelEncoder"),

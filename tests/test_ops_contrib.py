@@ -361,3 +361,32 @@ def test_an_unsupported_feature_is_one_clear_error():
                      [hidden(), value("past", 2, 1, N, 3, HEAD)], [hidden("y")], packed)
     with pytest.raises(onnxlayer.OnnxLayerError, match=r"Attention.*past state is not supported"):
         onnxlayer.analyze(fused)
+
+
+def test_a_deep_stack_of_fused_layers_expands_layer_after_layer():
+    """Each MultiHeadAttention waits for its input's shape, which the layer before gives once
+    expanded: as many rounds as layers, every one expanded."""
+    layers = 12
+    nodes, inits, x = [], [], "x"
+    for i in range(layers):
+        inits += [random(f"w{i}{n}", H, H) for n in "qkv"] + [random(f"b{i}", 3 * H)]
+        nodes += [node("MatMul", [x, f"w{i}{n}"], [f"{n}{i}"]) for n in "qkv"]
+        nodes.append(node("MultiHeadAttention", [f"q{i}", f"k{i}", f"v{i}", f"b{i}"], [f"a{i}"], domain=MS, num_heads=N))
+        x = f"a{i}"
+    fused = ms_model(nodes, [hidden()], [hidden(x)], inits)
+    s = summary(fused)
+    assert s["opaque_leaves"] == 0 and s["macs"] == layers * (3 * S * H * H + 2 * N * S * S * HEAD)
+    computes_the_same(fused, {"x": feed(1, S, H)}, atol=1e-3)
+
+
+def test_packed_group_query_attention_and_partial_rotary():
+    """QKV packed in one tensor, rotary on the first half of each head (caches of width h/4)."""
+    q_heads, kv_heads, h = 2, 1, 32  # onnxruntime: cache widths in multiples of 8
+    angles = np.arange(32)[:, None] * (1.0 / 10000 ** (np.arange(h // 4) / (h // 4)))
+    caches = [tensor("cos", np.cos(angles)), tensor("sin", np.sin(angles))]
+    width = (q_heads + 2 * kv_heads) * h
+    inputs = [value("qkv", 1, S, width), value("seqlens_k", 1, elem=INT32), helper.make_tensor_value_info("total", INT32, [])]
+    gqa = node("GroupQueryAttention", ["qkv", "", "", "", "", "seqlens_k", "total", "cos", "sin"], ["y"], domain=MS,
+               num_heads=q_heads, kv_num_heads=kv_heads, do_rotary=1)
+    fused = ms_model([gqa], inputs, [value("y", 1, S, q_heads * h)], caches)
+    computes_the_same(fused, {"qkv": feed(1, S, width), "seqlens_k": np.array([S - 1], np.int32), "total": np.array(S, np.int32)})

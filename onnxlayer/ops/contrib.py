@@ -52,11 +52,17 @@ def repeat_heads(x: Expansion, t: str, times: int) -> str:
     return x.op("Reshape", [tiled, x.op("Concat", [x.dim(t, 0), x.ints([-1]), x.dim(t, 2), x.dim(t, 3)], axis=0)])
 
 
-def attend(x: Expansion, q_heads: str, k_heads_t: str, v_heads: str, scale: float, masks: Sequence[str],
+def attend(x: Expansion, q_heads: str, k_heads_t: str, v_heads: str, scale: float | None, masks: Sequence[str],
            output: str | None, softcap: float = 0.0) -> str:
-    """softmax(Q·Kᵀ·scale (+ masks)) · V over heads, merged back to [B, S, N·hv] (into `output`)."""
+    """softmax(Q·Kᵀ·scale (+ masks)) · V over heads, merged back to [B, S, N·hv] (into `output`);
+    `scale` None: 1/√h of the heads' width h, computed from the shape (static)."""
     dtype = x.float_type(q_heads)
-    scores = x.op("Mul", [x.op("MatMul", [q_heads, k_heads_t]), x.constant(scale, dtype)])
+    if scale is None:
+        width = x.op("Cast", [x.dim(q_heads, 3)], to=helper_type(dtype))
+        factor = x.op("Reciprocal", [x.op("Sqrt", [width])])
+    else:
+        factor = x.constant(scale, dtype)
+    scores = x.op("Mul", [x.op("MatMul", [q_heads, k_heads_t]), factor])
     if softcap > 0:
         capped = x.op("Tanh", [x.op("Div", [scores, x.constant(softcap, dtype)])])
         scores = x.op("Mul", [capped, x.constant(softcap, dtype)])
@@ -132,12 +138,14 @@ def positions(x: Expansion, position_ids: str, queries_of: str, query_axis: int,
     return x.unsqueeze(ids, [0])
 
 
-def rotary(x: Expansion, t: str, position_ids: str, cos_cache: str, sin_cache: str, interleaved: bool, head_size: int,
-           heads_axis: int, output: str | None = None) -> str:
+def rotary(x: Expansion, t: str, position_ids: str, cos_cache: str, sin_cache: str, interleaved: bool,
+           head_size: int | None, heads_axis: int, output: str | None = None) -> str:
     """RoPE on the last axis of `t` ([B, S, N, h] with heads_axis 2, or [B, N, S, h] with 1): the
-    first 2·c channels (c = the caches' width) rotated by the angles at `position_ids` [B|1, S]."""
+    first 2·c channels (c = the caches' width) rotated by the angles at `position_ids` [B|1, S];
+    `head_size` None: the caches cover the whole head."""
     half = x.static_dims(cos_cache)[1]
     rot = 2 * half
+    head_size = head_size or rot
 
     def angle(cache: str) -> str:
         a = x.op("Gather", [cache, position_ids], axis=0)  # [B|1, S, c]
@@ -234,13 +242,11 @@ def multi_head_attention(x: Expansion) -> bool:
     x.require_unread(3)
     bias = x.input(3)
     projected = [query, key, value]
-    if bias:
-        width = x.static_dims(bias)[0]
-        q_size = x.dims(query)[-1]
-        if not isinstance(q_size, int):
-            raise x.unsupported("a query of unknown width with a bias")
-        k_size = (width - q_size) // 2
-        parts = x.split(bias, [q_size, k_size, width - q_size - k_size], 0)
+    if bias:  # [bq | bk | bv], cut at the widths of query and key (static: from the shapes)
+        q_end = x.dim(query, 2)
+        k_end = x.op("Add", [q_end, x.dim(key, 2)])
+        parts = [x.op("Slice", [bias, start, end, x.ints([0])])
+                 for start, end in ((x.ints([0]), q_end), (q_end, k_end), (k_end, x.dim(bias, 0)))]
         projected = [t if x.rank(t) == 4 else x.op("Add", [t, b]) for t, b in zip(projected, parts)]
     q = heads(x, projected[0], count)
     bnsh = x.rank(key) == 4  # keys and values already split into heads
@@ -262,16 +268,8 @@ def multi_head_attention(x: Expansion) -> bool:
         masks.append(causal_mask(x, query, 1, k, 3, filter_value, dtype))
     if x.input(5):
         masks.append(x.input(5))
-    scale = x.attr("scale") or 1.0 / math.sqrt(q_head(x, query, count))
-    attend(x, q, k, v, scale, masks, x.output(0))
+    attend(x, q, k, v, x.attr("scale") or None, masks, x.output(0))
     return True
-
-
-def q_head(x: Expansion, query: str, count: int) -> int:
-    width = x.dims(query)[-1]
-    if not isinstance(width, int):
-        raise x.unsupported("a query of unknown width without a scale")
-    return width // count
 
 
 @expands("GroupQueryAttention", domain=MS, kind="product")
@@ -285,14 +283,19 @@ def group_query_attention(x: Expansion) -> bool:
         raise x.unsupported("head sinks, quantized caches or q/k norms")
     x.require_unread(3)
     query, key, value = x.input(0), x.input(1), x.input(2)
-    head_size = q_head(x, query, count + (0 if key else 2 * kv_count))
-    if not key:  # packed QKV
-        query, key, value = x.split(query, [count * head_size, kv_count * head_size, kv_count * head_size], -1)
-    q, k, v = heads(x, query, count), heads(x, key, kv_count), heads(x, value, kv_count)  # [B, N, S, h]
+    if key:
+        q, k, v = heads(x, query, count), heads(x, key, kv_count), heads(x, value, kv_count)  # [B, N, S, h]
+    else:  # packed QKV: cut by head counts
+        packed = x.op("Reshape", [query, x.ints([0, 0, count + 2 * kv_count, -1])])
+        q, k, v = (x.op("Transpose", [t], perm=[0, 2, 1, 3]) for t in x.split(packed, [count, kv_count, kv_count], 2))
     past_key = x.input(3)
     if x.attr("do_rotary"):
         ids = positions(x, x.input(9), x.input(0), 1, past_key)
         interleaved = bool(x.attr("rotary_interleaved"))
+        width = x.dims(query)[-1]  # the caches may rotate only the first channels of each head
+        if not isinstance(width, int):
+            raise Deferred(query)
+        head_size = width // (count + (0 if key else 2 * kv_count))
         q = rotary(x, q, ids, x.input(7), x.input(8), interleaved, head_size, 1)
         k = rotary(x, k, ids, x.input(7), x.input(8), interleaved, head_size, 1)
     if past_key:
@@ -309,8 +312,8 @@ def group_query_attention(x: Expansion) -> bool:
     if x.input(10):
         masks.append(x.input(10))
     k_t = x.op("Transpose", [repeat_heads(x, k, count // kv_count)], perm=[0, 1, 3, 2])
-    scale = x.attr("scale") or 1.0 / math.sqrt(head_size)
-    attend(x, q, k_t, repeat_heads(x, v, count // kv_count), scale, masks, x.output(0), float(x.attr("softcap") or 0.0))
+    attend(x, q, k_t, repeat_heads(x, v, count // kv_count), x.attr("scale") or None, masks, x.output(0),
+           float(x.attr("softcap") or 0.0))
     return True
 
 
@@ -323,14 +326,15 @@ def rotary_embedding(x: Expansion) -> bool:
         raise x.unsupported("packed batching")
     ids = positions(x, x.input(1), t, 1 if x.rank(t) == 3 else 2)
     interleaved = bool(x.attr("interleaved"))
-    if x.rank(t) == 4:  # [B, N, S, h]
-        size = x.dims(t)[-1]
-        rotary(x, t, ids, cache, x.input(3), interleaved, size if isinstance(size, int) else 2 * half, 1, x.output(0))
-        return True
-    count = int(x.attr("num_heads") or 0)
+    count, partial = int(x.attr("num_heads") or 0), bool(x.attr("rotary_embedding_dim"))
     width = x.dims(t)[-1]
-    head_size = width // count if count and isinstance(width, int) else 2 * half
-    split = x.op("Reshape", [t, x.ints([0, 0, -1, head_size])])
+    if partial and not isinstance(width, int):  # the head's width decides what is rotated
+        raise Deferred(t)
+    if x.rank(t) == 4:  # [B, N, S, h]
+        rotary(x, t, ids, cache, x.input(3), interleaved, width if partial else None, 1, x.output(0))
+        return True
+    head_size = (width // count if partial else None) if count else 2 * half
+    split = x.op("Reshape", [t, x.ints([0, 0, count, -1] if count else [0, 0, -1, head_size])])
     turned = rotary(x, split, ids, cache, x.input(3), interleaved, head_size, 2)
     x.op("Reshape", [turned, x.ints([0, 0, -1])], x.output(0))
     return True
