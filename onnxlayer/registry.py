@@ -113,6 +113,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], list[OpEntry]] = {}
+        self._found: dict[tuple[str, str, int], OpEntry | None] = {}  # lookups, forgotten at each registration
 
     def register(self, *op_types: str, domain: str = "", since: int = 1, kind: str, function: FunctionOf | None = None,
                  elementwise: Elementwise | None = None, pattern: PatternRule | None = None, no_pattern: str = "",
@@ -138,6 +139,7 @@ class Registry:
                     raise ValueError(f"{op} (domain {domain or 'ai.onnx'}) is registered twice from opset {since}")
                 entries.append(entry)
                 entries.sort(key=lambda e: e.since)
+            self._found.clear()
             return rule
 
         return decorate
@@ -168,11 +170,17 @@ class Registry:
 
     def lookup(self, op_type: str, domain: str, opset: int) -> OpEntry | None:
         """The entry that applies at `opset`: the one with the largest `since` ≤ opset, else None
-        (also when the model's opset is older than every entry: see `missing`)."""
+        (also when the model's opset is older than every entry: see `missing`). Remembered: the
+        walk, fusion and preparation ask for every node, and models repeat a few op types."""
+        key = (op_type, domain, opset)
+        found = self._found.get(key, _UNSET)
+        if found is not _UNSET:
+            return found
         chosen = None
         for e in self._entries.get((_norm(domain), op_type), ()):
             if e.since <= opset:
                 chosen = e
+        self._found[key] = chosen
         return chosen
 
     def has_rule(self, op_type: str, domain: str, opset: int) -> bool:
@@ -353,7 +361,17 @@ class LeafContext:
         kind = kind or self.entry.kind
         if "|" in kind:
             raise ValueError(f"the rule for {self.leaf.op_type} must name one of its kinds {kind!r}")
-        return LTA(kind, unit_groups, rank_cap, is_exact(kind), macs=macs, note=note)
+        key = (kind, unit_groups, rank_cap, macs, note)
+        found = _LTAS.get(key)
+        if found is None:
+            if len(_LTAS) >= 1 << 16:
+                _LTAS.clear()
+            found = _LTAS[key] = LTA(kind, unit_groups, rank_cap, is_exact(kind), macs=macs, note=note)
+        return found
+
+
+#: LTAs shared between leaves that have the same one (repeated layers): memory per leaf stays small.
+_LTAS: dict[tuple, LTA] = {}
 
 
 # ------------------------------------------------------------------ helpers for rules
