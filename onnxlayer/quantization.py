@@ -20,6 +20,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .expansion import QUANTIZED_RANGES
+from .graph import subgraphs
 
 #: Ops whose output is non-negative whatever their input.
 NONNEGATIVE_OUTPUT = frozenset({"Relu", "Sigmoid", "Softmax", "Exp", "Abs", "Sqrt", "Softplus", "HardSigmoid"})
@@ -55,9 +56,8 @@ def _rename_reads(model: onnx.ModelProto, rename: dict[str, str]) -> None:
             for k, name in enumerate(node.input):
                 if name in rename:
                     node.input[k] = rename[name]
-            for a in node.attribute:
-                for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs):
-                    visit(sub)
+            for sub in subgraphs(node):
+                visit(sub)
 
     visit(model.graph)
 
@@ -141,7 +141,7 @@ def _fold_pairs(model: onnx.ModelProto) -> bool:
     types = {t.name: t.data_type for t in g.initializer}
     types.update({n.output[0]: v.dtype for n in g.node if n.op_type == "Constant" and (v := constants.get(n.output[0])) is not None})
     readers = _readers(g.node)
-    outputs = {o.name for o in g.output}
+    outputs = {o.name for o in g.output} | _subgraph_reads(g)  # a subgraph's read is not rewired here
     data = _data_tensors(model)
     nonnegative: set[str] = set()
     rename: dict[str, str] = {}
@@ -153,7 +153,6 @@ def _fold_pairs(model: onnx.ModelProto) -> bool:
             q = node.output[0]
             dqs = readers.get(q, [])
             if q in outputs or not dqs or any(r.op_type != "DequantizeLinear" or not _is_default(r) for r in dqs):
-                _propagate_sign(node, nonnegative, constants)
                 continue
             x = rename.get(node.input[0], node.input[0])
             relu = _bottom_zero_point(node, constants, _value_type(node, types)) and x not in nonnegative
@@ -176,6 +175,16 @@ def _fold_pairs(model: onnx.ModelProto) -> bool:
     del g.node[:]
     g.node.extend(n for n in nodes if n is not None)
     return True
+
+
+def _subgraph_reads(graph: onnx.GraphProto) -> set[str]:
+    """Names the nodes inside the graph's subgraphs (If branches, Loop bodies) read."""
+    found: set[str] = set()
+    for node in graph.node:
+        for sub in subgraphs(node):
+            found.update(i for n in sub.node for i in n.input if i)
+            found |= _subgraph_reads(sub)
+    return found
 
 
 def _propagate_sign(node: onnx.NodeProto, nonnegative: set[str], constants: dict[str, np.ndarray],

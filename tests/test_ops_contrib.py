@@ -122,13 +122,14 @@ def test_multi_head_attention_is_its_float_block():
     computes_the_same(fused, {"x": feed(1, S, H)})
 
 
-def test_group_query_attention_shares_key_heads():
-    """4 query heads over 2 key/value heads, causal: the products of 4 heads."""
+@pytest.mark.parametrize("window_and_cap", [{}, {"local_window_size": 2, "softcap": 5.0}])
+def test_group_query_attention_shares_key_heads(window_and_cap):
+    """4 query heads over 2 key/value heads, causal (a sliding window, a softcap): the products of 4 heads."""
     q_heads, kv_heads, h = 4, 2, 8  # onnxruntime wants head sizes in multiples of 8
     inputs = [value("q", 1, S, q_heads * h), value("k", 1, S, kv_heads * h), value("v", 1, S, kv_heads * h),
               value("seqlens_k", 1, elem=INT32), helper.make_tensor_value_info("total", INT32, [])]
     gqa = node("GroupQueryAttention", ["q", "k", "v", "", "", "seqlens_k", "total"], ["y"], domain=MS, num_heads=q_heads,
-               kv_num_heads=kv_heads)
+               kv_num_heads=kv_heads, **window_and_cap)
     fused = ms_model([gqa], inputs, [value("y", 1, S, q_heads * h)])
     feeds = {"q": feed(1, S, q_heads * h), "k": feed(1, S, kv_heads * h), "v": feed(1, S, kv_heads * h),
              "seqlens_k": np.array([S - 1], np.int32), "total": np.array(S, np.int32)}

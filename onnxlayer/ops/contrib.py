@@ -86,8 +86,8 @@ def padding_mask(x: Expansion, mask: str, batch_of: str, keys_of: str, key_axis:
             if x.dims(batch_of) is None:
                 raise Deferred(batch_of)
             length, batch = x.dims(mask)[0], x.dims(batch_of)[0]
-            if not isinstance(length, int) or not isinstance(batch, int):
-                raise x.unsupported("a 1-D mask whose length is not known")
+            if not isinstance(length, int) or not isinstance(batch, int) or length not in (batch, 2 * batch):
+                raise x.unsupported(f"a 1-D mask of length {length} for a batch of {batch}")
             positions = x.op("Range", [x.constant(0, np.int64), keys, x.constant(1, np.int64)])
             ends = x.op("Cast", [x.slice(mask, [0], [batch], [0]) if length == 2 * batch else mask], to=INT64)
             ends = x.unsqueeze(ends, [1])
@@ -95,8 +95,6 @@ def padding_mask(x: Expansion, mask: str, batch_of: str, keys_of: str, key_axis:
             if length == 2 * batch:
                 starts = x.unsqueeze(x.op("Cast", [x.slice(mask, [batch], [2 * batch], [0])], to=INT64), [1])
                 blocked = x.op("Or", [blocked, x.op("Less", [positions, starts])])
-            elif length != batch:
-                raise x.unsupported(f"a 1-D mask of length {length} for a batch of {batch}")
             keep = x.op("Cast", [x.op("Not", [blocked])], to=helper_type(dtype))
             keep = x.unsqueeze(keep, [1, 2])
         elif rank in (2, 3):
@@ -124,6 +122,7 @@ def causal_mask(x: Expansion, queries_of: str, query_axis: int, keys_of: str, ke
 
 
 def helper_type(dtype: np.dtype) -> int:
+    """The ONNX element type of a numpy type (a Cast's `to`)."""
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
