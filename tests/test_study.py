@@ -213,3 +213,57 @@ def test_json_carries_the_study(presented):
     data = json.loads(out["json"])
     assert data["accuracy_study"] == json.loads(json.dumps(study.to_dict()))
     assert data["accuracy_study"]["unused_rows"] == ["vit"] and len(data["rows"]) == 5
+# ------------------------------------------------------------------------------ docs/study.md
+
+
+def published_tables() -> list[tuple[str, list[list[str]]]]:
+    """(data file, rows of the correlation table) for each `<!-- study data: FILE -->` marker of docs/study.md."""
+    text = (ROOT / "docs" / "study.md").read_text(encoding="utf-8")
+    out = []
+    for match in re.finditer(r"<!-- study data: (\S+) -->\n(.*?)\n\n", text, re.S):
+        lines = [line for line in match.group(2).splitlines() if line.startswith("| ")][1:]  # the header goes
+        out.append((match.group(1), [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]))
+    return out
+
+
+def test_docs_study_has_both_studies():
+    assert [data for data, _ in published_tables()] == ["docs/data/study_torchvision.csv", "docs/data/study_timm.csv"]
+
+
+@pytest.mark.parametrize("data, table", published_tables())
+def test_docs_study_correlations_equal_scipy(data, table):
+    """The data file is `compare --accuracy --format csv` output: the models with their metrics and
+    top1, a blank line, then the correlations at full precision."""
+    models_block, correlations_block = (ROOT / data).read_text(encoding="utf-8").split("\n\n")
+    models = [r for r in csv.DictReader(io.StringIO(models_block)) if r["top1"] and not r["error"]]
+    published = {r["metric"]: r for r in csv.DictReader(io.StringIO(correlations_block))}
+    assert len(table) == len(STUDY_METRICS)
+    for key, cells in zip(STUDY_METRICS, table):
+        assert cells[0] == column(key).header
+        pairs = [(float(r[key]), float(r["top1"])) for r in models if r[key] != ""]
+        x, y = [p[0] for p in pairs], [p[1] for p in pairs]
+        rho, tau = stats.spearmanr(x, y).statistic, stats.kendalltau(x, y).statistic
+        assert int(cells[1]) == len(pairs) == int(published[key]["n"])
+        assert float(published[key]["spearman"]) == pytest.approx(rho, abs=1e-12)
+        assert float(published[key]["kendall"]) == pytest.approx(tau, abs=1e-12)
+        assert cells[2] == f"{rho:.3f}" and cells[4] == f"{tau:.3f}"
+
+
+@pytest.mark.slow
+def test_torchvision_study_data_is_what_onnxlayer_computes_today(tmp_path):
+    """docs/data/study_torchvision.csv is `compare --zoo all --accuracy ... --format csv` output: rerun it."""
+    from onnxlayer.cli import main
+
+    out = tmp_path / "study.csv"
+    assert main(["compare", "--zoo", "all", "--accuracy", str(ROOT / "docs/data/torchvision_imagenet_top1.csv"),
+                 "--format", "csv", "-o", str(out)]) == 0
+    fresh, stored = (list(csv.reader(io.StringIO(p.read_text(encoding="utf-8"))))
+                     for p in (out, ROOT / "docs/data/study_torchvision.csv"))
+    assert len(fresh) == len(stored)
+    for a, b in zip(fresh, stored):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            try:
+                assert float(x) == pytest.approx(float(y), rel=1e-9, abs=1e-12)
+            except ValueError:  # model names, errors, True/False
+                assert x == y
