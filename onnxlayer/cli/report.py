@@ -10,7 +10,8 @@ from ..errors import SettingsError
 from ..models_access import zoo_input_shapes, zoo_model
 from ..present import html
 from .compare import accuracy_of, add_accuracy, study_of, zoo_sources
-from .shared import EXIT_ERROR, EXIT_OK, add_framework, add_settings, framework_options, input_shapes, write_output
+from .shared import (EXIT_ERROR, EXIT_OK, add_budget, add_framework, add_settings, budget, framework_options, input_shapes,
+                     write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,6 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("models", nargs="*", metavar="MODEL", help="ONNX or framework files")
     p.add_argument("--zoo", metavar="all|NAME,NAME", help="add built-in zoo models (graph-only)")
     add_settings(p)
+    add_budget(p)
     add_accuracy(p)
     p.add_argument("-o", "--output", metavar="FILE.html", help="write the report to FILE (default: stdout)")
     add_framework(p)
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsError("--accuracy correlates several models with their accuracy; give at least two")
     accuracy = accuracy_of(args)
     shapes = input_shapes(args)
-    settings: dict[str, Any] = dict(tolerance=args.tolerance, domain=args.domain, strict=args.strict, fuse=not args.no_fuse)
+    settings: dict[str, Any] = dict(tolerance=args.tolerance, domain=args.domain, strict=args.strict, fuse=not args.no_fuse,
+                                    budget=budget(args))
     example, options = framework_options(args)
     if len(sources) == 1:
         source = sources[0]
