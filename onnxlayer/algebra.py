@@ -16,6 +16,7 @@ from .registry import REGISTRY, Leaf, LeafContext
 from .transfer import LTA, Settings
 
 SOURCE = -1  # the virtual node feeding every source tensor
+INTEGER_INPUT = "integer input"  # tags the virtual node of an integer graph input (key: (tag, name))
 
 
 @dataclass
@@ -144,15 +145,20 @@ def walk(
     d: dict[str, int] = {}
     depth_of: dict[str, int] = {}
     bound: dict[object, int] = {}
-    d0 = 0
-    for t in view.sources:
-        d[t.name] = t.size
-        depth_of[t.name] = 0
-        d0 += t.size
+    # sources derived from integer inputs share those inputs' elements (SPEC §1 v1.1): each integer
+    # input is a virtual root of its element count, counted once in D0, above the sources made from it
+    roots = {name: tensors[name].size for t in view.sources for name in t.derived_from}
+    d0 = sum(roots.values()) + sum(t.size for t in view.sources if not t.derived_from)
     bound[SOURCE] = d0
+    for name, size in roots.items():
+        dom.add((INTEGER_INPUT, name), ())
+        bound[(INTEGER_INPUT, name)] = size
     for t in view.sources:
-        dom.add(t.name, ())
+        keys = [(INTEGER_INPUT, name) for name in t.derived_from]
+        fork = dom.add(t.name, keys)
         dom.producer[t.name] = None
+        d[t.name] = min(t.size, sum(roots[name] for name in t.derived_from), bound[fork]) if keys else t.size
+        depth_of[t.name] = 0
         bound[t.name] = d[t.name]
 
     reaching = _reaching_outputs(view, leaves)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from .algebra import (SOURCE, Block, DagBlock, DagStep, Dominators, LeafBlock, LeafWalk, MultiOutputLeaf, Parallel,
-                      Select, Series)
+from .algebra import (INTEGER_INPUT, SOURCE, Block, DagBlock, DagStep, Dominators, LeafBlock, LeafWalk, MultiOutputLeaf,
+                      Parallel, Select, Series)
 from .errors import GraphError
 from .expression import Term
 from .graph import DATA, GraphView
@@ -93,6 +93,8 @@ class _Decomposer:
             return self.d0
         if node == SINK:
             return min(sum(self.d[o] for o in self.sink_inputs), self.d_at(self.dom.idom[SINK]))
+        if _integer_input(node):
+            return self.size(node[1])
         if isinstance(node, tuple):
             return self.walked[node[1]].d_out
         return self.d[node]
@@ -143,15 +145,17 @@ class _Decomposer:
             if n == SINK:
                 if self.sink_inputs != (prev,):
                     parts.append(self.merge_term(prev, SINK, self.sink_inputs))
+            elif _integer_input(n):  # the integer input behind derived sources: its elements
+                parts.append(Term("select", Select(self.size(n[1]), self.size(n[1])), (), prev, n, label=f"π({n[1]})"))
             elif isinstance(n, tuple):
                 k = n[1]
                 if self.inputs[k] == (prev,):
                     parts.append(self.leaf_term(k, prev))
                 else:
                     parts.append(self.merge_term(prev, n, self.inputs[k]))
-            elif prev == SOURCE:
-                if len(self.sources) > 1:
-                    parts.append(Term("select", Select(self.size(n), self.size(n)), (), SOURCE, n, label=f"π({n})"))
+            elif prev == SOURCE or _integer_input(prev):
+                if len(self.sources) > 1 or _integer_input(prev):
+                    parts.append(Term("select", Select(self.d[n], self.size(n)), (), prev, n, label=f"π({n})"))
             elif len(self.outputs[prev[1]]) > 1:
                 k = prev[1]
                 parts.append(Term("select", Select(self.walked[k].lta.rank_cap, self.size(n)), (), prev, n,
@@ -201,7 +205,9 @@ class _Decomposer:
 
     def dag_term(self, entry: object, node: object, region: set[int]) -> Term:
         if entry == SOURCE:
-            feed = tuple((s, self.size(s)) for s in self.sources)
+            feed = tuple((s, self.d[s]) for s in self.sources)
+        elif _integer_input(entry):
+            feed = tuple((s, self.d[s]) for s in self.sources if self.dom.idom[s] == entry)
         elif isinstance(entry, tuple):
             cap = self.walked[entry[1]].lta.rank_cap
             feed = tuple((o, min(cap, self.size(o))) for o in self.outputs[entry[1]])
@@ -218,6 +224,11 @@ class _Decomposer:
         counts = ", ".join(f"{merges.count(m)} {OP_ABBREVIATIONS.get(m, m)}" for m in kinds)
         label = f"DAG[{len(order)} leaves; {counts}]"
         return Term("dag", DagBlock(feed, tuple(steps)), tuple(order), entry, node, label=label)
+
+
+def _integer_input(node: object) -> bool:
+    """Whether `node` is the walk's virtual node of an integer graph input (SPEC §1 v1.1)."""
+    return isinstance(node, tuple) and len(node) == 2 and node[0] == INTEGER_INPUT
 
 
 def _leaf_signature(w: LeafWalk) -> tuple:

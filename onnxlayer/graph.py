@@ -67,6 +67,9 @@ class Tensor:
     role: str = STATIC
     source: bool = False
     initializer: bool = False
+    #: a source computed from integer graph inputs other than by an embedding lookup: those inputs
+    #: (its d is bounded by their element count, SPEC §1 v1.1)
+    derived_from: tuple[str, ...] = ()
 
     @property
     def is_data(self) -> bool:
@@ -490,7 +493,15 @@ def _topological(nodes: list[Node], tensors: dict[str, Tensor]) -> list[Node]:
 
 
 def classify(view: GraphView) -> None:
-    """Mark each tensor data, static or discrete, and find the sources."""
+    """Mark each tensor data, static or discrete, and find the sources (SPEC §1).
+
+    The first float tensors computed from integer inputs are sources: an embedding lookup (a
+    Gather of rows of a static table, or a one-hot times a static table) carries |ids|·E; any
+    other (a cast attention mask) carries at most the elements of the integer inputs behind it,
+    which it records (`derived_from`). A one-hot stays discrete until it meets its table.
+    """
+    origins: dict[str, frozenset[str]] = {}  # discrete tensor -> the integer graph inputs it is computed from
+    one_hots: set[str] = set()
     for name in view.inputs:
         t = view.tensors[name]
         if t.elem_type in FLOAT_TYPES:
@@ -499,24 +510,36 @@ def classify(view: GraphView) -> None:
             t.role = DISCRETE
         else:
             t.role = DATA if t.elem_type == 0 else DISCRETE
+        if t.role == DISCRETE:
+            origins[name] = frozenset({name})
     for node in view.nodes:
         roles = {view.tensors[i].role for i in node.all_inputs}
+        origin: frozenset[str] = frozenset()
         if node.op_type in SHAPE_ONLY_OPS and node.domain == "":
             out_role, discrete_seed = STATIC, False
         elif DATA in roles:
             out_role, discrete_seed = DATA, False
         elif DISCRETE in roles:
             out_role, discrete_seed = DISCRETE, True
+            origin = frozenset().union(*(origins.get(i, frozenset()) for i in node.all_inputs))
         else:
             out_role, discrete_seed = STATIC, False
+        one_hot = discrete_seed and node.domain == "" and (
+            node.op_type == "OneHot" or (node.op_type in ("Cast", "Identity") and node.inputs[0] in one_hots))
         for out in node.outputs:
             if not out:
                 continue
             t = view.tensors[out]
-            if discrete_seed and t.elem_type in FLOAT_TYPES:
+            if one_hot:
+                one_hots.add(out)
+            if discrete_seed and t.elem_type in FLOAT_TYPES and not one_hot:
                 t.role, t.source = DATA, True  # first float tensor computed from token ids
+                if not _embedding_lookup(view, node, one_hots):
+                    t.derived_from = tuple(sorted(origin))
             else:
                 t.role = out_role
+                if out_role == DISCRETE:
+                    origins[out] = origin
     if not view.sources:
         held = [(vi.name, describe_type(vi.type)) for vi in view.model.graph.input
                 if vi.name in view.inputs and vi.type.WhichOneof("value") != "tensor_type" and holds_float(vi.type)]
@@ -525,6 +548,22 @@ def classify(view: GraphView) -> None:
             raise GraphError(f"the model has no float tensor input: its float data comes in {name!r}, {kind}; onnxlayer "
                              "measures tensors, and a sequence's length (an optional's presence) is not part of its type")
         raise GraphError("the model has no float data input (nothing flows from a float input or an embedding)")
+
+
+def _embedding_lookup(view: GraphView, node: Node, one_hots: set[str]) -> bool:
+    """Whether `node` looks rows of a static float table up by integer ids: a Gather on axis 0,
+    or a MatMul/Gemm of a one-hot with the table (SPEC §1: its output carries |ids|·E)."""
+    def static_float(name: str) -> bool:
+        t = view.tensors[name]
+        return t.role == STATIC and t.is_float
+    if node.domain != "" or not node.inputs:
+        return False
+    if node.op_type == "Gather":
+        return int(node.attr("axis", 0)) == 0 and static_float(node.inputs[0])
+    if node.op_type in ("MatMul", "Gemm") and len(node.inputs) >= 2:
+        a, b = node.inputs[:2]
+        return (a in one_hots and static_float(b)) or (b in one_hots and static_float(a))
+    return False
 
 
 def describe_type(ttype: onnx.TypeProto) -> str:

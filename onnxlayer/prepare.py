@@ -22,10 +22,12 @@ from onnx import helper, numpy_helper
 
 from .budget import Budget, FoldBudget
 from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
-from .graph import DATA, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, shape_of, subgraphs
 from .expansion import ExpanderOf, expand_ops
+from .graph import (DATA, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type, shape_of,
+                    subgraphs)
 from .loading import default_opset, skeleton, upgrade_if_old, version_warnings
 from .quantization import fold_quantization
+from .sequences import flatten_sequences, has_sequence_ops
 from .unroll import CONTROL_FLOW, has_control_flow, rename_outer_refs, unroll_control_flow, unrolled_size
 
 #: Largest dimension ONNX can store (int64); no tensor can hold more elements either.
@@ -39,7 +41,8 @@ EXPANSION_ROUNDS = 256
 #: Ops whose shape inference (onnx 1.23) reads an input type without checking it exists: an
 #: input of unknown type crashes the process. tests/test_hostile.py rescans every schema.
 INFERENCE_HAZARDS = frozenset({("", "RegexFullMatch"), ("ai.onnx.ml", "DictVectorizer"), ("ai.onnx.ml", "LabelEncoder"),
-                               ("ai.onnx.ml", "TreeEnsemble")})
+                               ("ai.onnx.ml", "TreeEnsemble"),
+                               ("", "EyeLike")})  # with `dtype` set (the rescan's nodes set no attribute)
 
 
 def prepare(
@@ -81,7 +84,7 @@ def prepare(
     for _ in range(UNROLL_ROUNDS):
         if not has_control_flow(model.graph):
             break
-        dims = lambda n: view.tensors[n].shape if n in view.tensors else None  # noqa: E731
+        dims = _dims_of(view)
         count, culprit = unrolled_size(model.graph, view.value, dims, view.opset)
         budget.check_nodes(count, f"unrolling {culprit} makes")
         rewrites, notes = unroll_control_flow(model, view.value, dims)
@@ -91,11 +94,19 @@ def prepare(
             break
         model = _infer(model, hazards, budget)
         view = _view(model, warnings, fold_budget)
+    if has_sequence_ops(model.graph) and flatten_sequences(model, view.value, _dims_of(view)):
+        model = _infer(model, hazards, budget)
+        view = _view(model, warnings, fold_budget)
     if _unresolved_data(view):
         _resolve_shapes(view)
         _drop_unread_open_outputs(view)
     check_data_shapes(view)
     return view
+
+
+def _dims_of(view: GraphView) -> Callable[[str], tuple | None]:
+    """The dims the view knows of a tensor (None for a name it does not hold)."""
+    return lambda name: view.tensors[name].shape if name in view.tensors else None
 
 
 def _view(model: onnx.ModelProto, warnings: list[str], fold_budget: FoldBudget) -> GraphView:
@@ -253,10 +264,13 @@ def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]
                 dim.Clear()
                 dim.dim_value = value
                 continue
-            # a stored 0 or negative size: some exporters wrote these for "dynamic"
-            label = dim.dim_param or (f"size {dim.dim_value}" if dim.HasField("dim_value") else "unknown")
-            raise ShapeError(f"input {inp.name!r} dim {axis} ({label}) is not fixed",
-                             hint=input_shape_hint(inp.name, _example_dims(ttype.shape)), tensor=inp.name, axis=axis)
+            hint = input_shape_hint(inp.name, _example_dims(ttype.shape))
+            if dim.HasField("dim_value"):  # a stored 0 or negative size: some exporters wrote these for "dynamic"
+                raise ShapeError(f"input {inp.name!r} dim {axis} has size {dim.dim_value}: an empty tensor carries no data "
+                                 "to measure, and some exporters write such sizes for a dynamic dim",
+                                 hint=hint + " with N ≥ 1", tensor=inp.name, axis=axis)
+            label = dim.dim_param or "unknown"
+            raise ShapeError(f"input {inp.name!r} dim {axis} ({label}) is not fixed", hint=hint, tensor=inp.name, axis=axis)
     _update_declared_shapes(model, symbols, resized)
 
 
@@ -509,8 +523,8 @@ def _resolve_shapes(view: GraphView) -> None:
     for node in view.nodes:
         outs = [view.tensors[o] for o in node.outputs if o]
         # static outputs count too: a static Expand of a weight can set a data Concat's shape
-        if all(t.resolved for t in outs):
-            continue
+        if all(t.resolved for t in outs) or (node.domain, node.op_type) in INFERENCE_HAZARDS:
+            continue  # (a hazard's inference, in this process, could crash it)
         try:
             inferred = onnx.shape_inference.infer_shapes(_single_node_model(view, node), check_type=False,
                                                          strict_mode=False, data_prop=True)
@@ -570,6 +584,11 @@ def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None
     where = f" (output of {node.op_type} node {node.name!r})" if node else " (graph input)"
     if t.role != DATA:
         return
+    declared = next((vi.type for vi in view.model.graph.input if vi.name == t.name), None) if node is None else None
+    if declared is not None and declared.WhichOneof("value") != "tensor_type":
+        # the shapes inside are declared; what is missing is not a shape --input-shape could give
+        raise ShapeError(f"input {t.name!r} is {describe_type(declared)}: onnxlayer measures tensors, and a sequence's "
+                         "length (an optional's presence) is not part of its type", tensor=t.name)
     if t.shape is None:
         if node is not None and not onnx.defs.has(node.op_type, node.domain):
             # inputs' shapes cannot help: ONNX has no shape function for an op it does not know

@@ -29,7 +29,7 @@ from .loading import default_opset
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
 
 
-class _Names:
+class FreshNames:
     """Fresh, unique tensor and node names with a common prefix."""
 
     def __init__(self, used: set[str]) -> None:
@@ -57,7 +57,7 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
     opset = default_opset(model)
     used = {n for node in g.node for n in list(node.input) + list(node.output)}
     used |= {i.name for i in g.initializer} | {i.name for i in g.input}
-    names = _Names(used)
+    names = FreshNames(used)
     notes: list[str] = []
     rewrites = 0
     out_nodes: list[onnx.NodeProto] = []
@@ -94,14 +94,15 @@ def has_control_flow(graph: onnx.GraphProto) -> bool:
     return any(n.op_type in CONTROL_FLOW and n.domain in ("", "ai.onnx") for n in graph.node)
 
 
-def _attr(node: onnx.NodeProto, name: str, default=None):
+def node_attribute(node: onnx.NodeProto, name: str, default=None):
+    """The value of the node's attribute `name`, else `default`."""
     for a in node.attribute:
         if a.name == name:
             return helper.get_attribute_value(a)
     return default
 
 
-def _inline(body: onnx.GraphProto, inputs: dict[str, str], prefix: str, names: _Names, main: onnx.GraphProto,
+def _inline(body: onnx.GraphProto, inputs: dict[str, str], prefix: str, names: FreshNames, main: onnx.GraphProto,
             shared_inits: dict[str, str]) -> tuple[list[onnx.NodeProto], list[str]]:
     """Copy `body`'s nodes with fresh names; formals bound by `inputs`; returns (nodes, output names)."""
     rename = dict(inputs)
@@ -143,22 +144,23 @@ def rename_outer_refs(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
             rename_outer_refs(sub, {k: v for k, v in rename.items() if k not in local})
 
 
-def _const(main: onnx.GraphProto, names: _Names, base: str, array: np.ndarray) -> str:
+def add_constant(main: onnx.GraphProto, names: FreshNames, base: str, array: np.ndarray) -> str:
+    """A new initializer of `main` holding `array`, under a fresh name from `base`."""
     name = names.fresh(base)
     main.initializer.append(numpy_helper.from_array(np.asarray(array), name))
     return name
 
 
-def _unsqueeze(x: str, out: str, main, names: _Names, opset: int, axis: int) -> onnx.NodeProto:
+def unsqueeze_node(x: str, out: str, main, names: FreshNames, opset: int, axis: int) -> onnx.NodeProto:
     """Unsqueeze `x` at `axis` into `out` (axes an input from opset 13, an attribute before)."""
     if opset >= 13:
-        axes = _const(main, names, f"{out}/axes", np.array([axis], dtype=np.int64))
+        axes = add_constant(main, names, f"{out}/axes", np.array([axis], dtype=np.int64))
         return helper.make_node("Unsqueeze", [x, axes], [out], name=names.fresh(out + "/Unsqueeze"))
     return helper.make_node("Unsqueeze", [x], [out], name=names.fresh(out + "/Unsqueeze"), axes=[axis])
 
 
-def _if(node, value, names: _Names, main) -> list[onnx.NodeProto] | None:
-    then_g, else_g = _attr(node, "then_branch"), _attr(node, "else_branch")
+def _if(node, value, names: FreshNames, main) -> list[onnx.NodeProto] | None:
+    then_g, else_g = node_attribute(node, "then_branch"), node_attribute(node, "else_branch")
     if then_g is None or else_g is None:
         return None
     base = (node.name or node.output[0]) + "/"
@@ -176,8 +178,8 @@ def _if(node, value, names: _Names, main) -> list[onnx.NodeProto] | None:
     return then_nodes + else_nodes + merges
 
 
-def _loop(node, value, names: _Names, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
-    body = _attr(node, "body")
+def _loop(node, value, names: FreshNames, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
+    body = node_attribute(node, "body")
     steps = _trip_count(node, value)
     if body is None or steps is None:
         return None
@@ -188,12 +190,12 @@ def _loop(node, value, names: _Names, opset: int, main, notes: list[str]) -> lis
         notes.append(f"Loop {node.name!r}: not unrolled ({steps} iterations of {len(body.node)} nodes)")
         return None
     base = (node.name or node.output[0]) + "/"
-    cond = node.input[1] if len(node.input) > 1 and node.input[1] else _const(main, names, base + "cond", np.array(True))
+    cond = node.input[1] if len(node.input) > 1 and node.input[1] else add_constant(main, names, base + "cond", np.array(True))
     nodes: list[onnx.NodeProto] = []
     scans: list[list[str]] = [[] for _ in range(n_scan)]
     inits: dict[str, str] = {}
     for i in range(steps):
-        it = _const(main, names, f"{base}iter{i}", np.array(i, dtype=np.int64))
+        it = add_constant(main, names, f"{base}iter{i}", np.array(i, dtype=np.int64))
         formal = [b.name for b in body.input]
         bind = dict(zip(formal, [it, cond] + carried))
         inlined, results = _inline(body, bind, f"{base}#{i}/", names, main, inits)
@@ -204,18 +206,18 @@ def _loop(node, value, names: _Names, opset: int, main, notes: list[str]) -> lis
     return nodes + _assemble_outputs(node, carried, scans, [0] * n_scan, main, names, opset, base)
 
 
-def _scan(node, dims, names: _Names, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
-    body = _attr(node, "body")
-    n_scan_in = _attr(node, "num_scan_inputs")
+def _scan(node, dims, names: FreshNames, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
+    body = node_attribute(node, "body")
+    n_scan_in = node_attribute(node, "num_scan_inputs")
     if body is None or n_scan_in is None:
         return None
     n_state = len(node.input) - n_scan_in
     scan_inputs = list(node.input[n_state:])
-    in_axes = list(_attr(node, "scan_input_axes") or [0] * n_scan_in)
-    in_dirs = list(_attr(node, "scan_input_directions") or [0] * n_scan_in)
+    in_axes = list(node_attribute(node, "scan_input_axes") or [0] * n_scan_in)
+    in_dirs = list(node_attribute(node, "scan_input_directions") or [0] * n_scan_in)
     n_scan_out = len(body.output) - n_state
-    out_axes = list(_attr(node, "scan_output_axes") or [0] * n_scan_out)
-    out_dirs = list(_attr(node, "scan_output_directions") or [0] * n_scan_out)
+    out_axes = list(node_attribute(node, "scan_output_axes") or [0] * n_scan_out)
+    out_dirs = list(node_attribute(node, "scan_output_directions") or [0] * n_scan_out)
     length = _scan_length(node, dims)
     if length is None:
         return None
@@ -232,7 +234,7 @@ def _scan(node, dims, names: _Names, opset: int, main, notes: list[str]) -> list
 
 
 def _scan_steps(body: onnx.GraphProto, states: list[str], scan_inputs: list[str], axes: list[int], dirs: list[int],
-                length: int, base: str, names: _Names, main: onnx.GraphProto, inits: dict[str, str]
+                length: int, base: str, names: FreshNames, main: onnx.GraphProto, inits: dict[str, str]
                 ) -> tuple[list[onnx.NodeProto], list[str], list[list[str]]]:
     """A Scan body unrolled over `length` steps, each scan input sliced along its axis in its
     direction; returns (nodes, final states, each scan output's per-step values in step order)."""
@@ -242,7 +244,7 @@ def _scan_steps(body: onnx.GraphProto, states: list[str], scan_inputs: list[str]
         slices = []
         for j, x in enumerate(scan_inputs):
             index = length - 1 - t if dirs[j] else t
-            idx = _const(main, names, f"{base}t{t}_{j}", np.array(index, dtype=np.int64))
+            idx = add_constant(main, names, f"{base}t{t}_{j}", np.array(index, dtype=np.int64))
             s = names.fresh(f"{base}#{t}/{x}/slice")
             nodes.append(helper.make_node("Gather", [x, idx], [s], name=names.fresh(s + "/Gather"), axis=axes[j]))
             slices.append(s)
@@ -255,17 +257,17 @@ def _scan_steps(body: onnx.GraphProto, states: list[str], scan_inputs: list[str]
     return nodes, states, scans
 
 
-def _scan8(node, value, dims, names: _Names, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
+def _scan8(node, value, dims, names: FreshNames, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
     """Scan-8: inputs and outputs carry a batch axis first, the sequence axis second; each
     batch element is scanned on its own (its slices gathered first), then the results stacked.
     `sequence_lens`, when given, must be static and the full length for every element."""
-    body = _attr(node, "body")
-    n_scan_in = _attr(node, "num_scan_inputs")
+    body = node_attribute(node, "body")
+    n_scan_in = node_attribute(node, "num_scan_inputs")
     if body is None or n_scan_in is None:
         return None
     n_state = len(node.input) - 1 - n_scan_in
     scan_inputs = list(node.input[1 + n_state:])
-    dirs = list(_attr(node, "directions") or [0] * n_scan_in)
+    dirs = list(node_attribute(node, "directions") or [0] * n_scan_in)
     shape = dims(scan_inputs[0])
     if not shape or len(shape) < 2 or not all(isinstance(d, int) for d in shape[:2]):
         return None
@@ -286,7 +288,7 @@ def _scan8(node, value, dims, names: _Names, opset: int, main, notes: list[str])
     scans: list[list[str]] = [[] for _ in range(len(body.output) - n_state)]
     for b in range(batch):
         element = f"{base}b{b}/"
-        idx = _const(main, names, f"{element}index", np.array(b, dtype=np.int64))
+        idx = add_constant(main, names, f"{element}index", np.array(b, dtype=np.int64))
         sliced = []
         for x in node.input[1:]:
             s = names.fresh(f"{element}{x}")
@@ -338,8 +340,8 @@ def _trip_count(node: onnx.NodeProto, value: Callable[[str], np.ndarray | None])
 
 def _scan_length(node: onnx.NodeProto, dims: Callable[[str], tuple | None]) -> int | None:
     """A Scan's sequence length, if its first scan input's shape is known."""
-    n_scan_in = _attr(node, "num_scan_inputs")
-    in_axes = list(_attr(node, "scan_input_axes") or [0] * n_scan_in)
+    n_scan_in = node_attribute(node, "num_scan_inputs")
+    in_axes = list(node_attribute(node, "scan_input_axes") or [0] * n_scan_in)
     shape = dims(node.input[len(node.input) - n_scan_in])
     if not shape or not all(isinstance(d, int) for d in shape):
         return None
@@ -358,11 +360,11 @@ def check_signature(node: onnx.NodeProto, opset: int) -> None:
     outs = len(node.output)
     if node.op_type == "If":
         for key in ("then_branch", "else_branch"):
-            branch = _attr(node, key)
+            branch = node_attribute(node, key)
             if branch is not None and len(branch.output) != outs:
                 raise GraphError(f"{_label(node)} has {outs} outputs but its {key} has {len(branch.output)}")
         return
-    body = _attr(node, "body")
+    body = node_attribute(node, "body")
     if body is None:
         return
     if node.op_type == "Loop":
@@ -372,7 +374,7 @@ def check_signature(node: onnx.NodeProto, opset: int) -> None:
                              f"{2 + carried} inputs and at least {max(outs, carried) + 1} outputs; it has "
                              f"{len(body.input)} and {len(body.output)}")
         return
-    n_scan_in = _attr(node, "num_scan_inputs")
+    n_scan_in = node_attribute(node, "num_scan_inputs")
     if n_scan_in is None:
         return
     lens = 1 if opset < 9 else 0
@@ -386,7 +388,7 @@ def check_signature(node: onnx.NodeProto, opset: int) -> None:
                (("scan_input_axes", n_scan_in), ("scan_input_directions", n_scan_in),
                 ("scan_output_axes", n_scan_out), ("scan_output_directions", n_scan_out)))
     for key, count in counted:
-        given = _attr(node, key)
+        given = node_attribute(node, key)
         if given is not None and len(given) != count:
             raise GraphError(f"{_label(node)} gives {len(given)} {key} for {count} tensors")
 
@@ -427,13 +429,13 @@ def _node_size(node: onnx.NodeProto, value, dims, culprit: list, opset: int) -> 
     check_signature(node, opset)
     outs = len(node.output)
     if node.op_type == "If":
-        branches = [_attr(node, "then_branch"), _attr(node, "else_branch")]
+        branches = [node_attribute(node, "then_branch"), node_attribute(node, "else_branch")]
         if None in branches:
             return rolled
         cond = _condition(node, value)
         sizes = [_graph_size(b, *_scope(b, value, dims), culprit, opset) for b in branches]
         return outs + (sum(sizes) if cond is None else sizes[0] if cond else sizes[1])
-    body = _attr(node, "body")
+    body = node_attribute(node, "body")
     if body is None:
         return rolled
     inner = _graph_size(body, *_scope(body, value, dims), culprit, opset)
@@ -442,17 +444,17 @@ def _node_size(node: onnx.NodeProto, value, dims, culprit: list, opset: int) -> 
         per_step, scanned = 0, outs - max(len(node.input) - 2, 0)
     elif opset < 9:
         # Scan-8, per batch element: a Gather per input, the steps, a stack per scan output; then a stack per output
-        shape = dims(node.input[-1]) if _attr(node, "num_scan_inputs") is not None else None
+        shape = dims(node.input[-1]) if node_attribute(node, "num_scan_inputs") is not None else None
         if not shape or len(shape) < 2 or not all(isinstance(d, int) and d > 0 for d in shape[:2]):
             return rolled
-        n_scan_in = _attr(node, "num_scan_inputs")
+        n_scan_in = node_attribute(node, "num_scan_inputs")
         scanned = len(body.output) - (len(node.input) - 1 - n_scan_in)
         per_element = len(node.input) + shape[1] * (inner + n_scan_in + scanned) + 2 * scanned + 1
         return max(rolled, shape[0] * (per_element + outs) + 2 * outs)
     else:
-        steps = None if _attr(node, "num_scan_inputs") is None else _scan_length(node, dims)
-        scanned = outs - (len(node.input) - _attr(node, "num_scan_inputs", 0))
-        per_step = _attr(node, "num_scan_inputs", 0)  # a Gather per scanned input
+        steps = None if node_attribute(node, "num_scan_inputs") is None else _scan_length(node, dims)
+        scanned = outs - (len(node.input) - node_attribute(node, "num_scan_inputs", 0))
+        per_step = node_attribute(node, "num_scan_inputs", 0)  # a Gather per scanned input
     if steps is None or steps <= 0:
         return rolled
     # per step: the body (and the Gathers); then an Unsqueeze per scanned output, a Concat or
@@ -491,7 +493,7 @@ def _scope(graph: onnx.GraphProto, value, dims):
     return inner_value, inner_dims
 
 
-def _assemble_outputs(node, finals: list[str], scans: list[list[str]], axes: list[int], main, names: _Names,
+def _assemble_outputs(node, finals: list[str], scans: list[list[str]], axes: list[int], main, names: FreshNames,
                       opset: int, base: str) -> list[onnx.NodeProto]:
     """The node's outputs from an unrolled body: final states by Identity, then each scan
     output's per-step values stacked along its axis (Unsqueeze + Concat)."""
@@ -504,12 +506,12 @@ def _assemble_outputs(node, finals: list[str], scans: list[list[str]], axes: lis
     return nodes
 
 
-def _stack(parts: list[str], out: str, axis: int, main, names: _Names, opset: int, base: str) -> list[onnx.NodeProto]:
+def _stack(parts: list[str], out: str, axis: int, main, names: FreshNames, opset: int, base: str) -> list[onnx.NodeProto]:
     """`out` = the `parts` stacked along a new `axis` (Unsqueeze each, Concat)."""
     nodes, unsqueezed = [], []
     for r in parts:
         u = names.fresh(r + "/unsqueezed")
-        nodes.append(_unsqueeze(r, u, main, names, opset, axis))
+        nodes.append(unsqueeze_node(r, u, main, names, opset, axis))
         unsqueezed.append(u)
     nodes.append(helper.make_node("Concat", unsqueezed, [out], name=names.fresh(base + "Concat"), axis=axis))
     return nodes

@@ -209,3 +209,92 @@ def test_folding_reaches_the_fixed_point_of_a_long_chain_in_one_pass(monkeypatch
     assert len(relus) == 70 and all((leaf.units, leaf.d_in) == (32, 32) for leaf in relus)
     assert r.summary.complexity_bits == pytest.approx(70 * 32)
     assert len(whole_model_inferences) == 1
+
+
+# --------------------------------------------------------------------------- 2. sequences built in the graph
+
+
+def test_a_sequence_of_static_positions_is_its_tensors():
+    """x [1,4]; seq = (x, Relu x, Tanh x) built with Construct and Insert at a static position;
+    SequenceAt 1 is the Relu, ConcatFromSequence the three side by side, SequenceLength 3.
+    The walk sees Relu and Tanh on d = 4: 4 + c(4, 13, 4) = 4 + 4·log2 13 bits; outputs 4 + 12."""
+    pos = numpy_helper.from_array(np.array(0, np.int64), "pos")
+    one = numpy_helper.from_array(np.array(1, np.int64), "one")
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="/relu"), helper.make_node("Tanh", ["x"], ["b"], name="/tanh"),
+             helper.make_node("SequenceConstruct", ["a", "b"], ["s1"]),
+             helper.make_node("SequenceInsert", ["s1", "x", "pos"], ["s2"]),
+             helper.make_node("SequenceAt", ["s2", "one"], ["at"]),
+             helper.make_node("ConcatFromSequence", ["s2"], ["cat"], axis=1),
+             helper.make_node("SequenceLength", ["s2"], ["n"])]
+    m = model(nodes, [value("x", 1, 4)], [value("at", 1, 4), value("cat", 1, 12), value("n", elem=TensorProto.INT64)],
+              [pos, one])
+    view = prepare(m, None, no_rule)
+    assert not any(n.op_type.startswith("Sequence") or n.op_type == "ConcatFromSequence" for n in view.nodes)
+    assert view.value("n") == 3
+    r = onnxlayer.analyze(m)
+    assert [leaf.op_type for leaf in r.leaves if leaf.groups] == ["Relu", "Tanh"]
+    assert r.summary.complexity_bits == pytest.approx(4 + 4 * np.log2(13))
+    assert (r.summary.input_dim, r.summary.output_dim) == (4, 4 + 12)
+
+
+def split_stack(keep_sequence_output: bool = False) -> onnx.ModelProto:
+    """x [1,3,2] split into its 3 rows (keepdims=0) and stacked back (new_axis) before a Relu."""
+    nodes = [helper.make_node("SplitToSequence", ["x"], ["rows"], axis=1, keepdims=0),
+             helper.make_node("ConcatFromSequence", ["rows"], ["stacked"], axis=1, new_axis=1),
+             helper.make_node("Relu", ["stacked"], ["y"], name="/relu")]
+    outputs = [value("y", 1, 3, 2)]
+    if keep_sequence_output:
+        outputs.append(helper.make_tensor_sequence_value_info("rows", TensorProto.FLOAT, None))
+    return model(nodes, [value("x", 1, 3, 2)], outputs)
+
+
+def test_split_to_sequence_and_back_is_the_identity():
+    """The Relu sees all 6 elements: 6 bits, d = 6, as without the sequence."""
+    r = onnxlayer.analyze(split_stack())
+    relu = r.leaf("/relu")
+    assert (relu.units, relu.d_in, r.summary.complexity_bits) == (6, 6, 6)
+
+
+def test_a_sequence_graph_output_is_its_elements():
+    """The rows, handed out as a sequence, are three [1,2] outputs: output_dim 6 + 6."""
+    r = onnxlayer.analyze(split_stack(keep_sequence_output=True))
+    assert (r.summary.input_dim, r.summary.output_dim) == (6, 12)
+
+
+def test_an_optional_holding_a_tensor_is_that_tensor():
+    nodes = [helper.make_node("Optional", ["x"], ["o"]), helper.make_node("OptionalGetElement", ["o"], ["e"]),
+             helper.make_node("OptionalHasElement", ["o"], ["has"]), helper.make_node("Relu", ["e"], ["y"], name="/relu")]
+    m = model(nodes, [value("x", 1, 4)], [value("y", 1, 4), value("has", elem=TensorProto.BOOL)], opset=18)
+    r = onnxlayer.analyze(m)
+    assert r.summary.complexity_bits == 4 and r.summary.opaque_leaves == 0
+
+
+# --------------------------------------------------------------------------- 4. messages that say what is wrong
+
+
+def test_a_sequence_input_is_named_as_such_not_asked_for_a_shape():
+    m = model([helper.make_node("SequenceAt", ["xs", "i"], ["x0"]), helper.make_node("Add", ["x0", "x"], ["y"])],
+              [helper.make_tensor_sequence_value_info("xs", TensorProto.FLOAT, [1, 4]), value("x", 1, 4)], [value("y", 1, 4)],
+              [numpy_helper.from_array(np.array(0, np.int64), "i")])
+    with pytest.raises(onnxlayer.ShapeError, match="input 'xs' is a sequence of float tensors") as caught:
+        onnxlayer.analyze(m)
+    assert "--input-shape" not in str(caught.value) + (caught.value.hint or "")
+
+
+def test_float_data_only_inside_a_sequence_is_named():
+    m = model([helper.make_node("SequenceAt", ["xs", "i"], ["x0"]), helper.make_node("Relu", ["x0"], ["y"])],
+              [helper.make_tensor_sequence_value_info("xs", TensorProto.FLOAT, [1, 4])], [value("y", 1, 4)],
+              [numpy_helper.from_array(np.array(0, np.int64), "i")])
+    with pytest.raises(onnxlayer.GraphError, match="no float tensor input: its float data comes in 'xs', a sequence of float tensors"):
+        onnxlayer.analyze(m)
+
+
+def test_a_zero_size_dim_suggests_an_input_shape_that_is_accepted():
+    """The hint's N stands for a size of at least 1; given so, the model analyses."""
+    m = model([helper.make_node("Relu", ["x"], ["y"], name="/relu")], [value("x", 1, 0, 4)], [value("y", 1, 0, 4)])
+    with pytest.raises(onnxlayer.ShapeError, match="dim 1 has size 0") as caught:
+        onnxlayer.analyze(m)
+    hint = caught.value.hint
+    assert "x=1xNx4" in hint and "N ≥ 1" in hint
+    dims = tuple(int(d) for d in hint.split("x=", 1)[1].split()[0].replace("N", "3").split("x"))
+    assert onnxlayer.analyze(m, {"x": dims}).summary.input_dim == 12

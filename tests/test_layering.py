@@ -19,10 +19,10 @@ PACKAGE = "onnxlayer"
 
 #: Lowest first. A module belongs to the layer naming it or its closest enclosing package.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("onnxlayer.errors", "onnxlayer.version", "onnxlayer.budget")),
+    ("foundation", ("onnxlayer.errors", "onnxlayer.version", "onnxlayer.budget", "onnxlayer.fitcache")),
     ("loading", ("onnxlayer.loading",)),
-    ("graph view", ("onnxlayer.graph", "onnxlayer.prepare", "onnxlayer.unroll", "onnxlayer.bounds", "onnxlayer.transfer",
-                    "onnxlayer.expansion", "onnxlayer.quantization")),
+    ("graph view", ("onnxlayer.graph", "onnxlayer.prepare", "onnxlayer.unroll", "onnxlayer.sequences", "onnxlayer.bounds",
+                    "onnxlayer.transfer", "onnxlayer.expansion", "onnxlayer.quantization")),
     ("fusion and registry", ("onnxlayer.registry", "onnxlayer.fusion", "onnxlayer.ops", "onnxlayer.pattern",
                              "onnxlayer.elementwise")),
     ("algebra", ("onnxlayer.algebra",)),

@@ -172,9 +172,9 @@ def test_fresh_names_stay_unique_and_linear():
     """Thousands of names from one base: each found in constant time, none repeated."""
     import time
 
-    from onnxlayer.unroll import _Names
+    from onnxlayer.unroll import FreshNames
 
-    names = _Names({"a", "a_2"})
+    names = FreshNames({"a", "a_2"})
     start = time.process_time()
     made = [names.fresh("a") for _ in range(20_000)]
     assert made[:3] == ["a_1", "a_3", "a_4"] and len(set(made)) == 20_000
