@@ -15,8 +15,10 @@ GIB = 1 << 30
 #: Bytes one graph node costs through the pipeline (protobuf, view, leaf, walk, result),
 #: measured on long unrolled chains (~8 KB/node at 40k nodes); used to estimate memory.
 NODE_BYTES = 8 << 10
-#: Bytes a folded element may take (int64/float64).
-ELEMENT_BYTES = 8
+#: ONNX's shape inference copies the names in scope for every subgraph it enters: a graph
+#: holding many subgraphs (Loops left rolled in an unrolled outer Loop) costs their count times
+#: its size. Their count is held to this fraction of the node limit.
+SUBGRAPHS_PER_NODE_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,15 @@ class Budget:
         if count > self.max_nodes:
             raise BudgetError(f"{what} {count:,} graph nodes, more than the limit of {self.max_nodes:,}", limit="max_nodes")
         self.check_memory(count * NODE_BYTES, f"{what} {count:,} graph nodes")
+
+    def check_subgraphs(self, count: int, what: str) -> None:
+        """Refuse `count` nodes holding subgraphs past `max_nodes / SUBGRAPHS_PER_NODE_LIMIT`;
+        `what` says where they are ("the model holds", "unrolling leaves")."""
+        limit = self.max_nodes // SUBGRAPHS_PER_NODE_LIMIT
+        if count > limit:
+            raise BudgetError(f"{what} {count:,} nodes holding subgraphs (Loops or Scans left rolled), more than {limit:,} "
+                              f"(1/{SUBGRAPHS_PER_NODE_LIMIT} of the node limit): ONNX's shape inference reads the whole "
+                              "graph for each", limit="max_nodes")
 
     def check_memory(self, need: int, what: str) -> None:
         """Refuse work estimated to need `need` bytes beyond `max_memory`."""

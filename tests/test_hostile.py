@@ -159,6 +159,16 @@ def test_scan_of_99999_steps_is_refused(run, tmp_path):
     contract(run(["analyze", save(tmp_path, m)]), 2, "Scan node 'scan'", "--max-nodes")
 
 
+def test_rolled_loops_copied_by_an_outer_loop_are_refused_before_inference(run, tmp_path):
+    """Loop(10,000){Loop(M){Relu}} with M from the data: 10,000 inner Loops stay rolled, and ONNX's
+    inference copies the graph's names for each (the fuzzer's 26 CPU-seconds case)."""
+    inner = helper.make_node("Loop", ["M", "", "h"], ["ho"], name="inner", body=loop_body([helper.make_node("Relu", ["h"], ["ho"])]))
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Cast", ["s"], ["M"], to=TensorProto.INT64),
+             helper.make_node("Loop", ["T", "", "x"], ["y"], name="outer", body=loop_body([inner]))]
+    m = model(nodes, [value("x", 1, 4)], [value("y", 1, 4)], [int64("T", 10_000)])
+    contract(run(["analyze", save(tmp_path, m)]), 2, "Loop node 'outer' leaves 10,000 nodes holding subgraphs", "--max-nodes")
+
+
 def test_local_functions_calling_each_other_twice_are_refused_before_inlining(run, tmp_path):
     """F_k calls F_{k−1} twice: 2**39 nodes once inlined."""
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)]
