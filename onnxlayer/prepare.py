@@ -18,13 +18,12 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
 
 from .budget import Budget, FoldBudget
 from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
 from .expansion import ExpanderOf, expand_ops
 from .graph import (DATA, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type, shape_of,
-                    subgraphs)
+                    single_node_model, subgraphs)
 from .loading import default_opset, skeleton, upgrade_if_old, version_warnings
 from .quantization import fold_quantization
 from .sequences import flatten_sequences, has_sequence_ops
@@ -539,7 +538,7 @@ def _resolve_shapes(view: GraphView) -> None:
         if all(t.resolved for t in outs) or (node.domain, node.op_type) in INFERENCE_HAZARDS:
             continue  # (a hazard's inference, in this process, could crash it)
         try:
-            inferred = onnx.shape_inference.infer_shapes(_single_node_model(view, node), check_type=False,
+            inferred = onnx.shape_inference.infer_shapes(single_node_model(view, node), check_type=False,
                                                          strict_mode=False, data_prop=True)
         except Exception:
             continue
@@ -644,27 +643,11 @@ def _why_unresolved(view: GraphView, node: Node | None) -> str:
     return f"ONNX cannot compute the output of {label} from inputs of shape {shapes}" + (f" ({reason})" if reason else "")
 
 
-def _single_node_model(view: GraphView, node: Node) -> onnx.ModelProto:
-    """`node` alone in a model: its inputs with a value (static, folded) as initializers, the
-    others declared with the types and shapes the view knows."""
-    inputs, inits = [], []
-    for name in dict.fromkeys(i for i in node.inputs if i):
-        t, value = view.tensors[name], view.value(name)
-        if value is not None:
-            inits.append(numpy_helper.from_array(np.asarray(value), name))
-        else:
-            inputs.append(helper.make_tensor_value_info(name, t.elem_type, list(t.shape) if t.shape is not None else None))
-    graph = helper.make_graph([node.proto], "node", inputs, [onnx.ValueInfoProto(name=o) for o in node.outputs if o], inits)
-    single = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in view.opsets.items()])
-    single.ir_version = max(view.model.ir_version, 4)  # its initializers are not graph inputs
-    return single
-
-
 def _node_inference_error(view: GraphView, node: Node) -> str | None:
     """What ONNX's strict shape inference says about `node` alone, its inputs as the view knows
     them: its error, or the negative size it computes (a window larger than its input)."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(_single_node_model(view, node), check_type=False, strict_mode=True,
+        inferred = onnx.shape_inference.infer_shapes(single_node_model(view, node), check_type=False, strict_mode=True,
                                                      data_prop=True)
     except Exception as exc:
         return _first_line(exc).replace("[ShapeInferenceError] ", "").replace("[TypeInferenceError] ", "")
