@@ -39,9 +39,8 @@ UNROLL_ROUNDS = 4  # nested control flow unrolls one level per round
 EXPANSION_ROUNDS = 256
 #: Ops whose shape inference (onnx 1.23) reads an input type without checking it exists: an
 #: input of unknown type crashes the process. tests/test_hostile.py rescans every schema.
-INFERENCE_HAZARDS = frozenset({("", "RegexFullMatch"), ("ai.onnx.ml", "DictVectorizer"), ("ai.onnx.ml", "LabelEncoder"),
-                               ("ai.onnx.ml", "TreeEnsemble"),
-                               ("", "EyeLike")})  # with `dtype` set (the rescan's nodes set no attribute)
+INFERENCE_HAZARDS = frozenset({("", "RegexFullMatch"), ("", "EyeLike"), ("ai.onnx.ml", "DictVectorizer"),
+                               ("ai.onnx.ml", "LabelEncoder"), ("ai.onnx.ml", "TreeEnsemble")})
 
 
 def prepare(
