@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 from warnings import catch_warnings, simplefilter
 
@@ -70,6 +70,9 @@ class Tensor:
     #: a source computed from integer graph inputs other than by an embedding lookup: those inputs
     #: (its d is bounded by their element count, SPEC §1 v1.1)
     derived_from: tuple[str, ...] = ()
+    #: (shape, element count) of the last `size` computed (a field, not an entry of the instance
+    #: dict: that dict is never made, about 100 bytes less per tensor)
+    _size: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def is_data(self) -> bool:
@@ -82,13 +85,13 @@ class Tensor:
     @property
     def size(self) -> int:
         """Element count (exact Python int). Raises ShapeError if a dim is unresolved."""
-        cached = self.__dict__.get("_size")
+        cached = self._size
         if cached is not None and cached[0] is self.shape:
             return cached[1]
         if self.shape is None:
             raise ShapeError(f"tensor {self.name!r} has no known shape")
         size = math.prod(self._int_dims())
-        self.__dict__["_size"] = (self.shape, size)
+        self._size = (self.shape, size)
         return size
 
     @property
@@ -121,11 +124,12 @@ class Node:
     outputs: tuple[str, ...]
     proto: onnx.NodeProto
     implicit_inputs: tuple[str, ...] = ()
+    #: given inputs, then the names its subgraphs read from the enclosing scope (the view's checks,
+    #: order and roles read it several times; a field, so that no instance dict is made)
+    all_inputs: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def all_inputs(self) -> tuple[str, ...]:
-        """Given inputs, then the names its subgraphs read from the enclosing scope."""
-        return tuple(i for i in self.inputs if i) + self.implicit_inputs
+    def __post_init__(self) -> None:
+        self.all_inputs = tuple(i for i in self.inputs if i) + self.implicit_inputs
 
     def attr(self, name: str, default: Any = None) -> Any:
         """The attribute's value (strings decoded), or `default` if the node does not set it."""
@@ -314,20 +318,24 @@ def _opsets(model: onnx.ModelProto) -> dict[str, int]:
     return opsets
 
 
-def _nodes(g: onnx.GraphProto, opsets: Mapping[str, int]) -> list[Node]:
+def _nodes(g: onnx.GraphProto, opsets: Mapping[str, int], names: dict[str, str] | None = None) -> list[Node]:
     """The graph's nodes in file order, with unique names and outer-scope reads; GraphError for
-    one that does not fit its schema."""
+    one that does not fit its schema. Tensor names go through `names`: one string per name
+    (protobuf hands out a new one at each read), less memory and identity-fast dict lookups."""
     nodes: list[Node] = []
     used_names: set[str] = set()
+    intern = (names if names is not None else {}).setdefault
     for k, proto in enumerate(g.node):
         name = proto.name or f"{proto.op_type}_{k}"
         if name in used_names:
             name = f"{name}_{k}"
         used_names.add(name)
-        inputs = tuple(proto.input)
-        subs = subgraphs(proto)
+        inputs = tuple([intern(i, i) for i in proto.input])
+        subs = subgraphs(proto) if proto.attribute else ()
         implicit = tuple(sorted(set().union(*map(_outer_refs, subs)) - set(inputs))) if subs else ()
-        node = Node(k, name, proto.op_type, proto.domain, inputs, tuple(proto.output), proto, implicit)
+        op_type, domain = proto.op_type, proto.domain
+        node = Node(k, name, intern(op_type, op_type), intern(domain, domain), inputs, tuple([intern(o, o) for o in proto.output]),
+                    proto, implicit)
         _check_schema(node, opsets)
         nodes.append(node)
     return nodes
@@ -360,16 +368,20 @@ def _index(model: onnx.ModelProto) -> tuple[list[Node], dict[str, Tensor], list[
     (`check_graph`)."""
     g = model.graph
     opsets = _opsets(model)
-    nodes = _nodes(g, opsets)
+    names: dict[str, str] = {}
+    intern = names.setdefault
+    nodes = _nodes(g, opsets, names)
     _check_references(g, nodes)
     tensors: dict[str, Tensor] = {}
     for init in g.initializer:
-        tensors[init.name] = Tensor(init.name, init.data_type, tuple(int(d) for d in init.dims), initializer=True)
+        name = intern(init.name, init.name)
+        tensors[name] = Tensor(name, init.data_type, tuple(int(d) for d in init.dims), initializer=True)
     for vi in list(g.input) + list(g.value_info) + list(g.output):
         elem, shape = shape_of(vi.type)
-        t = tensors.get(vi.name)
+        name = intern(vi.name, vi.name)
+        t = tensors.get(name)
         if t is None:
-            tensors[vi.name] = Tensor(vi.name, elem, shape)
+            tensors[name] = Tensor(name, elem, shape)
         elif not t.initializer:
             t.elem_type = t.elem_type or elem
             t.shape = shape if shape is not None else t.shape
@@ -377,7 +389,10 @@ def _index(model: onnx.ModelProto) -> tuple[list[Node], dict[str, Tensor], list[
     for node in nodes:
         for out in node.outputs:
             if out:
-                tensors.setdefault(out, Tensor(out)).producer = node.index
+                t = tensors.get(out)
+                if t is None:
+                    t = tensors[out] = Tensor(out)
+                t.producer = node.index
     for node in nodes:
         for name in node.all_inputs:
             tensors[name].consumers.append(node.index)
