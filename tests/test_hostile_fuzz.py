@@ -6,7 +6,8 @@ dims, dtypes, edges, opsets, constants, control-flow bodies and trip counts, raw
 signal, run past its alarm or its address space, print more than one stderr line, or report an
 internal error (an exception outside the project's error types). The default run tries a few
 hundred cases; the long run (`-m slow`, ONNXLAYER_HOSTILE_CASES, default 20,000) prints a
-closing tally and saves each failing case under ONNXLAYER_HOSTILE_SAVE if set.
+closing tally and saves each failing case, and the tally every 500 cases, under
+ONNXLAYER_HOSTILE_SAVE if set.
 """
 from __future__ import annotations
 
@@ -244,6 +245,9 @@ def fuzz(run: Runner, workdir: Path, cases: int, record: bool) -> tuple[Counter,
         outcome = run(["analyze", path, "--format", "json"], timeout=TIMEOUT, memory=MEMORY)
         column = kind(outcome)
         tally[column] += 1
+        if save is not None and sum(tally.values()) % 500 == 0:
+            save.mkdir(parents=True, exist_ok=True)
+            (save / "tally.txt").write_text(f"{sum(tally.values())} cases: {dict(tally)}\n")
         if column in ("result", "error"):
             return
         failures.append(f"{done}: {column}: {outcome.signal or outcome.code}: {outcome.stderr.strip()[:300]}")
