@@ -344,9 +344,7 @@ def _nodes(g: onnx.GraphProto, opsets: Mapping[str, int], names: dict[str, str] 
 def _check_references(g: onnx.GraphProto, nodes: Sequence[Node]) -> None:
     """GraphError for a tensor produced twice (or produced and given) and for a tensor read,
     or named a graph output, that nothing gives."""
-    initialized = {i.name for i in g.initializer}
-    available = {i.name for i in g.input} | initialized
-    given = available - initialized
+    available = {i.name for i in g.input} | {i.name for i in g.initializer}
     for node in nodes:
         for out in node.outputs:
             if not out:
