@@ -36,13 +36,7 @@ METRICS = ("complexity_bits", "intrinsic_power", "intrinsic_power_mean", "input_
 BATCHNORM_FOLDED = {("cnn", "ort_extended")}
 
 #: Forms onnxlayer still gets wrong, with why (xfail(strict): a fix turns into XPASS and fails the run).
-_MASK_SOURCE = ("D0 2064 vs the export's 2304: the export's float attention mask, computed from the integer mask and "
-                "broadcast to [1,1,16,16], is a source of d = 256 until SPEC v1.1 §1's source rule (d ≤ the 16 "
-                "elements of the integer mask) is in graph.classify; the expanded Attention's mask has 16 elements")
-XFAIL: dict[tuple[str, str], str] = {
-    ("bert", variant): _MASK_SOURCE
-    for variant in ("transformer_optimizer", "transformer_optimizer_mha", "optimized_dynamic", "optimized_nbits")
-}
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="session")
@@ -194,8 +188,22 @@ def test_diff_command_line_says_no_architectural_change(deployed_dir, capsys):
     """What a user runs on an optimized transformer: the command's verdict line."""
     from onnxlayer.cli import main
 
-    exported, optimized = (deployed.variant_path("gpt2", v, deployed_dir) for v in ("export", "transformer_optimizer"))
-    shapes = [arg for name, dims in deployed.input_shapes("gpt2").items()
+    exported, optimized = (deployed.variant_path("bert", v, deployed_dir) for v in ("export", "transformer_optimizer"))
+    shapes = [arg for name, dims in deployed.input_shapes("bert").items()
               for arg in ("--input-shape", f"{name}={'x'.join(map(str, dims))}")]
     assert main(["diff", str(exported), str(optimized), *shapes, "--exit-code"]) == 0
     assert "no architectural change" in capsys.readouterr().out
+
+
+def test_readme_table_is_the_benchmark_s_output(deployed_dir):
+    """README's "Optimized and quantized models" table is what benchmarks/deployed_table.py prints."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("deployed_table", root / "benchmarks" / "deployed_table.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Optimized and quantized models"):readme.index("## Deployment checks")]
+    assert script.table(deployed_dir) in section
