@@ -53,10 +53,9 @@ def repeat_heads(x: Expansion, t: str, times: int) -> str:
 
 
 def attend(x: Expansion, q_heads: str, k_heads_t: str, v_heads: str, scale: float | None, masks: Sequence[str],
-           output: str | None, softcap: float = 0.0) -> str:
-    """softmax(Q·Kᵀ·scale (+ masks)) · V over heads, merged back to [B, S, N·hv] (into `output`);
-    `scale` None: 1/√h of the heads' width h, computed from the shape (static)."""
-    dtype = x.float_type(q_heads)
+           output: str | None, dtype: np.dtype, softcap: float = 0.0) -> str:
+    """softmax(Q·Kᵀ·scale (+ masks)) · V over heads of float type `dtype`, merged back to
+    [B, S, N·hv] (into `output`); `scale` None: 1/√h of the heads' width h, from the shape (static)."""
     if scale is None:
         width = x.op("Cast", [x.dim(q_heads, 3)], to=helper_type(dtype))
         factor = x.op("Reciprocal", [x.op("Sqrt", [width])])
@@ -177,7 +176,7 @@ def attention_from_projection(x: Expansion, hidden: str, weights: str, width: in
     sizes = list(x.attr("qkv_hidden_sizes") or [width // 3] * 3)
     if x.attr("do_rotary"):
         raise x.unsupported("do_rotary (rotary inside Attention)")
-    dtype = x.float_type(hidden)
+    dtype = x.float_type(bias or weights)  # stored: its type is known before shape inference
     q, k, v = x.split(_with_bias(x, x.op("MatMul", [hidden, weights]), bias), sizes, -1)
     scale = x.attr("scale") or 1.0 / math.sqrt(sizes[0] // count)
     filter_value = x.attr("mask_filter_value") or MASK_FILTER_VALUE
@@ -186,7 +185,7 @@ def attention_from_projection(x: Expansion, hidden: str, weights: str, width: in
         masks.append(causal_mask(x, hidden, 1, hidden, 1, filter_value, dtype))
     if attention_bias:
         masks.append(attention_bias)
-    return attend(x, heads(x, q, count), heads(x, k, count, keys=True), heads(x, v, count), scale, masks, output)
+    return attend(x, heads(x, q, count), heads(x, k, count, keys=True), heads(x, v, count), scale, masks, output, dtype)
 
 
 def embed_layer_norm(x: Expansion, ids: str, segment_ids: str, word: str, position: str, segment: str, gamma: str,
@@ -267,7 +266,7 @@ def multi_head_attention(x: Expansion) -> bool:
         masks.append(causal_mask(x, query, 1, k, 3, filter_value, dtype))
     if x.input(5):
         masks.append(x.input(5))
-    attend(x, q, k, v, x.attr("scale") or None, masks, x.output(0))
+    attend(x, q, k, v, x.attr("scale") or None, masks, x.output(0), dtype)
     return True
 
 
@@ -311,7 +310,7 @@ def group_query_attention(x: Expansion) -> bool:
     if x.input(10):
         masks.append(x.input(10))
     k_t = x.op("Transpose", [repeat_heads(x, k, count // kv_count)], perm=[0, 1, 3, 2])
-    attend(x, q, k_t, repeat_heads(x, v, count // kv_count), x.attr("scale") or None, masks, x.output(0),
+    attend(x, q, k_t, repeat_heads(x, v, count // kv_count), x.attr("scale") or None, masks, x.output(0), dtype,
            float(x.attr("softcap") or 0.0))
     return True
 
