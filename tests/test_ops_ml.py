@@ -172,6 +172,22 @@ def test_feature_plumbing_moves_values():
     assert leaf.kind == "structural" and leaf.rank_cap == 2
 
 
+def test_feature_vectorizer_concatenates():
+    node = helper.make_node("FeatureVectorizer", ["a", "b"], ["Y"], name="/fv", domain=ML, inputdimensions=[2, 3])
+    (leaf,) = onnxlayer.analyze(_ml_model([node], [value("a", 1, 2), value("b", 1, 3)], [value("Y", 1, 5)])).leaves
+    assert leaf.kind == "structural" and leaf.rank_cap == 5 and leaf.d_out == 5
+
+
+def test_category_mapper_of_strings_is_not_data():
+    """Strings mapped to integers beside a float path: no leaf of their own."""
+    nodes = [helper.make_node("CategoryMapper", ["s"], ["ids"], name="/cats", domain=ML, cats_strings=["a", "b"],
+                              cats_int64s=[0, 1]),
+             helper.make_node("Relu", ["X"], ["Y"], name="/relu")]
+    r = onnxlayer.analyze(_ml_model(nodes, [value("X", 1, 4), value("s", 1, 2, elem=TensorProto.STRING)],
+                                    [value("Y", 1, 4), value("ids", 1, 2, elem=TensorProto.INT64)]))
+    assert [leaf.op_type for leaf in r.leaves] == ["Relu"] and r.summary.opaque_leaves == 0
+
+
 # ----------------------------------------------------------------------------- scikit-learn models through skl2onnx
 
 
