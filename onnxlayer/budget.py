@@ -17,8 +17,8 @@ GIB = 1 << 30
 NODE_BYTES = 8 << 10
 #: ONNX's shape inference copies the names in scope for every subgraph it enters: a graph
 #: holding many subgraphs (Loops left rolled in an unrolled outer Loop) costs their count times
-#: its size. Their count is held to this fraction of the node limit.
-SUBGRAPHS_PER_NODE_LIMIT = 50
+#: its size, held to the node limit squared over this (0.5 s of copies at the default limit).
+SUBGRAPH_COPIES_DIVISOR = 50
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,16 @@ class Budget:
             raise BudgetError(f"{what} {count:,} graph nodes, more than the limit of {self.max_nodes:,}", limit="max_nodes")
         self.check_memory(count * NODE_BYTES, f"{what} {count:,} graph nodes")
 
-    def check_subgraphs(self, count: int, what: str) -> None:
-        """Refuse `count` nodes holding subgraphs past `max_nodes / SUBGRAPHS_PER_NODE_LIMIT`;
-        `what` says where they are ("the model holds", "unrolling leaves")."""
-        limit = self.max_nodes // SUBGRAPHS_PER_NODE_LIMIT
-        if count > limit:
-            raise BudgetError(f"{what} {count:,} nodes holding subgraphs (Loops or Scans left rolled), more than {limit:,} "
-                              f"(1/{SUBGRAPHS_PER_NODE_LIMIT} of the node limit): ONNX's shape inference reads the whole "
-                              "graph for each", limit="max_nodes")
+    def check_subgraphs(self, holders: int, nodes: int, what: str) -> None:
+        """Refuse a graph of `nodes` nodes of which `holders` hold subgraphs when ONNX's shape
+        inference would copy more names than `max_nodes² / SUBGRAPH_COPIES_DIVISOR`; `what` says
+        where they are ("the model holds", "unrolling Loop node 'l' leaves")."""
+        limit = self.max_nodes ** 2 // SUBGRAPH_COPIES_DIVISOR
+        if holders * nodes > limit:
+            raise BudgetError(f"{what} {holders:,} nodes holding subgraphs (Loops or Scans left rolled) in a graph of "
+                              f"{nodes:,} nodes: ONNX's shape inference copies the graph's names into each, "
+                              f"{holders * nodes:,} copies, more than the limit of {limit:,} (the node limit squared "
+                              f"over {SUBGRAPH_COPIES_DIVISOR})", limit="max_nodes")
 
     def check_memory(self, need: int, what: str) -> None:
         """Refuse work estimated to need `need` bytes beyond `max_memory`."""

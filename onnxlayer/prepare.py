@@ -90,7 +90,7 @@ def prepare(
         if not rewrites:
             view.warnings.extend(notes)  # no new view will copy them
             break
-        budget.check_subgraphs(_subgraph_holders([model.graph]), f"unrolling {culprit} leaves")
+        budget.check_subgraphs(_subgraph_holders([model.graph]), len(model.graph.node), f"unrolling {culprit} leaves")
         model = _infer(model, hazards, budget)
         view = _view(model, warnings, fold_budget)
     if has_sequence_ops(model.graph) and flatten_sequences(model, view.value, _dims_of(view)):
@@ -125,7 +125,7 @@ def _precheck(model: onnx.ModelProto, budget: Budget) -> tuple[str, ...]:
     isolated)."""
     count, hazards = _inlined_size(model)
     budget.check_nodes(count, "with its local functions inlined, the model holds" if model.functions else "the model holds")
-    budget.check_subgraphs(_subgraph_holders([model.graph, *model.functions]), "the model holds")
+    budget.check_subgraphs(_subgraph_holders([model.graph, *model.functions]), count, "the model holds")
     for init in model.graph.initializer:
         _check_stored(init, "initializer")
     check_graph(model)

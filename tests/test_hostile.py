@@ -90,6 +90,13 @@ def nested_loops(depth: int, trip: int) -> onnx.ModelProto:
     return model([outer], [value("x", 1, 4)], [value("y", 1, 4)], [int64("M", trip)])
 
 
+def nested_loops3(outer: int, inner: int) -> onnx.ModelProto:
+    """Loop(outer){Loop(inner){Loop(inner){Relu}}}."""
+    m = nested_loops(3, inner)
+    m.graph.initializer[0].CopyFrom(int64("M", outer))
+    return m
+
+
 def fan_in(blocks: int) -> onnx.ModelProto:
     """A Relu chain whose every output a Concat gathers (the form unrolled stacked outputs take)."""
     nodes, parts, x = [], [], "x"
@@ -166,7 +173,17 @@ def test_rolled_loops_copied_by_an_outer_loop_are_refused_before_inference(run, 
     nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Cast", ["s"], ["M"], to=TensorProto.INT64),
              helper.make_node("Loop", ["T", "", "x"], ["y"], name="outer", body=loop_body([inner]))]
     m = model(nodes, [value("x", 1, 4)], [value("y", 1, 4)], [int64("T", 10_000)])
-    contract(run(["analyze", save(tmp_path, m)]), 2, "Loop node 'outer' leaves 10,000 nodes holding subgraphs", "--max-nodes")
+    # the outer body is the inner Loop and the cond Identity: 2 nodes per step, an Identity out
+    nodes_left = 2 + 10_000 * 2 + 1
+    contract(run(["analyze", save(tmp_path, m)]), 2,
+             f"Loop node 'outer' leaves 10,000 nodes holding subgraphs (Loops or Scans left rolled) in a graph of {nodes_left:,}",
+             f"{10_000 * nodes_left:,} copies", "--max-nodes")
+
+
+def test_loops_nested_three_deep_unroll_round_by_round(run, tmp_path):
+    """Loop(300){Loop(3){Loop(3){Relu}}}: after the first round 600 Loops wait for the next
+    rounds, in a graph small enough that inferring them costs little."""
+    contract(run(["analyze", save(tmp_path, nested_loops3(300, 3))]), 0)
 
 
 def test_local_functions_calling_each_other_twice_are_refused_before_inlining(run, tmp_path):
