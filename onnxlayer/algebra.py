@@ -6,6 +6,8 @@ for series-parallel blocks; tests check they give the walk's numbers.
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -77,31 +79,44 @@ class Dominators:
 
     Common dominators are lowest common ancestors in the dominator tree, found through
     depth-indexed jump pointers (Myers 1983): O(log n) each, so a Concat gathering every
-    output of a long chain costs n log n, not n²."""
+    output of a long chain costs n log n, not n². Each node gets an id (the order it came in);
+    the tree lives in arrays indexed by id, one dict maps nodes to ids: about 100 bytes a node."""
 
     def __init__(self) -> None:
-        self.order: dict[object, int] = {SOURCE: 0}
-        self.idom: dict[object, object] = {SOURCE: SOURCE}
+        self.order: dict[object, int] = {SOURCE: 0}  # node -> its id
         self.producer: dict[str, int | None] = {}
-        self.depth: dict[object, int] = {SOURCE: 0}
-        self.jump: dict[object, object] = {SOURCE: SOURCE}
+        self._nodes: list[object] = [SOURCE]  # id -> node
+        self._idom = array("q", [0])  # id -> id of its immediate dominator
+        self._depth = array("q", [0])
+        self._jump = array("q", [0])
+
+    @property
+    def idom(self) -> Mapping[object, object]:
+        """Node → its immediate dominator (SOURCE's is SOURCE)."""
+        return _Immediate(self)
 
     def add(self, node: object, preds: Sequence[object]) -> object:
-        dom = preds[0] if preds else SOURCE
+        order = self.order
+        dom = order[preds[0]] if preds else 0
         for p in preds[1:]:
-            dom = self.intersect(dom, p)
-        self.order[node] = len(self.order)
-        self.idom[node] = dom
-        depth, jump = self.depth, self.jump
-        depth[node] = depth[dom] + 1
+            dom = self._common(dom, order[p])
+        order[node] = len(self._nodes)
+        self._nodes.append(node)
+        depth, jump = self._depth, self._jump
+        self._idom.append(dom)
+        depth.append(depth[dom] + 1)
         # skew-binary jumps: equal spans twice in a row merge into one of twice the span
         up = jump[dom]
-        jump[node] = jump[up] if depth[dom] - depth[up] == depth[up] - depth[jump[up]] else dom
-        return dom
+        jump.append(jump[up] if depth[dom] - depth[up] == depth[up] - depth[jump[up]] else dom)
+        return self._nodes[dom]
 
     def intersect(self, a: object, b: object) -> object:
         """The nearest common dominator of `a` and `b`."""
-        depth, jump, idom = self.depth, self.jump, self.idom
+        return self._nodes[self._common(self.order[a], self.order[b])]
+
+    def _common(self, a: int, b: int) -> int:
+        """`intersect` on ids."""
+        depth, jump, idom = self._depth, self._jump, self._idom
         if depth[a] < depth[b]:
             a, b = b, a
         level = depth[b]
@@ -116,19 +131,37 @@ class Dominators:
 
     def chain(self, sinks: Sequence[str]) -> list[tuple[str, int | None]]:
         """Tensors on every source-to-sink path, first to last, with their producing leaf."""
-        sinks = [s for s in sinks if s in self.order]
-        if not sinks:
+        ids = [self.order[s] for s in sinks if s in self.order]
+        if not ids:
             return []
-        node: object = sinks[0]
-        for s in sinks[1:]:
-            node = self.intersect(node, s)
+        node = ids[0]
+        for other in ids[1:]:
+            node = self._common(node, other)
         chain: list[tuple[str, int | None]] = []
-        while node != SOURCE:
-            if isinstance(node, str):
-                chain.append((node, self.producer.get(node)))
-            node = self.idom[node]
+        while node != 0:
+            key = self._nodes[node]
+            if isinstance(key, str):
+                chain.append((key, self.producer.get(key)))
+            node = self._idom[node]
         chain.reverse()
         return chain
+
+
+class _Immediate(Mapping):
+    """The immediate dominator of each node of a `Dominators`, read through its arrays."""
+
+    def __init__(self, dominators: Dominators) -> None:
+        self._of = dominators
+
+    def __getitem__(self, node: object) -> object:
+        of = self._of
+        return of._nodes[of._idom[of.order[node]]]
+
+    def __iter__(self) -> Iterator[object]:
+        return iter(self._of.order)
+
+    def __len__(self) -> int:
+        return len(self._of.order)
 
 
 def walk(
