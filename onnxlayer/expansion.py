@@ -20,7 +20,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .budget import Budget
-from .errors import GraphError
+from .errors import GraphError, OnnxLayerError
 from .loading import default_opset
 
 #: The external-data location that marks a placeholder: a tensor of known shape and no value.
@@ -404,6 +404,11 @@ def expand_ops(model: onnx.ModelProto, expander_of: ExpanderOf, budget: Budget =
             expanded = expansion is not None and expander.expand(expansion)
         except Deferred:
             expanded = False
+        except OnnxLayerError:
+            raise
+        except Exception as exc:  # a node that does not fit its op's specification (a missing attribute or input)
+            raise GraphError(f"node {node.name!r} ({node.domain + '::' if node.domain else ''}{node.op_type}) cannot be "
+                             f"read as the ops it stands for: {type(exc).__name__}: {exc}") from None
         if not expanded:
             new_nodes.append(node)
             continue

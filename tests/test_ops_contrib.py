@@ -391,3 +391,11 @@ def test_packed_group_query_attention_and_partial_rotary():
                num_heads=q_heads, kv_num_heads=kv_heads, do_rotary=1)
     fused = ms_model([gqa], inputs, [value("y", 1, S, q_heads * h)], caches)
     computes_the_same(fused, {"qkv": feed(1, S, width), "seqlens_k": np.array([S - 1], np.int32), "total": np.array(S, np.int32)})
+
+
+def test_a_node_that_does_not_fit_its_op_is_one_clear_error():
+    """No num_heads (required by onnxruntime's schema): a one-line error naming the node, not a traceback."""
+    packed, _ = projections()
+    fused = ms_model([node("Attention", ["x", "w", "w_b"], ["y"], domain=MS)], [hidden()], [hidden("y")], packed)
+    with pytest.raises(onnxlayer.OnnxLayerError, match=r"node '/Attention/y' \(com.microsoft::Attention\) cannot be read"):
+        onnxlayer.analyze(fused)

@@ -72,9 +72,9 @@ register("DynamicQuantizeLinear", kind="quantizer", expand=_dynamic_metadata,
 # ----------------------------------------------------------------------------- helpers
 
 
-def _one(x: Expansion, like: str = "") -> str:
+def _one(x: Expansion) -> str:
     """Scale 1: the integer ops' products are rescaled by a separate Mul."""
-    return x.constant(1.0, x.float_type(like) if like else np.float32, "unit_scale")
+    return x.constant(1.0, np.float32, "unit_scale")
 
 
 def _weight(x: Expansion, q: str, scale: str, zero_point: str, channel_axis: int) -> str:
