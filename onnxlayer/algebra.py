@@ -21,9 +21,9 @@ SOURCE = -1  # the virtual node feeding every source tensor
 INTEGER_INPUT = "integer input"  # tags the virtual node of an integer graph input (key: (tag, name))
 
 
-@dataclass
+@dataclass(slots=True)
 class LeafWalk:
-    """The walk's numbers for one leaf (before they become an immutable result)."""
+    """The walk's numbers for one leaf (before they become an immutable result; slots: one per leaf)."""
 
     leaf: Leaf
     lta: LTA

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -47,8 +48,12 @@ def node_scope(node: Node) -> str:
     return node.name.strip("/").rpartition("/")[0]
 
 
+#: The attributes of a leaf no fusion made: none (one read-only mapping for all).
+NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
+
+
 def plain_leaf(node: Node) -> Leaf:
-    return Leaf(node.name, node.op_type, node.domain, node.inputs, node.outputs, (node,), {}, node_scope(node))
+    return Leaf(node.name, node.op_type, node.domain, node.inputs, node.outputs, (node,), NO_ATTRS, node_scope(node))
 
 
 def data_nodes(view: GraphView) -> list[Node]:

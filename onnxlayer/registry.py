@@ -27,9 +27,9 @@ from .graph import GraphView, Node, Tensor
 from .transfer import KINDS, LTA, ScalarFunction, Settings, UnitGroup, function_pieces, is_exact
 
 
-@dataclass
+@dataclass(slots=True)
 class Leaf:
-    """One leaf of the analysis: an ONNX node, or a fused group of nodes (SPEC §4)."""
+    """One leaf of the analysis: an ONNX node, or a fused group of nodes (SPEC §4; slots: one per node)."""
 
     name: str
     op_type: str
@@ -37,7 +37,7 @@ class Leaf:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     members: tuple[Any, ...]  # graph.Node objects merged into this leaf
-    attrs: dict[str, Any]
+    attrs: Mapping[str, Any]  # what a fusion found (read-only)
     scope: str = ""
     fused: str = ""  # which SPEC §4 fusion made this leaf, if any
 
