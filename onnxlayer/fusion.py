@@ -275,11 +275,10 @@ def _fuse_softmax(ctx: _Ctx, node: Node) -> Leaf | None:
             return None
     members.append(div)
     entry = node.inputs[0]
-    sub = ctx.view.nodes_by_index.get(ctx.t(entry).producer) if ctx.t(entry).producer is not None else None
+    sub = ctx.view.producer(entry)
     if sub is not None and sub.op_type == "Sub" and len(ctx.consumers(entry)) == 1:
         mx_name = sub.inputs[1]
-        p = ctx.t(mx_name).producer
-        mx = ctx.view.nodes_by_index.get(p) if p is not None else None
+        mx = ctx.view.producer(mx_name)
         if mx is not None and mx.op_type == "ReduceMax" and mx.inputs[0] == sub.inputs[0] and len(ctx.consumers(mx_name)) == 1:
             if _reduce_axes(ctx, mx) == axes:
                 members = [mx, sub] + members

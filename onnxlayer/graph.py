@@ -7,6 +7,7 @@ preparation's job (`prepare.py`).
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -219,19 +220,23 @@ class GraphView:
         return None if t is None or t.producer is None else self.nodes_by_index[t.producer]
 
     @property
-    def positions(self) -> dict[int, int]:
-        """Node index → position in topological order (computed once per view)."""
+    def positions(self) -> Sequence[int]:
+        """Node index → position in topological order (computed once per view; node indices are
+        0 … n − 1, so an array: 8 bytes a node)."""
         cache = self.__dict__.get("_positions")
         if cache is None:
-            cache = {n.index: k for k, n in enumerate(self.nodes)}
+            cache = array("q", bytes(8 * len(self.nodes)))
+            for k, n in enumerate(self.nodes):
+                cache[n.index] = k
             self.__dict__["_positions"] = cache
         return cache
 
     @property
-    def nodes_by_index(self) -> dict[int, Node]:
+    def nodes_by_index(self) -> Sequence[Node]:
+        """Node index (file order) → node."""
         cache = self.__dict__.get("_by_index")
         if cache is None:
-            cache = {n.index: n for n in self.nodes}
+            cache = sorted(self.nodes, key=lambda n: n.index)
             self.__dict__["_by_index"] = cache
         return cache
 
