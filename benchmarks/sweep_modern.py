@@ -10,7 +10,10 @@ field, failures grouped by cause. Needs the ``torch`` extra, timm, transformers 
 
     python benchmarks/sweep_modern.py [--only NAME ...] [--family F ...] [--source timm|transformers]
                                       [--exporters legacy dynamo] [--limit N] [--skip-done] [--timeout S]
-                                      [--keep DIR] [--table]
+                                      [--keep DIR] [--table] [--reanalyse]
+
+``--keep DIR`` saves every export; ``--reanalyse`` later analyses those files again with the
+current onnxlayer (minutes instead of hours), keeping the export fields of each row.
 """
 from __future__ import annotations
 
@@ -173,9 +176,11 @@ def _build_transformers(name: str) -> tuple[Any, tuple]:
 
 
 def child(job: dict[str, str], keep: str | None) -> dict[str, Any]:
-    """Build, perturb, export and analyse one model; the result row."""
-    import resource
+    """Build, perturb, export and analyse one model (or only analyse a kept export); the result row."""
+    if job.get("saved"):
+        import onnx
 
+        return analyse(onnx.load(job["saved"], load_external_data=False))
     import torch
 
     torch.manual_seed(0)
@@ -191,7 +196,6 @@ def child(job: dict[str, str], keep: str | None) -> dict[str, Any]:
     row["framework_params"] = sum(p.numel() for p in model.parameters())
     row["input_shapes"] = [list(t.shape) for t in example]
 
-    import onnxlayer
     from onnxlayer.converters import convert
 
     t0 = time.perf_counter()
@@ -209,31 +213,47 @@ def child(job: dict[str, str], keep: str | None) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(proto, str(path))
         row["saved"] = str(path)
+    return {**row, **analyse(proto)}
+
+
+#: Row fields an analysis writes (a re-analysis replaces exactly these).
+ANALYSIS_FIELDS = ("analysis", "analysis_error", "analyze_s", "opaque_leaves", "opaque_ops", "leaves", "warnings",
+                   "peak_mb", *FIELDS)
+
+
+def analyse(proto: Any) -> dict[str, Any]:
+    """Analyse an exported model: the row's ANALYSIS_FIELDS."""
+    import resource
+
+    import onnxlayer
+
     t1 = time.perf_counter()
     try:
         result = onnxlayer.analyze(proto)
     except onnxlayer.OnnxLayerError as exc:
-        row.update(analysis="refused", analysis_error=_one_line(exc), analyze_s=time.perf_counter() - t1)
-        return row
+        return {"analysis": "refused", "analysis_error": _one_line(exc), "analyze_s": time.perf_counter() - t1}
     except Exception as exc:  # noqa: BLE001 - an internal error is a finding, not a crash of the sweep
-        row.update(analysis="internal", analysis_error=_one_line(exc), analyze_s=time.perf_counter() - t1)
-        return row
+        return {"analysis": "internal", "analysis_error": _one_line(exc), "analyze_s": time.perf_counter() - t1}
     s = result.summary
     opaque: dict[str, int] = defaultdict(int)
     for leaf in result.leaves:
         if leaf.kind == "opaque":
             opaque[f"{leaf.domain}:{leaf.op_type}" if leaf.domain else leaf.op_type] += 1
-    row.update(analysis="ok", analyze_s=time.perf_counter() - t1, opaque_leaves=s.opaque_leaves, opaque_ops=dict(opaque),
-               leaves=s.leaves, warnings=len(result.warnings),
-               **{f: getattr(s, f, None) for f in FIELDS})
-    row["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return row
+    return {"analysis": "ok", "analyze_s": time.perf_counter() - t1, "opaque_leaves": s.opaque_leaves,
+            "opaque_ops": dict(opaque), "leaves": s.leaves, "warnings": len(result.warnings),
+            **{f: getattr(s, f, None) for f in FIELDS},
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _plain(text: str) -> str:
+    """Text without terminal colour codes (torch's exporter messages carry them, some escaped)."""
+    return re.sub(r"(\x1b|\\x1b)\[[0-9;]*m", "", text)
 
 
 def _one_line(exc: BaseException) -> str:
     """The error's first line, and the first line of its root cause (exporters wrap the reason)."""
     def first(e: BaseException) -> str:
-        lines = [line for line in re.sub(r"(\x1b|\\x1b)\[[0-9;]*m", "", str(e)).splitlines() if line.strip()]
+        lines = [line for line in _plain(str(e)).splitlines() if line.strip()]
         return f"{type(e).__name__}: {lines[0].strip() if lines else ''}"[:300]
 
     root = exc
@@ -245,10 +265,12 @@ def _one_line(exc: BaseException) -> str:
 # ---------------------------------------------------------------------------- parent: the sweep
 
 
-def run(job: dict[str, str], timeout: float, keep: str | None) -> dict[str, Any]:
-    """One export in a subprocess (nice'd by the caller); the row, whatever happens."""
+def run(job: dict[str, Any], timeout: float, keep: str | None) -> dict[str, Any]:
+    """One export (or, for a row with a kept export, one re-analysis) in a subprocess; the row,
+    whatever happens."""
     start = time.perf_counter()
-    row: dict[str, Any] = dict(job)
+    row: dict[str, Any] = {k: v for k, v in job.items() if not job.get("saved") or k not in ANALYSIS_FIELDS}
+    failed = "analysis" if job.get("saved") else "export"
     try:
         proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(job), *(["--keep", keep] if keep else [])],
                               capture_output=True, text=True, timeout=timeout)
@@ -257,9 +279,9 @@ def run(job: dict[str, str], timeout: float, keep: str | None) -> dict[str, Any]
             row.update(json.loads(lines[-1]))
         else:
             tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-            row.update(export="error", export_error=f"child exited {proc.returncode}: {tail[:400]}")
+            row.update({failed: "error", f"{failed}_error": f"child exited {proc.returncode}: {tail[:400]}"})
     except subprocess.TimeoutExpired:
-        row.update(export="timeout", export_error=f"no result within {timeout:g} s")
+        row.update({failed: "timeout", f"{failed}_error": f"no result within {timeout:g} s"})
     row["seconds"] = round(time.perf_counter() - start, 1)
     row["date"] = time.strftime("%Y-%m-%d %H:%M")
     return row
@@ -331,6 +353,8 @@ def table(rows: dict[tuple[str, str], dict[str, Any]]) -> str:
         f"{sum(r.get('export') == 'ok' and r.get('analysis') != 'ok' for r in done)} are refused or break the analysis, "
         f"{sum(bool(r.get('opaque_leaves')) for r in done)} have opaque leaves.**",
         "",
+        "Analysed with: " + (", ".join(sorted({r.get("analysed_with") or "?" for r in done})) or "—") + ".",
+        "",
         "| family | model | exporter | status | C (bits) | P | P̄ | D0 | W | framework params | MACs | output_dim | L "
         "| export s | analyse s |",
         "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
@@ -354,11 +378,13 @@ def table(rows: dict[tuple[str, str], dict[str, Any]]) -> str:
             for f, (a, b, rel) in diffs.items():
                 lines.append(f"| {name} | {FIELDS[f]} | {_fmt(a)} | {_fmt(b)} | {rel:.3g} |")
     failures: dict[str, list[str]] = defaultdict(list)
-    for r in done:
+    for r in done:  # grouped by the root cause (after '<-'), model-specific names masked
         if r.get("export") != "ok":
-            failures[f"export ({r['exporter']}): {r.get('export_error', '')[:200]}"].append(r["name"])
+            why = _plain(r.get("export_error", "")).split(" <- ")[-1]
+            failures[f"export ({r['exporter']}): {why[:200]}"].append(r["name"])
         elif r.get("analysis") != "ok":
-            failures[f"analysis {r.get('analysis')}: {r.get('analysis_error', '')[:200]}"].append(f"{r['name']} ({r['exporter']})")
+            why = re.sub(r"'[^']*'|unk__\d+", "…", _plain(r.get("analysis_error", "")))
+            failures[f"analysis {r.get('analysis')}: {why[:200]}"].append(f"{r['name']} ({r['exporter']})")
         elif r.get("opaque_leaves"):
             ops = ", ".join(f"{k} ×{v}" for k, v in sorted(r.get("opaque_ops", {}).items()))
             failures[f"opaque leaves: {ops}"].append(f"{r['name']} ({r['exporter']})")
@@ -381,6 +407,9 @@ def main() -> int:
     ap.add_argument("--results", type=Path, default=RESULTS / "sweep_modern.jsonl")
     ap.add_argument("--keep", help="save every exported model in this directory")
     ap.add_argument("--table", action="store_true", help="only rewrite the markdown summary from the results file")
+    ap.add_argument("--reanalyse", action="store_true",
+                    help="analyse the kept exports of the results file again (no export), appending the new rows")
+    ap.add_argument("--label", default="", help="what analysed (e.g. 'onnxlayer 1a2b3c4'), kept in each new row")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -388,17 +417,19 @@ def main() -> int:
         return 0
     markdown = args.results.with_suffix(".md")
     if not args.table:
-        todo = [j for j in jobs() if j["exporter"] in args.exporters
+        known = [{**r, "exporter": e} for (_n, e), r in latest(args.results).items()
+                 if r.get("saved") and Path(r["saved"]).exists()] if args.reanalyse else jobs()
+        todo = [j for j in known if j["exporter"] in args.exporters
                 and args.source in ("all", j["source"])
                 and (not args.only or j["name"] in args.only)
                 and (not args.family or j["family"] in args.family)]
-        if args.skip_done:
+        if args.skip_done and not args.reanalyse:
             done = latest(args.results)
             todo = [j for j in todo if (j["name"], j["exporter"]) not in done]
         todo = todo[: args.limit] if args.limit else todo
         args.results.parent.mkdir(parents=True, exist_ok=True)
         for job in todo:
-            row = run(job, args.timeout, args.keep)
+            row = {**run(job, args.timeout, args.keep), "analysed_with": args.label}
             with args.results.open("a") as out:
                 out.write(json.dumps(row) + "\n")
             detail = row.get("export_error") or row.get("analysis_error") or (
