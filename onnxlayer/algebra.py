@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from .bounds import region_bits
+from .errors import ShapeError
 from .graph import DATA, GraphView
 from .registry import REGISTRY, Leaf, LeafContext
 from .transfer import LTA, Settings
@@ -55,12 +56,9 @@ def log2_ratio(num: int, den: int) -> float | None:
 
 def transfer_of(leaf: Leaf, view: GraphView, settings: Settings) -> tuple[LTA, str]:
     """Look up and apply the leaf's registry rule; opaque (with the reason) if none applies."""
-    from .errors import ShapeError
-    from .registry import leaf_opset
-
-    opset = leaf_opset(leaf, view)
-    entry = REGISTRY.lookup(leaf.op_type, leaf.domain, opset)
-    ctx = LeafContext(leaf, view, settings, entry)
+    ctx = LeafContext(leaf, view, settings)
+    opset = ctx.opset
+    entry = ctx.entry = REGISTRY.lookup(leaf.op_type, leaf.domain, opset)
     if entry is None:  # unknown, or the model's opset is older than the op's first rule
         reason = REGISTRY.missing(leaf.op_type, leaf.domain, opset)
     else:
