@@ -130,7 +130,8 @@ class Node:
     all_inputs: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.all_inputs = tuple(i for i in self.inputs if i) + self.implicit_inputs
+        given = self.inputs if all(self.inputs) else tuple([i for i in self.inputs if i])  # mostly the same tuple
+        self.all_inputs = given + self.implicit_inputs if self.implicit_inputs else given
 
     def attr(self, name: str, default: Any = None) -> Any:
         """The attribute's value (strings decoded), or `default` if the node does not set it."""
@@ -410,8 +411,9 @@ def _check_schema(node: Node, opsets: Mapping[str, int]) -> None:
     (custom domains, unknown types) are left alone: they become opaque leaves.
     """
     domain = "" if node.domain == "ai.onnx" else node.domain
-    attributes = tuple((a.name, a.type, bool(a.ref_attr_name)) for a in node.proto.attribute)
-    problem = _schema_problem(node.op_type, domain, opsets.get(domain, 1), tuple(bool(i) for i in node.inputs),
+    given = node.proto.attribute
+    attributes = tuple([(a.name, a.type, bool(a.ref_attr_name)) for a in given]) if given else ()
+    problem = _schema_problem(node.op_type, domain, opsets.get(domain, 1), tuple([bool(i) for i in node.inputs]),
                               len(node.outputs), attributes)
     if problem:
         raise GraphError(f"node {node.name!r} ({node.op_type}) {problem}")
