@@ -72,6 +72,14 @@ def number_text(x: float | int) -> str:
     return f"{x:,}" if isinstance(x, int) else f"{x:.10g}"
 
 
+def _check_range(low: float | int | None, high: float | int | None) -> None:
+    """A [min, max] pair of a rule: at least one bound, and max not below min."""
+    if low is None and high is None:
+        raise _Bad("at least one of min, max", "max")
+    if low is not None and high is not None and low > high:
+        raise _Bad(f"max ≥ min ({number_text(low)})", "max")
+
+
 def _describe(value: Any) -> str:
     kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array", dict: "a table"}
     kind = next((v for t, v in kinds.items() if type(value) is t), type(value).__name__)
@@ -206,10 +214,7 @@ class Limit(Rule):
         return f"limit {self.metric}"
 
     def validate(self) -> None:
-        if self.min is None and self.max is None:
-            raise _Bad("at least one of min, max", "max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise _Bad(f"max ≥ min ({number_text(self.min)})", "max")
+        _check_range(self.min, self.max)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,10 +267,7 @@ class Opset(Rule):
     max: int | None = _key(_opset_version, None)
 
     def validate(self) -> None:
-        if self.min is None and self.max is None:
-            raise _Bad("at least one of min, max", "max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise _Bad(f"max ≥ min ({self.min})", "max")
+        _check_range(self.min, self.max)
 
 
 @dataclass(frozen=True, kw_only=True)
