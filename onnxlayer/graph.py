@@ -156,6 +156,9 @@ class GraphView:
     constants: dict[str, np.ndarray] = field(default_factory=dict)
     fold_budget: FoldBudget = field(default_factory=lambda: FoldBudget(Budget()))
     unfoldable: set[str] = field(default_factory=set)  # static tensors whose value is out of reach
+    #: the loaded model's initializers with their payload (the view's own model keeps small ones
+    #: only): what parameter counting reads to recognise a tensor stored twice
+    stored: Mapping[str, onnx.TensorProto] = field(default_factory=dict)
 
     @property
     def opset(self) -> int:

@@ -60,6 +60,7 @@ def prepare(
     warnings = version_warnings(model)
     hazards = _precheck(model, budget)
     fold_budget = FoldBudget(budget)
+    stored = {init.name: init for init in model.graph.initializer if init.data_location != onnx.TensorProto.EXTERNAL}
     model = skeleton(model)
     model, note = upgrade_if_old(model)
     if note:
@@ -96,10 +97,11 @@ def prepare(
     if has_sequence_ops(model.graph) and flatten_sequences(model, view.value, _dims_of(view)):
         model = _infer(model, hazards, budget)
         view = _view(model, warnings, fold_budget)
-    if _unresolved_data(view):
+    if any(not t.resolved for t in view.tensors.values()):  # static ones too: the weights W counts
         _resolve_shapes(view)
         _drop_unread_open_outputs(view)
     check_data_shapes(view)
+    view.stored = stored
     return view
 
 
@@ -357,7 +359,9 @@ def _infer_in_child(model: onnx.ModelProto, hazards: Sequence[str], budget: Budg
             os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
             with open("/proc/self/statm") as f:  # pages of address space already mapped
                 mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-            resource.setrlimit(resource.RLIMIT_AS, (mapped + budget.max_memory, resource.RLIM_INFINITY))
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)  # a limit set on this process already stays
+            limit = mapped + budget.max_memory if hard == resource.RLIM_INFINITY else min(mapped + budget.max_memory, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
             try:
                 reply = b"+" + _infer(model).SerializeToString()
             except ShapeError as exc:
@@ -520,10 +524,6 @@ def _schema_defaults(node: onnx.NodeProto, version: int) -> dict[str, onnx.Attri
 
 
 # --------------------------------------------------------------------------- folding static inputs
-
-
-def _unresolved_data(view: GraphView) -> bool:
-    return any(t.role == DATA and not t.resolved for t in view.tensors.values())
 
 
 def _resolve_shapes(view: GraphView) -> None:

@@ -2,8 +2,14 @@
 the bottleneck and the VC-dimension bound, with the parameter-counting convention of SPEC §3."""
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
 
 from .algebra import Dominators, LeafWalk, log2_ratio
 from .bounds import vc_bound
@@ -48,7 +54,9 @@ def summarize(
     depth = max((r.depth for _, r in nonlinear), default=0)
     units = sum(r.units for _, r in live)
     macs = sum(r.macs for _, r in live)
-    params = sum(r.params for r in results) + source_params(view, [w.leaf for w in walked])
+    weights = count_weights(view, [w.leaf for w in walked])
+    params = sum(r.params for r in results) + weights.lookups
+    warnings.extend(weights.notes)
     profile = tuple((r.depth, math.log2(r.d_in)) for _, r in nonlinear if r.d_in > 0)
 
     vc, reason = vc_bound_of([r for _, r in live], depth)
@@ -99,23 +107,163 @@ def vc_bound_of(live: Sequence[LeafResult], depth: int) -> tuple[float | None, s
 
 
 def leaf_params(view: GraphView, leaves: Sequence[Leaf]) -> list[int]:
-    """Elements of distinct float initializers feeding each leaf (first leaf wins).
+    """Elements of the distinct weight tensors feeding each leaf (first leaf wins; see `count_weights`)."""
+    return list(count_weights(view, leaves).per_leaf)
 
-    Embedding tables feed the nodes that start the data flow from token ids (SPEC §1
-    sources); they are learned weights, so they are counted too (as frameworks do), though
-    those lookups are not leaves: see `source_params`.
+
+def source_params(view: GraphView, leaves: Sequence[Leaf]) -> int:
+    """Elements of the embedding tables feeding the lookups that produce sources, not already
+    counted at a leaf (a tied LM head)."""
+    return count_weights(view, leaves).lookups
+
+
+@dataclass(frozen=True)
+class WeightCount:
+    """W's parts: per leaf, at the lookups that start the flow from token ids, and notes."""
+
+    per_leaf: tuple[int, ...]
+    lookups: int
+    notes: tuple[str, ...]
+
+
+def count_weights(view: GraphView, leaves: Sequence[Leaf]) -> WeightCount:
+    """Parameters W (SPEC §3 v1.1): the distinct weight tensors that enter data leaves, and the
+    embedding tables of the lookups that start the flow from token ids (learned weights, as
+    frameworks count them, though those lookups are no leaves).
+
+    A weight is followed back through value-preserving static nodes (`LAYOUT_OPS`, the
+    dequantization of a quantized tensor, and a static Gather: the rows of a position table are
+    the table's) to the stored tensor it comes from: an initializer or a Constant node's value.
+    A static tensor computed otherwise (ConstantOfShape, a rotary table computed from constants)
+    counts as it enters: exporters fold such computations into stored constants or not, and
+    counting what enters keeps W the same for both. Each tensor counts once, and so do copies of
+    one tensor (equal up to transpose and reshape) where the values are in the model.
     """
-    seen: set[str] = set()
-    out = []
+    ledger = _Ledger(view)
+    per_leaf = []
     for leaf in leaves:
         total = 0
         for node in leaf.members:
             # constants absorbed into a fused elementwise chain define its function (a PRelu's slope is learned)
             if leaf.fused == "unary" and node.op_type != "PRelu":
                 continue
-            total += sum(_static_params(view, name, seen, quantized) for name, quantized in _weight_inputs(view, node))
-        out.append(total)
-    return out
+            total += sum(ledger.count(name, quantized) for name, quantized in _weight_inputs(view, node))
+        per_leaf.append(total)
+    lookups = 0
+    for t in view.sources:
+        node = view.producer(t.name)
+        if node is not None:
+            lookups += sum(ledger.count(name, quantized, lookup=True) for name, quantized in _weight_inputs(view, node))
+    return WeightCount(tuple(per_leaf), lookups, ledger.notes())
+
+
+class _Ledger:
+    """The weight tensors counted so far: by origin, and by value for copies."""
+
+    def __init__(self, view: GraphView) -> None:
+        self.view = view
+        self.counted: set[str] = set()
+        self.by_size: dict[int, list[tuple[str, tuple[float, float]]]] = {}  # counted origins with values, by element count
+        self.valueless: dict[int, list[str]] = {}  # counted origins without values, by element count
+        self.tables: list[str] = []  # embedding tables without values (a tied head may copy one)
+
+    def count(self, name: str, quantized: bool, lookup: bool = False) -> int:
+        """Elements of the weight behind `name` if not counted yet (0 for a copy or a non-weight);
+        `lookup`: an embedding table."""
+        view = self.view
+        name, quantized = _origin(view, name, quantized)
+        if name in self.counted:
+            return 0
+        self.counted.add(name)
+        t = view.tensors.get(name)
+        if t is None or t.role != STATIC or not t.resolved or not (t.is_float or quantized):
+            return 0
+        values = _stored_values(view, name)
+        if values is None:
+            self.valueless.setdefault(t.size, []).append(name)
+            if lookup:
+                self.tables.append(name)
+        elif values.size > 1 and not np.all(values == values.flat[0]):  # a constant tensor may be a parameter at its initial value
+            peers = self.by_size.setdefault(t.size, [])
+            mark = _fingerprint(values)
+            if any(np.allclose(mark, other_mark, rtol=1e-5, atol=0) and _same_up_to_layout(values, _stored_values(view, other))
+                   for other, other_mark in peers):
+                return 0
+            peers.append((name, mark))
+        return t.size
+
+    def notes(self) -> tuple[str, ...]:
+        """What W could not check: an embedding table and a weight of its size, both without values
+        (an LM head tied to the table and stored again), may be one tensor counted twice."""
+        tensors = self.view.tensors
+        pairs = [(table, other) for table in self.tables for other in self.valueless[tensors[table].size]
+                 if other != table and sorted(tensors[other].dims) == sorted(tensors[table].dims)]
+        if not pairs:
+            return ()
+        table, other = pairs[0]
+        return (f"W counts the embedding table {table!r} and {other!r}, of its size, in full: without their values in the "
+                "model an LM head tied to the table and stored again cannot be told from a weight of its own",)
+
+
+#: Static ops that move or re-type the values of their first input without computing new ones:
+#: the weight behind them is the tensor they read.
+LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast", "CastLike"})
+
+
+def _origin(view: GraphView, name: str, quantized: bool) -> tuple[str, bool]:
+    """The stored (or computed) tensor behind static tensor `name` through value-preserving static
+    nodes, and whether it is a quantized tensor (counted whatever its element type)."""
+    while True:
+        t = view.tensors.get(name)
+        node = view.producer(name)
+        if t is None or t.role != STATIC or node is None or node.domain not in ("", "ai.onnx") or not node.inputs:
+            return name, quantized
+        if node.op_type == "DequantizeLinear":
+            quantized = True
+        elif node.op_type not in LAYOUT_OPS and node.op_type != "Gather":
+            return name, quantized
+        name = node.inputs[0]
+
+
+def _stored_values(view: GraphView, name: str) -> np.ndarray | None:
+    """The values of a stored or small computed static tensor, if the model holds them."""
+    value = view.constants.get(name)
+    if value is not None:
+        return np.asarray(value)
+    stored = view.stored.get(name)
+    if stored is None:
+        return view.value(name)
+    if stored.raw_data and stored.data_type in RAW_DTYPES:
+        return np.frombuffer(stored.raw_data, dtype=RAW_DTYPES[stored.data_type]).reshape(tuple(stored.dims))
+    try:
+        return numpy_helper.to_array(stored)
+    except Exception:
+        return None
+
+
+#: Element types read straight from `raw_data` (no copy of a large weight).
+RAW_DTYPES = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16, onnx.TensorProto.DOUBLE: np.float64,
+              onnx.TensorProto.INT8: np.int8, onnx.TensorProto.UINT8: np.uint8}
+
+
+def _fingerprint(values: np.ndarray) -> tuple[float, float]:
+    """Sum and sum of squares: the same for a tensor and its transposed or reshaped copies (up to
+    rounding), so only tensors that agree on them are compared value by value."""
+    flat = values.reshape(-1)
+    if not np.issubdtype(flat.dtype, np.floating):
+        flat = flat.astype(np.float64)
+    return float(np.sum(flat, dtype=np.float64)), float(np.dot(flat, flat))
+
+
+def _same_up_to_layout(a: np.ndarray, b: np.ndarray | None) -> bool:
+    """Whether `b` holds the values of `a` with its axes permuted and reshaped (a transposed copy)."""
+    if b is None or a.size != b.size or a.dtype != b.dtype:
+        return False
+    a, b = np.squeeze(a), np.squeeze(b)
+    flat = b.reshape(-1)
+    if a.ndim > 4:  # 120 orders and more: the stored order only
+        return np.array_equal(a.reshape(-1), flat)
+    return any(np.array_equal(np.transpose(a, order).reshape(-1), flat) for order in itertools.permutations(range(a.ndim)))
 
 
 def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool]]:
@@ -131,36 +279,3 @@ def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool]]:
         if default and node.op_type in ARITHMETIC and t is not None and t.role == STATIC and t.resolved and t.size == 1:
             continue
         yield name, default and node.op_type == "DequantizeLinear" and i == 0
-
-
-def source_params(view: GraphView, leaves: Sequence[Leaf]) -> int:
-    """Float initializers feeding the lookups that produce sources (embedding tables)."""
-    seen = {i for leaf in leaves for m in leaf.members for i in m.inputs if i}
-    total = 0
-    for t in view.sources:
-        node = view.producer(t.name)
-        if node is not None:
-            total += sum(_static_params(view, name, seen, quantized) for name, quantized in _weight_inputs(view, node))
-    return total
-
-
-def _static_params(view: GraphView, name: str, seen: set[str], quantized: bool = False) -> int:
-    """Elements of the stored float (or quantized) tensors behind static tensor `name`, each counted once."""
-    stack = [(name, quantized)]
-    total = 0
-    while stack:
-        name, quantized = stack.pop()
-        if name in seen:
-            continue
-        t = view.tensors.get(name)
-        if t is None or t.role != STATIC:
-            continue
-        seen.add(name)
-        if t.initializer:
-            if t.elem_type in FLOAT_TYPES or quantized:
-                total += t.size
-            continue
-        node = view.producer(name)
-        if node is not None and node.op_type not in ("Shape", "Size", "Constant", "ConstantOfShape", "Range"):
-            stack.extend(_weight_inputs(view, node))
-    return total

@@ -65,12 +65,17 @@ class InputProfile:
     FLOAT_ELEM_TYPES type not declared empty (no dim of size 0). ``fixed_shapes``: every such
     graph input is a tensor with a declared shape whose dims are all known sizes (≥ 0), except
     dim 0, the batch, which may be symbolic or unknown (it counts as 1, SPEC §1). Sequence, optional, map and sparse inputs are not
-    fixed: their length is not in the type.
+    fixed: their length is not in the type. ``values_decide_shapes``: the value of some graph
+    input reaches an operand that sets a shape (a Reshape target, reduction axes, a Range bound,
+    a Loop's trip count: SHAPE_OPERANDS) or an op whose output size depends on its input values
+    (Unique, NonZero: VALUE_SIZED): SPEC §1 measures from shapes, and no shape given on the
+    command line can stand for a value, so such a model is rightly refused.
     """
 
     float_data: bool
     fixed_shapes: bool
     non_tensor_inputs: bool
+    values_decide_shapes: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,8 @@ class Outcome:
 
     ``status``: ``ok``, ``refused`` (an OnnxLayerError), ``internal`` (any other exception, a
     dead worker) or ``timeout``. A refusal is *wrongful* when the model has float data and
-    fixed shapes (InputProfile); the analysis then has everything SPEC §1 asks for.
+    fixed shapes and no input value decides a shape (InputProfile); the analysis then has
+    everything SPEC §1 asks for.
     """
 
     source: str
@@ -93,10 +99,11 @@ class Outcome:
     error_type: str = ""
     message: str = ""
     where: str = ""
+    values_decide_shapes: bool = False
 
     @property
     def wrongful(self) -> bool:
-        return self.status == "refused" and self.float_data and self.fixed_shapes
+        return self.status == "refused" and self.float_data and self.fixed_shapes and not self.values_decide_shapes
 
 
 # ---------------------------------------------------------------------------- corpus
@@ -185,7 +192,48 @@ def input_profile(model: onnx.ModelProto) -> InputProfile:
                                                            for d in dims[1:])
         empty = any(d.HasField("dim_value") and d.dim_value == 0 for d in dims)
         float_data = float_data or (tensor.elem_type in FLOAT_ELEM_TYPES and not empty)
-    return InputProfile(float_data, fixed, non_tensor)
+    return InputProfile(float_data, fixed, non_tensor, values_decide_shapes(model))
+
+
+#: (op type, input positions) whose values set a shape: targets, sizes, axes, pads, bounds, counts.
+SHAPE_OPERANDS = {
+    "Reshape": (1,), "Expand": (1,), "Tile": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Pad": (1, 3),
+    "Slice": (1, 2, 3, 4), "Resize": (2, 3), "Upsample": (1,), "TopK": (1,), "OneHot": (1,), "Unsqueeze": (1,),
+    "Squeeze": (1,), "Split": (1,), "SplitToSequence": (1,), "CenterCropPad": (1,), "AffineGrid": (1,),
+    "BlackmanWindow": (0,), "HannWindow": (0,), "HammingWindow": (0,), "MelWeightMatrix": (0, 1, 2), "STFT": (1, 3),
+    "DFT": (1, 2), "Col2Im": (1, 2), "MaxUnpool": (2,), "Loop": (0,), "Compress": (1,), "NonMaxSuppression": (2,),
+    **{op: (1,) for op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")},
+}
+#: Ops whose output size depends on the values of their inputs.
+VALUE_SIZED = frozenset({"Unique", "NonZero", "NonMaxSuppression", "Compress", "StringSplit"})
+
+
+def _subgraph_reads(node: onnx.NodeProto) -> set[str]:
+    """Every name the node's subgraphs (If branches, Loop and Scan bodies) read, nested ones too."""
+    names: set[str] = set()
+    for attr in node.attribute:
+        for graph in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+            for inner in graph.node:
+                names.update(inner.input)
+                names |= _subgraph_reads(inner)
+    return names
+
+
+def values_decide_shapes(model: onnx.ModelProto) -> bool:
+    """Whether a graph input's value (not its shape: Shape and Size cut the chain) reaches a
+    SHAPE_OPERANDS position or a VALUE_SIZED op, in the main graph."""
+    initialized = {t.name for t in model.graph.initializer}
+    tainted = {v.name for v in model.graph.input if v.name not in initialized}
+    for node in model.graph.node:
+        reads = [i for i in node.input if i in tainted] + [i for i in _subgraph_reads(node) if i in tainted]
+        if not reads or node.op_type in ("Shape", "Size"):
+            continue
+        if node.op_type in VALUE_SIZED or any(k < len(node.input) and node.input[k] in tainted
+                                              for k in SHAPE_OPERANDS.get(node.op_type, ())):
+            return True
+        tainted.update(o for o in node.output if o)
+    return False
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -282,7 +330,7 @@ class Runner:
         model.ParseFromString(item.data)
         profile = input_profile(model)
         base = {"source": item.source, "name": item.name, "float_data": profile.float_data,
-                "fixed_shapes": profile.fixed_shapes}
+                "fixed_shapes": profile.fixed_shapes, "values_decide_shapes": profile.values_decide_shapes}
         if self._process is None:
             self._start()
         start = time.perf_counter()

@@ -53,12 +53,6 @@ def test_no_internal_error(outcomes):
     assert not broken, _listing(broken)
 
 
-@pytest.mark.xfail(strict=True, reason="49 wrongful refusals (57 at 85b3b8f, 88 at e174b2b), all shapes "
-                                       "decided by input values or left to "
-                                       "a crashed inference: 20 ReduceSum with axes a graph input (expanded "
-                                       "ReduceLogSum/ReduceLogSumExp/ReduceL2), 12 CenterCropPad target shape, "
-                                       "5 Unique, 4 expanded AffineGrid size, 3 expanded Range on float bounds, "
-                                       "3 SplitToSequence split input, 2 TreeEnsemble (shape inference child exits)")
 def test_no_wrongful_refusal(outcomes):
     wrongful = [o for o in outcomes if o.wrongful]
     assert not wrongful, _listing(wrongful)
@@ -101,6 +95,25 @@ def _single_input_model(value: onnx.ValueInfoProto) -> onnx.ModelProto:
 def test_input_profile_reads_the_declared_inputs(value, float_data, fixed):
     profile = onnx_corpus.input_profile(_single_input_model(value))
     assert (profile.float_data, profile.fixed_shapes) == (float_data, fixed)
+
+
+@pytest.mark.parametrize("target_from, decides", [("input", True), ("shape", False), ("if_branch", True)])
+def test_values_decide_shapes_follows_input_values_to_shape_operands(target_from, decides):
+    """A Reshape target read from an integer input's values decides a shape; one computed from
+    the input's shape (Shape cuts the chain) does not; a subgraph reading the input counts too."""
+    x, n = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6]), helper.make_tensor_value_info("n", TensorProto.INT64, [2])
+    if target_from == "input":
+        nodes = [helper.make_node("Reshape", ["x", "n"], ["y"])]
+    elif target_from == "shape":
+        nodes = [helper.make_node("Shape", ["n"], ["s"]), helper.make_node("Reshape", ["x", "s"], ["y"])]
+    else:
+        branch = helper.make_graph([helper.make_node("Identity", ["n"], ["t"])], "b", [],
+                                   [helper.make_tensor_value_info("t", TensorProto.INT64, [2])])
+        nodes = [helper.make_node("If", ["c"], ["s"], then_branch=branch, else_branch=branch),
+                 helper.make_node("Reshape", ["x", "s"], ["y"])]
+    m = builders.model(nodes, [x, n, helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    assert onnx_corpus.values_decide_shapes(m) is decides
 
 
 def test_input_profile_skips_inputs_backed_by_initializers():
