@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -353,7 +353,8 @@ def table(rows: dict[tuple[str, str], dict[str, Any]]) -> str:
         f"{sum(r.get('export') == 'ok' and r.get('analysis') != 'ok' for r in done)} are refused or break the analysis, "
         f"{sum(bool(r.get('opaque_leaves')) for r in done)} have opaque leaves.**",
         "",
-        "Analysed with: " + (", ".join(sorted({r.get("analysed_with") or "?" for r in done})) or "—") + ".",
+        "Analysed with: " + ", ".join(f"{label} ({n} rows)" for label, n in sorted(
+            Counter(r.get("analysed_with") or "?" for r in done).items())) + ".",
         "",
         "| family | model | exporter | status | C (bits) | P | P̄ | D0 | W | framework params | MACs | output_dim | L "
         "| export s | analyse s |",
