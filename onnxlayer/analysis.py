@@ -21,7 +21,7 @@ from .budget import Budget
 from .errors import OpaqueLeafError
 from .fusion import build_leaves
 from .graph import GraphView
-from .loading import ModelSource, load_model, model_sha256
+from .loading import ModelSource, load_model_and_digest, model_sha256
 from .prepare import prepare
 from .registry import REGISTRY, Leaf
 from .result import AnalysisResult, GroupResult, LeafResult, ModelInfo
@@ -62,7 +62,7 @@ def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] |
                  strict: bool = False, fuse: bool = True, path: str | None = None, budget: Budget = Budget()) -> Analysis:
     """load → graph view → fusion → walk → result, keeping every intermediate."""
     with gc_paused():
-        proto = load_model(model, budget)
+        proto, digest = load_model_and_digest(model, budget)
         view = prepare(proto, input_shapes, REGISTRY.has_rule, budget, REGISTRY.expansion)
         leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
         dominators = Dominators()
@@ -71,7 +71,7 @@ def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] |
         info = ModelInfo(
             path=label,
             # of the file the user named (also for converted framework files), else of the bytes
-            sha256=model_sha256(label) if label and Path(label).is_file() else model_sha256(model),
+            sha256=model_sha256(label) if label and Path(label).is_file() and not _same_file(model, label) else digest,
             opset=view.opset,
             producer=" ".join(x for x in (proto.producer_name, proto.producer_version) if x),
             ir_version=int(proto.ir_version),
@@ -79,6 +79,11 @@ def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] |
         )
         result = assemble(view, leaves, walked, d, d0, settings, info, dominators, strict)
     return Analysis(proto, view, leaves, walked, d, d0, dominators, settings, result)
+
+
+def _same_file(model: ModelSource, label: str) -> bool:
+    """Whether the model was read from the file `label` names (its digest is then the file's)."""
+    return isinstance(model, (str, os.PathLike)) and Path(model) == Path(label)
 
 
 def assemble(
