@@ -101,6 +101,7 @@ def assemble(
     warnings = list(view.warnings)
     params = leaf_params(view, leaves)
     results: list[LeafResult] = []
+    group_results: dict[tuple, tuple[GroupResult, ...]] = {}  # leaves with the same unit groups share one tuple
     for w, p in zip(walked, params):
         lta = w.lta
         results.append(
@@ -114,7 +115,8 @@ def assemble(
                 d_in=w.d_in,
                 d_out=w.d_out,
                 rank_cap=lta.rank_cap,
-                groups=tuple(GroupResult(g.units, g.pieces) for g in lta.groups),
+                groups=group_results.get(lta.groups) or group_results.setdefault(
+                    lta.groups, tuple(GroupResult(g.units, g.pieces) for g in lta.groups)),
                 complexity_bits=w.complexity,
                 intrinsic_power=log2_ratio(w.d_out, w.d_in),
                 ambient_ratio=log2_ratio(w.out_size, w.in_size),
