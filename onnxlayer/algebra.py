@@ -175,7 +175,7 @@ def walk(
     dom = dominators if dominators is not None else Dominators()
     d: dict[str, int] = {}
     depth_of: dict[str, int] = {}
-    bound: dict[object, int] = {}
+    bound: dict[object, int] = {}  # d of the dominator tree's other nodes (leaves, roots): a tensor's is its d
     # sources derived from integer inputs share those inputs' elements (SPEC §1 v1.1): each integer
     # input is a virtual root of its element count, counted once in D0, above the sources made from it
     roots = {name: tensors[name].size for t in view.sources for name in t.derived_from}
@@ -190,7 +190,6 @@ def walk(
         dom.producer[t.name] = None
         d[t.name] = min(t.size, sum(roots[name] for name in t.derived_from), bound[fork]) if keys else t.size
         depth_of[t.name] = 0
-        bound[t.name] = d[t.name]
 
     reaching = _reaching_outputs(view, leaves)
     results: list[LeafWalk] = []
@@ -199,7 +198,7 @@ def walk(
         lta, reason = transfer_of(leaf, view, settings)
         key = ("leaf", k)
         fork = dom.add(key, data_inputs)
-        d_in = min(d0, sum(d.get(n, 0) for n in data_inputs), bound[fork])
+        d_in = min(d0, sum(d.get(n, 0) for n in data_inputs), d[fork] if isinstance(fork, str) else bound[fork])
         depth_in = max((depth_of.get(n, 0) for n in data_inputs), default=0)
         nonlinear = bool(lta.groups)
         depth = depth_in + 1 if nonlinear else depth_in
@@ -210,7 +209,6 @@ def walk(
             depth_of[o] = depth
             dom.add(o, (key,))
             dom.producer[o] = k
-            bound[o] = d[o]
             d_out_total += d[o]
         d_out = min(d_in, d_out_total)
         bound[key] = d_out
