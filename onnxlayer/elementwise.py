@@ -74,8 +74,20 @@ def evaluate_chain(members: Sequence[Node], x: str, y: str, constants: Mapping[s
     (per channel where they differ), each member by its registry entry's semantics. Returns
     (grid, values G × columns, column of each element of x, or None when there is one column
     or `max_columns` cut the columns)."""
+    columns, column, count = chain_columns(constants, dims, max_columns)
+    grid, values = evaluate_columns(members, x, y, columns, domain, opset)
+    return grid, np.broadcast_to(values, (GRID_POINTS, count)), column
+
+
+def chain_columns(constants: Mapping[str, np.ndarray], dims: Sequence[int], max_columns: int | None = None
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray | None, int]:
+    """The distinct columns of a chain's constants (the value sets that occur together at some
+    element of x): each constant's values by column, the column of each element of x (None when
+    there is one column or `max_columns` cut them), and the number of columns kept."""
     rank = len(dims)
     shaped = [v.reshape((1,) * (rank - v.ndim) + v.shape) if v.ndim <= rank else v for v in constants.values()]
+    if not shaped:
+        return {}, None, 1
     # broadcast over the constants' own shape, not the tensor's: the same distinct columns,
     # without sorting one row per element (scalar Gelu constants over ViT's 197×3072 took 0.25 s)
     try:
@@ -84,22 +96,28 @@ def evaluate_chain(members: Sequence[Node], x: str, y: str, constants: Mapping[s
             target = tuple(dims)
     except ValueError:
         target = tuple(dims)
+    table = np.stack([np.broadcast_to(v, target).reshape(-1) for v in shaped], axis=1)
+    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
     column = None
-    if shaped:
-        table = np.stack([np.broadcast_to(v, target).reshape(-1) for v in shaped], axis=1)
-        _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
-        if 1 < len(first) and (max_columns is None or len(first) <= max_columns):
-            column = np.broadcast_to(inverse.reshape(target), tuple(dims)).reshape(-1)
-        first = first[:max_columns] if max_columns else first
-        columns = {name: v.reshape(-1)[first] for name, v in zip(constants, (np.broadcast_to(v, target) for v in shaped))}
-    else:
-        first, columns = np.array([0]), {}
+    if 1 < len(first) and (max_columns is None or len(first) <= max_columns):
+        column = np.broadcast_to(inverse.reshape(target), tuple(dims)).reshape(-1)
+    first = first[:max_columns] if max_columns else first
+    columns = {name: v.reshape(-1)[first] for name, v in zip(constants, (np.broadcast_to(v, target) for v in shaped))}
+    return columns, column, len(first)
+
+
+def evaluate_columns(members: Sequence[Node], x: str, y: str, columns: Mapping[str, np.ndarray], domain: float,
+                     opset: int) -> tuple[np.ndarray, np.ndarray]:
+    """The chain x ↦ y on the fitting grid for the given columns of its constants: (grid, values
+    G × columns, or G × 1 when every column gives the same). Computed a row per column, so each
+    column's values are contiguous (the transpose of that is returned, without a copy)."""
     grid = np.linspace(-domain, domain, GRID_POINTS)
-    values: dict[str, np.ndarray] = {x: grid[:, None]}
-    values.update({k: v[None, :] for k, v in columns.items()})
+    values: dict[str, np.ndarray] = {x: grid[None, :]}
+    values.update({k: v[:, None] for k, v in columns.items()})
     with np.errstate(all="ignore"):
         for node in members:
             args = [values.get(i) if i else None for i in node.inputs]
             entry = elementwise_entry(node, opset)
             values[node.outputs[0]] = np.asarray(entry.evaluate(node_attr(node, opset, entry), args), dtype=np.float64)
-    return grid, np.broadcast_to(values[y], (GRID_POINTS, len(first))), column
+    out = np.broadcast_to(values[y], np.broadcast_shapes(np.shape(values[y]), (1, GRID_POINTS)))
+    return grid, out.reshape(-1, GRID_POINTS).T

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .elementwise import chain_constants, chain_signature, elementwise_entry, evaluate_chain
+from .elementwise import chain_columns, chain_constants, chain_signature, elementwise_entry, evaluate_columns
 from .fitcache import remembered_pieces
 from .graph import DATA, SHAPE_ONLY_OPS, GraphView, Node
 from .ops.fused import FUSED_DOMAIN  # importing the ops registers the entries fusion reads
@@ -26,6 +26,9 @@ from .registry import Leaf, node_attr
 from .transfer import EXACT_KINDS, GRID_POINTS, Settings, segment_count
 
 FUSIONS = ("unary", "softmax", "normalization")
+#: Distinct constant columns a fused chain is fitted on (the most of their pieces), and how many
+#: are evaluated on the grid at once.
+MAX_COLUMNS, COLUMN_BATCH = 4096, 256
 
 
 #: The statistics of decomposed normalizations (SPEC §4 c).
@@ -202,8 +205,9 @@ def _sese_region(ctx: _Ctx, x: str, allow_reduce: bool) -> tuple[list[Node], str
         waiting.clear()
 
 
-def _extend_forward(ctx: _Ctx, region: list[Node], exit_: str, affine_any: bool) -> str:
-    """Continue through single-consumer elementwise ops with static scalar operands."""
+def _extend_forward(ctx: _Ctx, region: list[Node], exit_: str, after_normalization: bool) -> str:
+    """Continue through single-consumer elementwise ops with static scalar operands; behind a
+    normalization only through its affine part (a nonlinearity after it is a leaf of its own)."""
     shape = ctx.t(exit_).shape
     while exit_ not in ctx.view.outputs:
         cons = ctx.consumers(exit_)
@@ -215,7 +219,7 @@ def _extend_forward(ctx: _Ctx, region: list[Node], exit_: str, affine_any: bool)
         scaling = ctx.affine(node) or ctx.role(node) == "scaling"
         # per-channel scales would make piece counts depend on weight values: scalars only,
         # except behind a normalization, whose pieces come from its 1/√x units
-        if scaling and not (affine_any or _static_scalar_only(ctx, node)):
+        if (after_normalization and not scaling) or (scaling and not (after_normalization or _static_scalar_only(ctx, node))):
             break
         region.append(node)
         exit_ = ctx.single_output(node)
@@ -234,15 +238,49 @@ def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | No
     dims, settings = ctx.t(x).dims, ctx.settings
 
     def fit() -> int | None:
-        grid, out, _ = evaluate_chain(region, x, y, constants, dims, settings.domain, opset, max_columns=4096)
-        if not np.all(np.isfinite(out)):
-            return None
-        return max(segment_count(out[:, j], grid, settings.tolerance) for j in range(out.shape[1]))
+        columns, _, count = chain_columns(constants, dims, MAX_COLUMNS)
+        shapes = _Shapes(settings.tolerance)
+        most = 0
+        for start in range(0, count, COLUMN_BATCH):  # a batch at a time: 4096 columns of the grid are 0.5 GB
+            grid, out = evaluate_columns(region, x, y, {k: v[start:start + COLUMN_BATCH] for k, v in columns.items()},
+                                         settings.domain, opset)
+            if not np.all(np.isfinite(out)):
+                return None
+            for j in shapes.new_columns(out, grid):
+                most = max(most, segment_count(out[:, j], grid, settings.tolerance))
+        return most
 
     signature = chain_signature(region, x, y, constants, dims, opset)
     if signature is None:
         return fit()
     return remembered_pieces((signature, settings.tolerance, settings.domain, GRID_POINTS), fit)
+
+
+class _Shapes:
+    """The shapes of the columns segmented so far. A column's shape is its values with the
+    end-to-end chord taken away: columns that differ by a linear function of x (exp(x) − c·x for
+    each c) have the same chords' errors, hence the same segmentation; only a column whose shape
+    is new (more than 10⁻⁶ ε from every shape seen) needs segmenting."""
+
+    SAMPLE = 256  # every SAMPLE-th grid point, rounded to 10⁻³ ε, makes a shape's quick key
+
+    def __init__(self, tolerance: float) -> None:
+        self.tolerance = tolerance
+        self.seen: dict[bytes, list[np.ndarray]] = {}  # quick key -> the shapes with that key
+
+    def new_columns(self, values: np.ndarray, grid: np.ndarray) -> list[int]:
+        """Indices of the columns of `values` (G × columns) whose shape is new; records them."""
+        rows = values.T  # a row per column (contiguous as `evaluate_columns` makes them)
+        shapes = rows - (rows[:, :1] + (rows[:, -1:] - rows[:, :1]) * ((grid - grid[0]) / (grid[-1] - grid[0])))
+        keys = np.round(shapes[:, :: self.SAMPLE] / (self.tolerance * 1e-3))
+        same = self.tolerance * 1e-6
+        new = []
+        for j, shape in enumerate(shapes):
+            known = self.seen.setdefault(keys[j].tobytes(), [])
+            if not any(np.max(np.abs(shape - other)) <= same for other in known):
+                known.append(shape)
+                new.append(j)
+        return new
 
 
 # ----------------------------------------------------------------- the fusions
@@ -297,6 +335,12 @@ def _fuse_region(ctx: _Ctx, x: str) -> Leaf | None:
     if found is None:
         return None
     region, y = found
+    # the mean subtraction converges on the centred tensor before the normalization does: go on from there
+    while _centring(region) and len(ctx.consumers(y)) >= 2:
+        more = _sese_region(ctx, y, allow_reduce=True)
+        if more is None:
+            break
+        region, y = region + more[0], more[1]
     if ctx.t(y).shape != ctx.t(x).shape:
         return None
     reductions = [n for n in region if n.op_type in REDUCTIONS]
@@ -308,16 +352,22 @@ def _fuse_region(ctx: _Ctx, x: str) -> Leaf | None:
         if len(axes) != 1:
             return None
         (axes,) = axes
-        y = _extend_forward(ctx, region, y, affine_any=True)
+        y = _extend_forward(ctx, region, y, after_normalization=True)
         dims = ctx.t(x).dims
         n = math.prod(dims[a] for a in axes)
         last = region[-1]
         return Leaf(last.name, "LayerNormalization", "", (x,), (y,), tuple(region), {"normalized_size": n}, node_scope(last), "normalization")
-    y = _extend_forward(ctx, region, y, affine_any=False)
+    y = _extend_forward(ctx, region, y, after_normalization=False)
     nonlinear = [n for n in region if not ctx.affine(n)]
     if not nonlinear:
         return None
     return _unary_leaf(ctx, region, x, y)
+
+
+def _centring(region: Sequence[Node]) -> bool:
+    """A region holding statistics (a mean) but no √ or power yet: x − mean(x)."""
+    ops = {n.op_type for n in region}
+    return bool(ops & REDUCTIONS) and not ops & {"Sqrt", "Pow", "Reciprocal", "Exp"}
 
 
 def _fuse_chain(ctx: _Ctx, node: Node) -> Leaf | None:
@@ -327,7 +377,7 @@ def _fuse_chain(ctx: _Ctx, node: Node) -> Leaf | None:
     if len(ctx.data_inputs(node)) != 1 or not _static_scalar_only(ctx, node):
         return None
     region = [node]
-    y = _extend_forward(ctx, region, ctx.single_output(node), affine_any=False)
+    y = _extend_forward(ctx, region, ctx.single_output(node), after_normalization=False)
     if sum(1 for n in region if not ctx.affine(n)) < 2:
         return None
     return _unary_leaf(ctx, region, ctx.data_inputs(node)[0], y)
@@ -370,16 +420,13 @@ def build_leaves(view: GraphView, settings: Settings, fusions: Sequence[str] = F
         if "softmax" in fusions:
             claim(_fuse_softmax(ctx, node))
     if "unary" in fusions or "normalization" in fusions:
-        for node in nodes:
-            for out in node.outputs:
-                if out and ctx.is_data(out) and len(ctx.consumers(out)) >= 2 and ctx.t(out).shape is not None:
-                    leaf = _fuse_region(ctx, out)
-                    if leaf is not None and (leaf.fused in fusions):
-                        claim(leaf)
-        # graph inputs feed regions too
-        for src in view.sources:
-            if len(ctx.consumers(src.name)) >= 2:
-                leaf = _fuse_region(ctx, src.name)
+        # from every multi-use data tensor in topological order: the sources (graph inputs) first,
+        # so a region starting at one is found whole before a region inside it
+        starts = [src.name for src in view.sources]
+        starts += [out for node in nodes for out in node.outputs if out and ctx.is_data(out) and out not in starts]
+        for x in starts:
+            if len(ctx.consumers(x)) >= 2 and ctx.t(x).shape is not None:
+                leaf = _fuse_region(ctx, x)
                 if leaf is not None and leaf.fused in fusions:
                     claim(leaf)
     if "unary" in fusions:

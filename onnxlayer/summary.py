@@ -234,7 +234,10 @@ def _stored_values(view: GraphView, name: str) -> np.ndarray | None:
     if stored is None:
         return view.value(name)
     if stored.raw_data and stored.data_type in RAW_DTYPES:
-        return np.frombuffer(stored.raw_data, dtype=RAW_DTYPES[stored.data_type]).reshape(tuple(stored.dims))
+        dtype = np.dtype(RAW_DTYPES[stored.data_type])
+        if len(stored.raw_data) != math.prod(stored.dims) * dtype.itemsize:
+            return None  # a payload that does not fit its dims holds no values to compare
+        return np.frombuffer(stored.raw_data, dtype=dtype).reshape(tuple(stored.dims))
     try:
         return numpy_helper.to_array(stored)
     except Exception:
@@ -252,7 +255,8 @@ def _fingerprint(values: np.ndarray) -> tuple[float, float]:
     flat = values.reshape(-1)
     if not np.issubdtype(flat.dtype, np.floating):
         flat = flat.astype(np.float64)
-    return float(np.sum(flat, dtype=np.float64)), float(np.dot(flat, flat))
+    with np.errstate(all="ignore"):  # inf and nan weights: their sums are no use, and no warning
+        return float(np.sum(flat, dtype=np.float64)), float(np.dot(flat, flat))
 
 
 def _same_up_to_layout(a: np.ndarray, b: np.ndarray | None) -> bool:
