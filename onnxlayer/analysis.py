@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import os
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,19 +130,8 @@ def assemble(
                 note=lta.note,
             )
         )
-    opaque = [r for r, w in zip(results, walked) if r.kind == "opaque"]
-    if opaque:
-        by_type = Counter((r.op_type, r.domain) for r in opaque)
-        first = {}
-        for r, w in zip(results, walked):
-            if r.kind == "opaque":
-                first.setdefault((r.op_type, r.domain), w.opaque_reason or r.name)
-        for (op, dom), n in sorted(by_type.items()):
-            label = f"{dom}::{op}" if dom else op
-            warnings.append(f"{n} opaque leaf(s) of op type {label}: {first[(op, dom)]}; treated as rank-preserving with no units")
-        if strict:
-            kinds = ", ".join(f"{dom + '::' if dom else ''}{op} ×{n}" for (op, dom), n in sorted(by_type.items()))
-            raise OpaqueLeafError(f"--strict: {len(opaque)} opaque leaf(s) without a registry rule: {kinds}")
+    opaque_warnings = _opaque_warnings(view, results, walked, strict)
+    warnings += opaque_warnings
     summary = summarize(view, walked, results, d, d0, warnings, dominators)
     return AnalysisResult(
         model=info,
@@ -152,4 +140,32 @@ def assemble(
         leaves=tuple(results),
         warnings=tuple(warnings),
         tool_version=__version__,
+        opaque_warnings=tuple(opaque_warnings),
     )
+
+
+def _opaque_warnings(view: GraphView, results: Sequence[LeafResult], walked: Sequence[LeafWalk], strict: bool) -> list[str]:
+    """One warning per op type without a registry rule: opaque leaves, and sources computed from
+    integer inputs by such an op (SPEC §1: the flow starts there, so nothing else would tell);
+    with `strict`, an OpaqueLeafError instead."""
+    leaves: dict[tuple[str, str], list[str]] = {}
+    for r, w in zip(results, walked):
+        if r.kind == "opaque":
+            leaves.setdefault((r.op_type, r.domain), []).append(w.opaque_reason or r.name)
+    sources: dict[tuple[str, str], list[str]] = {}
+    for t in view.sources:
+        node = view.producer(t.name)
+        if node is not None and REGISTRY.lookup(node.op_type, node.domain, view.opsets.get(node.domain, view.opset)) is None:
+            sources.setdefault((node.op_type, node.domain), []).append(
+                REGISTRY.missing(node.op_type, node.domain, view.opsets.get(node.domain, view.opset)))
+    label = lambda op, dom: f"{dom}::{op}" if dom else op  # noqa: E731
+    notes = [f"{len(why)} opaque leaf(s) of op type {label(op, dom)}: {why[0]}; treated as rank-preserving with no units"
+             for (op, dom), why in sorted(leaves.items())]
+    notes += [f"{len(why)} opaque source(s) of op type {label(op, dom)}: {why[0]}; its float output, computed from integer "
+              "inputs, is taken as a source carrying at most their elements" for (op, dom), why in sorted(sources.items())]
+    if strict and (leaves or sources):
+        kinds = ", ".join(f"{label(op, dom)} ×{len(why)}" for (op, dom), why in sorted({**leaves, **sources}.items()))
+        count = sum(map(len, leaves.values())) + sum(map(len, sources.values()))
+        what = "opaque leaf(s)" if not sources else "opaque leaf(s) and source(s)" if leaves else "opaque source(s)"
+        raise OpaqueLeafError(f"--strict: {count} {what} without a registry rule: {kinds}")
+    return notes

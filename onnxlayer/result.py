@@ -101,6 +101,9 @@ class AnalysisResult:
     leaves: tuple[LeafResult, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
     tool_version: str = ""
+    #: the warnings about ops without a registry rule (also in `warnings`): the CLI repeats them
+    #: on stderr when the report goes to a file or is JSON
+    opaque_warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         s = self.summary

@@ -102,10 +102,11 @@ def check_streams(case: Case, code: int, out: str, err: str) -> dict | None:
     assert "Traceback" not in out + err
     assert code == case.exit, err
     if case.exit == 0:
-        assert err == ""
+        # the JSON report is on stdout; stderr repeats only the warnings of ops without a rule (issue 9)
+        assert all(line.startswith("onnxlayer: warning: ") and "opaque" in line for line in err.splitlines()), err
         report = no_nan(out)
         warnings = " ".join(report["warnings"])
-        assert all(name in warnings for name in case.names), warnings
+        assert all(name in warnings and name in err for name in case.names), warnings
         return report
     lines = err.splitlines()
     assert len(lines) == 1, err

@@ -134,3 +134,11 @@ def test_a_position_table_read_through_a_static_gather_counts_whole():
              helper.make_node("Gather", ["table", "positions"], ["p"]), helper.make_node("Add", ["x", "p"], ["y"], name="/add")]
     inits = [weight("table", 16, 8), c("zero", 0), c("four", 4), c("one", 1)]
     assert onnxlayer.analyze(model(nodes, [value("x", 1, 4, 8)], [value("y", 1, 4, 8)], inits)).summary.params == 128
+
+
+def test_the_light_resnet50_of_the_onnx_package_counts_its_published_parameters():
+    """Its weights are made by ConstantOfShape nodes (W was 896): He et al.'s 25,557,032."""
+    import os
+
+    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_resnet50.onnx")
+    assert onnxlayer.analyze(path).summary.params == 25_557_032

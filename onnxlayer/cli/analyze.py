@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..api import analyze
 from ..errors import SettingsError
@@ -49,4 +50,7 @@ def run(args: argparse.Namespace) -> int:
         example, options = framework_options(args)
         result = analyze(source, shapes, example_inputs=example, trust_pickle=args.trust_pickle, **settings, **options)
     write_output(present.render(result, args.format, top=args.top, group_by=group_by), args.output)
+    if args.output or args.format != "table":  # the report's warnings do not reach the terminal: these must
+        for w in result.opaque_warnings:
+            print(f"onnxlayer: warning: {w}", file=sys.stderr)
     return EXIT_OK

@@ -1,0 +1,82 @@
+"""Issue 9, defect 5: an op without a registry rule is never silent.
+
+An unknown op that makes the first float tensor from integer inputs is an opaque source: warned,
+and `--strict` fails; unknown-op warnings reach stderr when the report goes to a file or is JSON.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import onnxlayer
+from builders import model, value
+from onnxlayer.cli import main
+
+
+def custom(nodes, inputs, outputs, value_info) -> onnx.ModelProto:
+    m = model(nodes, inputs, outputs)
+    m.opset_import.append(helper.make_opsetid("test.custom", 1))
+    m.graph.value_info.extend(value_info)
+    return m
+
+
+def unknown_featurizer() -> onnx.ModelProto:
+    """An unknown op turns 3 token ids into 4 floats (as TfIdfVectorizer or BitCast would), then a Relu."""
+    return custom([helper.make_node("Featurize", ["ids"], ["f"], domain="test.custom", name="/featurize"),
+                   helper.make_node("Relu", ["f"], ["y"], name="/relu")],
+                  [value("ids", 1, 3, elem=TensorProto.INT64)], [value("y", 1, 4)], [value("f", 1, 4)])
+
+
+def test_an_unknown_op_making_the_first_float_tensor_is_an_opaque_source():
+    """The source carries at most the 3 integer elements behind it: D0 = 3, the Relu's 4 units
+    see d = 3 (c(4, 2, 3) bits); the op is named in a warning."""
+    r = onnxlayer.analyze(unknown_featurizer())
+    assert r.summary.input_dim == 3
+    assert r.summary.complexity_bits == pytest.approx(math.log2(sum(math.comb(4, j) for j in range(4))))
+    (note,) = [w for w in r.warnings if "opaque source" in w]
+    assert "test.custom::Featurize" in note and note in r.opaque_warnings
+
+
+def test_strict_fails_on_an_opaque_source():
+    with pytest.raises(onnxlayer.OpaqueLeafError, match=r"1 opaque source\(s\) without a registry rule: test.custom::Featurize ×1"):
+        onnxlayer.analyze(unknown_featurizer(), strict=True)
+
+
+def test_a_known_lookup_is_no_opaque_source():
+    m = model([helper.make_node("Gather", ["table", "ids"], ["e"]), helper.make_node("Relu", ["e"], ["y"], name="/relu")],
+              [value("ids", 1, 3, elem=TensorProto.INT64)], [value("y", 1, 3, 2)],
+              [onnx.numpy_helper.from_array(np.ones((5, 2), np.float32), "table")])
+    r = onnxlayer.analyze(m, strict=True)
+    assert not r.opaque_warnings
+
+
+@pytest.fixture
+def unknown_leaf_path(tmp_path):
+    m = custom([helper.make_node("Warp", ["x"], ["h"], domain="test.custom", name="/warp"),
+                helper.make_node("Relu", ["h"], ["y"], name="/relu")],
+               [value("x", 1, 4)], [value("y", 1, 4)], [value("h", 1, 4)])
+    path = tmp_path / "unknown.onnx"
+    onnx.save(m, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("options", [["--format", "json"], ["-o", "REPORT"], ["--format", "csv", "-o", "REPORT"]])
+def test_unknown_op_warnings_reach_stderr_when_the_report_does_not_show_them(unknown_leaf_path, tmp_path, capsys, options):
+    options = [str(tmp_path / "report.txt") if o == "REPORT" else o for o in options]
+    assert main(["analyze", unknown_leaf_path, *options]) == 0
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("onnxlayer: warning: 1 opaque leaf(s) of op type test.custom::Warp")
+    if options[:2] == ["--format", "json"]:
+        assert json.loads(out)["summary"]["output_dim"] == 4  # SPEC §6
+
+
+def test_the_table_on_the_terminal_shows_them_once(unknown_leaf_path, capsys):
+    assert main(["analyze", unknown_leaf_path]) == 0
+    out, err = capsys.readouterr()
+    assert "opaque leaf(s) of op type test.custom::Warp" in out and err == ""
