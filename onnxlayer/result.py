@@ -13,13 +13,13 @@ def json_text(data: Any, indent: int | None = 2) -> str:
     return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupResult:
     units: int
     pieces: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per leaf: no instance dict
 class LeafResult:
     name: str
     op_type: str
