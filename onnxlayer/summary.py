@@ -20,6 +20,9 @@ from .result import Bottleneck, LeafResult, Summary
 LOG10_2 = math.log10(2.0)
 #: Inputs of these ops that hold statistics rather than learned weights (not counted in W).
 STATISTICS_INPUTS = {("", "BatchNormalization"): (3, 4)}
+#: Inputs that set how an op reshapes or fills (pads and their fill value, resize scales and
+#: sizes), not weights: exporters write a fill value per node or share one.
+SETTING_INPUTS = {("", "Pad"): (1, 2, 3), ("", "Resize"): (1, 2, 3), ("", "Upsample"): (1,)}
 #: Quantization parameters (scale, zero point: inputs 1 and 2) are not weights; the quantized tensor is.
 QUANTIZERS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 #: Elementwise arithmetic: a one-element static operand (a Gelu constant, an attention scale, a
@@ -272,9 +275,9 @@ def _same_up_to_layout(a: np.ndarray, b: np.ndarray | None) -> bool:
 
 def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool]]:
     """The inputs of `node` that can hold weights, each with whether it is a quantized tensor
-    (counted whatever its type): not statistics, quantization parameters or an arithmetic op's
-    one-element constant."""
-    skip = STATISTICS_INPUTS.get((node.domain, node.op_type), ())
+    (counted whatever its type): not statistics, settings (pads, fill values, scales),
+    quantization parameters or an arithmetic op's one-element constant."""
+    skip = STATISTICS_INPUTS.get((node.domain, node.op_type), ()) + SETTING_INPUTS.get((node.domain, node.op_type), ())
     default = node.domain in ("", "ai.onnx")
     for i, name in enumerate(node.inputs):
         if not name or i in skip or (default and node.op_type in QUANTIZERS and i > 0):

@@ -142,3 +142,16 @@ def test_the_light_resnet50_of_the_onnx_package_counts_its_published_parameters(
 
     path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_resnet50.onnx")
     assert onnxlayer.analyze(path).summary.params == 25_557_032
+
+
+def test_the_settings_of_structural_ops_are_not_weights():
+    """Pad's pads and fill value, Resize's scales: W counts the 4×4 weight only (an exporter
+    writes the fill value once per Pad or shares one)."""
+    nodes = [helper.make_node("Pad", ["x", "pads", "fill"], ["p"], name="/pad"),
+             helper.make_node("Resize", ["p", "", "scales"], ["r"], name="/resize"),
+             helper.make_node("MatMul", ["r", "w"], ["y"], name="/mm")]
+    inits = [numpy_helper.from_array(np.array([0, 0, 1, 0, 0, 0, 1, 0], np.int64), "pads"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "fill"),
+             numpy_helper.from_array(np.array([1, 1, 1, 2], np.float32), "scales"), weight("w", 4, 4)]
+    r = onnxlayer.analyze(model(nodes, [value("x", 1, 1, 2, 2)], [value("y", 1, 1, 4, 4)], inits))  # 2×2 → 4×2 → 4×4
+    assert r.summary.params == 16
