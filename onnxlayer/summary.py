@@ -189,9 +189,10 @@ class _Ledger:
         elif values.size > 1 and not np.all(values == values.flat[0]):  # a constant tensor may be a parameter at its initial value
             peers = self.by_size.setdefault(t.size, [])
             mark = _fingerprint(values)
-            if any(np.allclose(mark, other_mark, rtol=1e-5, atol=0) and _same_up_to_layout(values, _stored_values(view, other))
-                   for other, other_mark in peers):
-                return 0
+            with np.errstate(all="ignore"):  # inf and nan weights compare unequal, without a warning
+                if any(np.allclose(mark, other_mark, rtol=1e-5, atol=0)
+                       and _same_up_to_layout(values, _stored_values(view, other)) for other, other_mark in peers):
+                    return 0
             peers.append((name, mark))
         return t.size
 
