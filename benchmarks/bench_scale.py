@@ -1,0 +1,112 @@
+"""Linear in the graph: time and memory of `onnxlayer analyze` on generated graphs of 10k, 100k
+and 1M nodes — Gemm+Relu chains and residual DAGs (Gemm → Relu → Add(skip) blocks).
+
+Each measurement is a fresh process that imports onnxlayer, then analyses the saved file with the
+Python API (the budget raised to the size): it reports the analysis's wall and CPU time, the
+whole process's wall time, peak RSS, and memory per node ((peak RSS − RSS after importing the
+pipeline) / nodes).
+Printed beside them: the 100k/10k and 1M/100k time ratios (goal: 100k/10k ≤ 11) and the 1M goals
+(< 120 s, < 3 GB). All from one run on this machine; nothing is asserted.
+
+    python benchmarks/bench_scale.py [--sizes 10000 100000 1000000] [--kinds chain dag] [--dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+WIDTH = 16
+#: The child: import, then analyse; prints one JSON line.
+CHILD = """
+import json, resource, sys, time
+def rss():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+import onnxlayer, onnxlayer.analysis  # the pipeline's modules: their memory is not the graph's
+imported = rss()
+path, nodes = sys.argv[1], int(sys.argv[2])
+wall, cpu = time.perf_counter(), time.process_time()
+result = onnxlayer.analyze(path, budget=onnxlayer.Budget(max_nodes=max(nodes, 50_000), max_memory=64 << 30))
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"wall": wall, "cpu": cpu, "peak": peak, "imported": imported, "leaves": len(result.leaves)}))
+"""
+
+
+def generate(nodes: int, residual: bool) -> onnx.ModelProto:
+    """`nodes` nodes of Gemm → Relu (→ Add(block input, ·) for the residual DAG) blocks sharing one weight."""
+    weight = numpy_helper.from_array(np.eye(WIDTH, dtype=np.float32), "w")
+    made, x, k = [], "x", 0
+    while len(made) < nodes:
+        made.append(helper.make_node("Gemm", [x, "w"], [f"g{k}"], name=f"/b{k}/Gemm"))
+        y = f"g{k}"
+        if len(made) < nodes:
+            made.append(helper.make_node("Relu", [y], [f"r{k}"], name=f"/b{k}/Relu"))
+            y = f"r{k}"
+        if residual and len(made) < nodes:
+            made.append(helper.make_node("Add", [x, y], [f"a{k}"], name=f"/b{k}/Add"))
+            y = f"a{k}"
+        x, k = y, k + 1
+    graph = helper.make_graph(made, "residual" if residual else "chain",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, WIDTH])],
+                              [helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, [1, WIDTH])], [weight])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def model_file(directory: Path, kind: str, nodes: int) -> Path:
+    """The generated model, saved once per (kind, size) in `directory`."""
+    path = directory / f"{kind}_{nodes}.onnx"
+    if not path.exists():
+        onnx.save(generate(nodes, residual=kind == "dag"), path)
+    return path
+
+
+def measure(path: Path, nodes: int) -> dict:
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", CHILD, str(path), str(nodes)], capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(f"{path}: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")
+    record = json.loads(run.stdout.strip().splitlines()[-1])
+    record["process"] = time.perf_counter() - start
+    return record
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--kinds", nargs="+", choices=("chain", "dag"), default=["chain", "dag"])
+    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "onnxlayer-bench-scale",
+                    help="where the generated models are kept between runs")
+    args = ap.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    print(f"{'model':<8}{'nodes':>10}{'analyse s':>11}{'CPU s':>9}{'process s':>11}{'peak MB':>9}{'B/node':>8}")
+    times: dict[tuple[str, int], tuple[float, float]] = {}  # (wall, CPU)
+    for kind in args.kinds:
+        for nodes in sorted(args.sizes):
+            r = measure(model_file(args.dir, kind, nodes), nodes)
+            times[kind, nodes] = r["wall"], r["cpu"]
+            per_node = (r["peak"] - r["imported"]) / nodes
+            print(f"{kind:<8}{nodes:>10,}{r['wall']:>11.2f}{r['cpu']:>9.2f}{r['process']:>11.2f}"
+                  f"{r['peak'] / 2**20:>9.0f}{per_node:>8,.0f}", flush=True)
+            if nodes == 1_000_000:
+                verdict = lambda seconds: "yes" if seconds < 120 and r["peak"] < 3 * 2**30 else "no"  # noqa: E731
+                print(f"{'':8}1M goal (< 120 s, < 3 GB): {verdict(r['wall'])} by wall time, {verdict(r['cpu'])} by CPU time")
+        for small, big in ((10_000, 100_000), (100_000, 1_000_000)):
+            if (kind, small) in times and (kind, big) in times:
+                (wall_small, cpu_small), (wall_big, cpu_big) = times[kind, small], times[kind, big]
+                goal = " (goal <= 11)" if small == 10_000 else ""
+                print(f"{kind:<8}time ratio {big // 1000}k/{small // 1000}k: {wall_big / wall_small:.1f} wall, "
+                      f"{cpu_big / cpu_small:.1f} CPU{goal}")
+
+
+if __name__ == "__main__":
+    main()
