@@ -114,10 +114,14 @@ def evaluate_columns(members: Sequence[Node], x: str, y: str, columns: Mapping[s
     grid = np.linspace(-domain, domain, GRID_POINTS)
     values: dict[str, np.ndarray] = {x: grid[None, :]}
     values.update({k: v[:, None] for k, v in columns.items()})
+    last_read = {i: k for k, node in enumerate(members) for i in node.inputs if i}
     with np.errstate(all="ignore"):
-        for node in members:
+        for k, node in enumerate(members):
             args = [values.get(i) if i else None for i in node.inputs]
             entry = elementwise_entry(node, opset)
             values[node.outputs[0]] = np.asarray(entry.evaluate(node_attr(node, opset, entry), args), dtype=np.float64)
+            for i in node.inputs:  # a value no later member reads goes (a 24k-op chain would hold 3 GB of them)
+                if i and i != y and last_read[i] == k:
+                    values.pop(i, None)
     out = np.broadcast_to(values[y], np.broadcast_shapes(np.shape(values[y]), (1, GRID_POINTS)))
     return grid, out.reshape(-1, GRID_POINTS).T

@@ -434,13 +434,14 @@ def build_leaves(view: GraphView, settings: Settings, fusions: Sequence[str] = F
             if node.index not in ctx.claimed:
                 claim(_fuse_chain(ctx, node))
 
-    # emit in topological order: a fused leaf takes the place of its last member
+    # emit in topological order: a fused leaf takes the place of its last member (found once per leaf)
+    lasts = [_last(view, leaf) for leaf in fused]
     leaves: list[Leaf] = []
     for node in nodes:
         k = ctx.claimed.get(node.index)
         if k is None:
             leaves.append(plain_leaf(node))
-        elif _last(view, fused[k]) == node.index:
+        elif lasts[k] == node.index:
             leaves.append(fused[k])
     return leaves
 

@@ -229,8 +229,6 @@ def test_wide_fan_in_numbers():
     assert (summary.input_dim, summary.output_dim, summary.intrinsic_power) == (4, 4 * blocks, 0.0)
 
 
-@pytest.mark.xfail(strict=True, reason="fusion._last scans a fused leaf's members for every node: a fused chain of "
-                                       "n members costs n² (helper A's fusion.py)")
 def test_a_long_unrolled_chain_analyses_in_seconds(run, tmp_path):
     """12,000 iterations of Relu: 24,001 nodes, within the budget; the Relus fuse into one leaf."""
     contract(run(["analyze", save(tmp_path, relu_loop(12_000))], timeout=CPU_SECONDS), 0)
