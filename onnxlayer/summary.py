@@ -169,6 +169,7 @@ class _Ledger:
         self.by_size: dict[int, list[tuple[str, tuple[float, float]]]] = {}  # counted origins with values, by element count
         self.valueless: dict[int, list[str]] = {}  # counted origins without values, by element count
         self.tables: list[str] = []  # embedding tables without values (a tied head may copy one)
+        self.from_weights: dict[str, bool] = {}  # static tensor -> computed from a stored float tensor
 
     def count(self, name: str, quantized: bool, lookup: bool = False) -> int:
         """Elements of the weight behind `name` if not counted yet (0 for a copy or a non-weight);
@@ -181,6 +182,9 @@ class _Ledger:
         t = view.tensors.get(name)
         if t is None or t.role != STATIC or not t.resolved or not (t.is_float or quantized):
             return 0
+        producer = view.producer(name)
+        if producer is not None and producer.op_type != "Constant" and not self._from_weights(name):
+            return 0  # computed from integer or bool constants and scalars only: a mask or a pattern
         values = _stored_values(view, name)
         if values is None:
             self.valueless.setdefault(t.size, []).append(name)
@@ -190,11 +194,36 @@ class _Ledger:
             peers = self.by_size.setdefault(t.size, [])
             mark = _fingerprint(values)
             with np.errstate(all="ignore"):  # inf and nan weights compare unequal, without a warning
-                if any(np.allclose(mark, other_mark, rtol=1e-5, atol=0)
-                       and _same_up_to_layout(values, _stored_values(view, other)) for other, other_mark in peers):
+                if any(_close(mark, other_mark) and _same_up_to_layout(values, _stored_values(view, other))
+                       for other, other_mark in peers):
                     return 0
             peers.append((name, mark))
         return t.size
+
+    def _from_weights(self, name: str) -> bool:
+        """Whether static tensor `name` is computed from a stored float (or quantized) tensor of more
+        than one element, or one ConstantOfShape makes (an attention mask made by Where from a bool
+        tensor and two scalars is not)."""
+        view, known = self.view, self.from_weights
+        stack, order = [name], []
+        while stack:  # the static producers behind `name`, without recursion
+            top = stack.pop()
+            if top in known:
+                continue
+            known[top] = False
+            order.append(top)
+            node = view.producer(top)
+            if node is not None and node.op_type not in ("Constant", "ConstantOfShape"):
+                stack.extend(i for i in node.all_inputs if i and view.tensors[i].role == STATIC)
+        for top in reversed(order):  # inputs before the tensors computed from them
+            t, node = view.tensors[top], view.producer(top)
+            if node is None or node.op_type in ("Constant", "ConstantOfShape"):  # stored, or made from a stored value
+                readers = view.nodes_by_index
+                quantized = any(readers[k].op_type == "DequantizeLinear" and readers[k].inputs[0] == top for k in t.consumers)
+                known[top] = (t.is_float or quantized) and t.resolved and t.size > 1
+            else:
+                known[top] = any(known.get(i, False) for i in node.all_inputs if i)
+        return known[name]
 
     def notes(self) -> tuple[str, ...]:
         """What W could not check: an embedding table and a weight of its size, both without values
@@ -263,6 +292,12 @@ def _fingerprint(values: np.ndarray) -> tuple[float, float]:
         return float(np.sum(flat, dtype=np.float64)), float(np.dot(flat, flat))
 
 
+def _close(mark: tuple[float, float], other: tuple[float, float]) -> bool:
+    """`np.allclose(mark, other, rtol=1e-5, atol=0)` on two fingerprints, in plain Python (a model's
+    weights of one size are compared pairwise: numpy's call costs 50 µs each)."""
+    return all(a == b or (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= 1e-5 * abs(b)) for a, b in zip(mark, other))
+
+
 def _same_up_to_layout(a: np.ndarray, b: np.ndarray | None) -> bool:
     """Whether `b` holds the values of `a` with its axes permuted and reshaped (a transposed copy)."""
     if b is None or a.size != b.size or a.dtype != b.dtype:
@@ -277,13 +312,25 @@ def _same_up_to_layout(a: np.ndarray, b: np.ndarray | None) -> bool:
 def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool]]:
     """The inputs of `node` that can hold weights, each with whether it is a quantized tensor
     (counted whatever its type): not statistics, settings (pads, fill values, scales),
-    quantization parameters or an arithmetic op's one-element constant."""
+    quantization parameters or an arithmetic op's one-element constant (or one value spread over a
+    matrix: a folded all-zero attention mask)."""
     skip = STATISTICS_INPUTS.get((node.domain, node.op_type), ()) + SETTING_INPUTS.get((node.domain, node.op_type), ())
     default = node.domain in ("", "ai.onnx")
     for i, name in enumerate(node.inputs):
         if not name or i in skip or (default and node.op_type in QUANTIZERS and i > 0):
             continue
         t = view.tensors.get(name)
-        if default and node.op_type in ARITHMETIC and t is not None and t.role == STATIC and t.resolved and t.size == 1:
+        if default and node.op_type in ARITHMETIC and t is not None and t.role == STATIC and t.resolved and (
+                t.size == 1 or _one_value_matrix(view, name)):
             continue
         yield name, default and node.op_type == "DequantizeLinear" and i == 0
+
+
+def _one_value_matrix(view: GraphView, name: str) -> bool:
+    """Whether static tensor `name` spans two or more axes and holds one value throughout: that
+    value broadcast (a mask folded by the exporter), not a weight. A bias or a scale, one axis,
+    may sit at its initial value and stays a weight."""
+    if sum(d > 1 for d in view.tensors[name].dims) < 2:
+        return False
+    values = _stored_values(view, name)
+    return values is not None and bool(np.all(values == values.flat[0]))

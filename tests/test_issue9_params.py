@@ -155,3 +155,18 @@ def test_the_settings_of_structural_ops_are_not_weights():
              numpy_helper.from_array(np.array([1, 1, 1, 2], np.float32), "scales"), weight("w", 4, 4)]
     r = onnxlayer.analyze(model(nodes, [value("x", 1, 1, 2, 2)], [value("y", 1, 1, 4, 4)], inits))  # 2×2 → 4×2 → 4×4
     assert r.summary.params == 16
+
+
+def test_attention_masks_made_or_folded_by_an_exporter_are_not_weights():
+    """Scores [1,1,4,4] plus a mask: Where(bool pattern, 0, −10⁴) computed in the graph, or the
+    folded all-zero float matrix (the dynamo exporter writes either): no weight. A zero 1-D bias
+    is a parameter at its initial value and counts."""
+    pattern = numpy_helper.from_array(np.tril(np.ones((1, 1, 4, 4), bool)), "pattern")
+    scalars = [numpy_helper.from_array(np.array(0.0, np.float32), "zero"), numpy_helper.from_array(np.array(-1e4, np.float32), "low")]
+    zeros = numpy_helper.from_array(np.zeros((1, 1, 4, 4), np.float32), "zeros")
+    bias = numpy_helper.from_array(np.zeros(4, np.float32), "bias")
+    nodes = [helper.make_node("Where", ["pattern", "zero", "low"], ["mask"]),
+             helper.make_node("Add", ["x", "mask"], ["a"], name="/masked"), helper.make_node("Add", ["a", "zeros"], ["b"], name="/folded"),
+             helper.make_node("Add", ["b", "bias"], ["y"], name="/bias")]
+    r = onnxlayer.analyze(model(nodes, [value("x", 1, 1, 4, 4)], [value("y", 1, 1, 4, 4)], [pattern, zeros, bias, *scalars]))
+    assert [leaf.params for leaf in r.leaves] == [0, 0, 4]
