@@ -651,17 +651,23 @@ def _fold(view: GraphView, node: Node, values: list[np.ndarray | None]) -> dict[
     if sizes is None or any(n > FOLD_LIMIT for n in sizes):
         return {}
     view.fold_budget.charge(sum(sizes), f"{node.op_type} node {node.name!r}")
+    results = evaluate_node(view, node, feeds)
+    return {} if results is None else {o: r for o, r in zip(node.outputs, results) if o}
+
+
+def evaluate_node(view: GraphView, node: Node, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray] | None:
+    """`node` run by onnx's reference evaluator on `feeds` (None if it fails): ONNX's own
+    semantics, numpy's warnings silenced (static inf/nan, a mutated scale, 0·inf, must print
+    nothing on stderr)."""
     try:
         from onnx.reference import ReferenceEvaluator
 
         ev = ReferenceEvaluator(node.proto, opsets=dict(view.opsets))
-        # static inf/nan (a mutated scale, 0·inf) must not print numpy warnings on stderr
         with np.errstate(all="ignore"), catch_warnings():
             simplefilter("ignore")
-            results = ev.run(None, feeds)
+            return [np.asarray(r) for r in ev.run(None, dict(feeds))]
     except Exception:
-        return {}
-    return {o: np.asarray(r) for o, r in zip(node.outputs, results) if o}
+        return None
 
 
 def single_node_model(view: GraphView, node: Node) -> onnx.ModelProto:

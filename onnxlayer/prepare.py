@@ -6,7 +6,7 @@ input shapes the user gives, infer shapes, expand runtime-fused and quantized op
 ops they stand for (their registry entries' expansions, `expansion.py`) and read Q→DQ pairs
 (`quantization.py`), expand ops that have no rule but an ONNX function body, unroll control
 flow (`unroll.py`), and fold static inputs where ONNX's shape inference
-gives up (SPEC §1).
+gives up (SPEC §1), and give the row-wise ai.onnx.ml ops the rows it leaves open.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import onnx
 from .budget import Budget, FoldBudget
 from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
 from .expansion import ExpanderOf, expand_ops
-from .graph import (DATA, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type, shape_of,
-                    single_node_model, subgraphs)
+from .graph import (DATA, FOLD_LIMIT, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type,
+                    evaluate_node, shape_of, single_node_model, subgraphs)
 from .loading import default_opset, skeleton, upgrade_if_old, version_warnings
 from .quantization import fold_quantization
 from .sequences import flatten_sequences, has_sequence_ops
@@ -37,6 +37,9 @@ UNROLL_ROUNDS = 4  # nested control flow unrolls one level per round
 #: Expansions nest (QAttention → Attention) or wait for a shape an earlier one gives (a layer's input,
 #: once the layer before is expanded): a round each while some node expands, shape inference between.
 EXPANSION_ROUNDS = 256
+#: ai.onnx.ml ops that read no tensor of rows (a map) or make no tensor (ZipMap's sequence of maps):
+#: the rest are row-wise, one output row per row of their X (`_resolve_ml_rows`).
+ML_NOT_ROW_WISE = frozenset({"ZipMap", "DictVectorizer", "CastMap"})
 #: Ops whose shape inference (onnx 1.23) reads an input type without checking it exists: an
 #: input of unknown type crashes the process. tests/test_hostile.py rescans every schema.
 INFERENCE_HAZARDS = frozenset({("", "RegexFullMatch"), ("", "EyeLike"), ("ai.onnx.ml", "DictVectorizer"),
@@ -534,21 +537,71 @@ def _resolve_shapes(view: GraphView) -> None:
     for node in view.nodes:
         outs = [view.tensors[o] for o in node.outputs if o]
         # static outputs count too: a static Expand of a weight can set a data Concat's shape
-        if all(t.resolved for t in outs) or (node.domain, node.op_type) in INFERENCE_HAZARDS:
-            continue  # (a hazard's inference, in this process, could crash it)
-        try:
-            inferred = onnx.shape_inference.infer_shapes(single_node_model(view, node), check_type=False,
-                                                         strict_mode=False, data_prop=True)
-        except Exception:
+        if all(t.resolved for t in outs):
             continue
-        for vi in inferred.graph.output:
-            t = view.tensors[vi.name]
-            if t.resolved or not vi.type.HasField("tensor_type"):
-                continue
-            elem, shape = shape_of(vi.type)
-            if shape is not None and all(isinstance(d, int) for d in shape):
-                t.shape = shape
-                t.elem_type = t.elem_type or elem
+        if (node.domain, node.op_type) not in INFERENCE_HAZARDS:  # (a hazard's inference, in this process, could crash it)
+            _infer_alone(view, node)
+        if node.domain == "ai.onnx.ml" and node.op_type not in ML_NOT_ROW_WISE and not all(t.resolved for t in outs):
+            _resolve_ml_rows(view, node)
+
+
+def _infer_alone(view: GraphView, node: Node) -> None:
+    """The node's open output shapes as ONNX infers them for the node alone."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(single_node_model(view, node), check_type=False,
+                                                     strict_mode=False, data_prop=True)
+    except Exception:
+        return
+    for vi in inferred.graph.output:
+        t = view.tensors[vi.name]
+        if t.resolved or not vi.type.HasField("tensor_type"):
+            continue
+        elem, shape = shape_of(vi.type)
+        if shape is not None and all(isinstance(d, int) for d in shape):
+            t.shape = shape
+            t.elem_type = t.elem_type or elem
+
+
+def _resolve_ml_rows(view: GraphView, node: Node) -> None:
+    """The output shapes ONNX leaves open for a row-wise ai.onnx.ml op (a model, scaler, encoder):
+    one output row per row of X [N, ...], so dim 0 is N, where ONNX's inference makes up a new
+    symbol (or, for ops with no shape function, gives no shape: the shape of one output row is
+    then what ONNX's reference implementation makes of one row of zeros). X of rank 1 is one
+    row: the outputs are what the reference implementation makes of it."""
+    x = view.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
+    if x is None or not x.resolved or not x.shape:
+        return
+    outs = [view.tensors[o] for o in node.outputs if o]
+    batched = len(x.shape) >= 2
+    rows = x.shape[0] if batched else 1
+    if batched:  # a new symbol at dim 0 only: the batch
+        for t in outs:
+            if t.shape and not t.resolved and all(isinstance(d, int) for d in t.shape[1:]):
+                t.shape = (rows, *t.shape[1:])
+    if all(t.resolved for t in outs):
+        return
+    feeds = {}
+    for name in dict.fromkeys(i for i in node.inputs if i):
+        value, t = view.value(name), view.tensors[name]
+        if value is None:  # a data input: one row of zeros
+            if not t.resolved or not t.elem_type or not t.shape:
+                return
+            one_row = (1, *t.shape[1:]) if batched else t.shape
+            if math.prod(one_row) > FOLD_LIMIT:
+                return
+            value = np.zeros(one_row, onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
+        feeds[name] = value
+    results = evaluate_node(view, node, feeds)
+    if results is None:
+        return
+    for name, result in zip(node.outputs, results):
+        t = view.tensors[name] if name else None
+        if t is None or t.resolved or result.dtype == object:
+            continue
+        if batched and (result.ndim == 0 or result.shape[0] != 1):
+            continue  # not one row out for the row in: leave it to the check's message
+        t.shape = (rows, *result.shape[1:]) if batched else tuple(result.shape)
+        t.elem_type = t.elem_type or onnx.helper.np_dtype_to_tensor_dtype(result.dtype)
 
 
 def _drop_unread_open_outputs(view: GraphView) -> None:

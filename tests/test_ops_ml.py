@@ -3,6 +3,9 @@ converted with skl2onnx, each number counted independently: tree splits from the
 estimator, linear sizes from coef_, support vectors from the SVC."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -11,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxlayer
-from builders import value
+from builders import region_bits, value
 from op_models import units
 from spec_chords import spec_pieces
 
@@ -188,6 +191,56 @@ def test_category_mapper_of_strings_is_not_data():
     assert [leaf.op_type for leaf in r.leaves] == ["Relu"] and r.summary.opaque_leaves == 0
 
 
+# ----------------------------------------------------------------------------- output shapes ONNX leaves open
+
+
+def _undeclared(nodes, x_dims, outputs, input_shapes=None, ml_opset=3):
+    """Analyse `nodes` over X of dims `x_dims` (a name for an open dim), graph outputs declared
+    without a shape: preparation must find them."""
+    graph_outputs = [helper.make_tensor_value_info(name, elem, None) for name, elem in outputs]
+    m = _ml_model(nodes, [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(x_dims))], graph_outputs,
+                  ml_opset=ml_opset)
+    return onnxlayer.analyze(m, input_shapes)
+
+
+def test_open_batch_of_a_model_is_its_inputs_rows():
+    """X [N, 3], N = 3 given, through a Scaler (no ONNX shape function) into TreeEnsembleRegressor
+    (none either at ml opset 1) and LinearClassifier (ONNX makes up a new symbol for its dim 0):
+    one output row per input row, so 3·S split units, and the label [3] and scores [3, 2]."""
+    scale = helper.make_node("Scaler", ["X"], ["s"], name="/scale", domain=ML, offset=[0.0] * 3, scale=[1.0] * 3)
+    trees = helper.make_node("TreeEnsembleRegressor", ["s"], ["Y"], name="/trees", domain=ML, **TWO_TREES)
+    linear = helper.make_node("LinearClassifier", ["s"], ["label", "scores"], name="/linear", domain=ML,
+                              coefficients=[0.1] * 6, intercepts=[0.0, 0.0], classlabels_ints=[0, 1])
+    r = _undeclared([scale, trees, linear], ("N", 3), [("Y", TensorProto.FLOAT), ("label", TensorProto.INT64),
+                                                       ("scores", TensorProto.FLOAT)], {"X": (3, 3)}, ml_opset=1)
+    assert units(_ml_leaf(r, "TreeEnsembleRegressor")) == [(3 * 2, 2)] and _ml_leaf(r, "TreeEnsembleRegressor").out_size == 3
+    assert _ml_leaf(r, "LinearClassifier").out_size == 3 + 3 * 2
+
+
+def test_open_shapes_of_scalers_and_svm_scores():
+    """Scaler and Normalizer (no ONNX shape function) keep X's shape; SVMClassifier's scores,
+    which ONNX does not infer, are one row per sample of C(C−1)/2 = 6 one-vs-one decisions for
+    C = 4 classes (ONNX's reference implementation and onnxruntime agree)."""
+    scale = helper.make_node("Scaler", ["X"], ["s"], name="/scale", domain=ML, offset=[0.5] * 2, scale=[2.0] * 2)
+    norm = helper.make_node("Normalizer", ["s"], ["n"], name="/norm", domain=ML, norm="L2")
+    svm = helper.make_node("SVMClassifier", ["n"], ["label", "scores"], name="/svm", domain=ML, kernel_type="RBF",
+                           kernel_params=[0.5, 0.0, 3.0], support_vectors=[0.1] * 8, vectors_per_class=[1, 1, 1, 1],
+                           coefficients=[1.0] * 12, rho=[0.0] * 6, classlabels_ints=[0, 1, 2, 3])
+    r = _undeclared([scale, norm, svm], ("N", 2), [("label", TensorProto.INT64), ("scores", TensorProto.FLOAT)])
+    assert (_ml_leaf(r, "Scaler").out_size, _ml_leaf(r, "Normalizer").out_size) == (2, 2)
+    leaf = _ml_leaf(r, "SVMClassifier")
+    assert units(leaf) == [(4, RBF_PIECES), (6, 2)] and leaf.out_size == 1 + 6
+
+
+def test_a_rank_one_input_is_one_row():
+    """X [4] (no batch axis): a Scaler's output is [4], a LinearRegressor's [1, 2]."""
+    scale = helper.make_node("Scaler", ["X"], ["s"], name="/scale", domain=ML, offset=[0.0] * 4, scale=[1.0] * 4)
+    reg = helper.make_node("LinearRegressor", ["s"], ["Y"], name="/reg", domain=ML, coefficients=[0.5] * 8,
+                           intercepts=[0.0, 1.0], targets=2)
+    r = _undeclared([scale, reg], (4,), [("Y", TensorProto.FLOAT)])
+    assert (_ml_leaf(r, "Scaler").out_size, _ml_leaf(r, "LinearRegressor").out_size) == (4, 2)
+
+
 # ----------------------------------------------------------------------------- scikit-learn models through skl2onnx
 
 
@@ -309,26 +362,89 @@ def _pipeline(x, y):
     return x, Pipeline([("pre", pre), ("clf", LogisticRegression())]).fit(x, y)
 
 
-@pytest.mark.xfail(strict=True, reason="preparation: ONNX's ai.onnx.ml shape inference leaves dim 0 (the batch, 1 by "
-                                       "SPEC §1) of these ops' outputs open (a new symbol), and an unresolved data dim is "
-                                       "refused: TreeEnsembleClassifier, LinearRegressor, SVMClassifier, ArrayFeatureExtractor")
-def test_converted_models_analyse_whole():
-    """The converted files themselves: a forest, a linear regression, an SVC and a pipeline
-    (StandardScaler and OneHotEncoder through a ColumnTransformer, then LogisticRegression)."""
+def _analysed_whole(m: onnx.ModelProto) -> onnxlayer.AnalysisResult:
+    """The converted file itself, as skl2onnx wrote it: X [None, F], the batch 1 (SPEC §1)."""
+    assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 0  # left open by the converter
+    r = onnxlayer.analyze(m)
+    assert r.summary.opaque_leaves == 0
+    return r
+
+
+def _ml_leaf(r: onnxlayer.AnalysisResult, op: str):
+    (leaf,) = [leaf for leaf in r.leaves if leaf.op_type == op]
+    return leaf
+
+
+def test_converted_forest_analyses_whole():
+    """The forest alone in the file: S distinct splits, counted from the fitted trees, cut the
+    F = 4 dimensional input: C = c(S, 2, 4); probabilities [1, 3] (dim 0: the batch, 1)."""
     from sklearn.ensemble import RandomForestClassifier
+
+    x, y = _data()
+    forest = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(x, y)
+    r = _analysed_whole(_converted(forest, x))
+    splits = _distinct_splits(forest.estimators_)
+    (leaf,) = r.leaves
+    assert units(leaf) == [(splits, 2)] and leaf.rank_cap == 0 and leaf.d_in == 4
+    assert r.summary.input_dim == 4 and r.summary.output_dim == 3
+    assert r.summary.complexity_bits == pytest.approx(region_bits(splits, 2, 4), rel=1e-12)
+
+
+def test_converted_linear_regression_analyses_whole():
+    """x·w + b: linear, C = 0, one output per sample."""
     from sklearn.linear_model import LinearRegression
+
+    x, _ = _data()
+    r = _analysed_whole(_converted(LinearRegression().fit(x, x[:, 0]), x))
+    (leaf,) = r.leaves
+    assert (leaf.kind, units(leaf), r.summary.complexity_bits) == ("linear", [], 0)
+    assert (r.summary.input_dim, r.summary.output_dim, leaf.d_out) == (4, 1, 1)
+
+
+def test_converted_svc_analyses_whole():
+    """RBF SVC over 3 classes: the SVMClassifier is smooth, one exp(−γr) unit per support vector
+    and a sign per pairwise decision, on the full input: c(n_SV, p_rbf, 4) + c(3, 2, 4). Its
+    scores, whose width ONNX does not infer, are [1, 3] (3 one-vs-one decisions)."""
     from sklearn.svm import SVC
 
     x, y = _data()
+    svc = SVC(kernel="rbf").fit(x, y)
+    r = _analysed_whole(_converted(svc, x))
+    leaf = _ml_leaf(r, "SVMClassifier")
+    vectors = svc.support_vectors_.shape[0]
+    assert leaf.kind == "smooth" and units(leaf) == [(vectors, RBF_PIECES), (3, 2)] and leaf.d_in == 4
+    assert leaf.complexity_bits == pytest.approx(region_bits(vectors, RBF_PIECES, 4) + region_bits(3, 2, 4), rel=1e-12)
+    assert leaf.out_size == 1 + 3  # the label and the 3 decisions of the one sample
+    assert r.summary.output_dim == 3  # the probabilities
+
+
+def test_converted_pipeline_analyses_whole():
+    """StandardScaler (3 columns) and OneHotEncoder (1 column, 3 categories) through a
+    ColumnTransformer, then LogisticRegression: the scaled columns carry d = 3, the one-hot of a
+    float column is piecewise constant (rank 0), so the classifier sees d = 3; its units are the
+    label's argmax over K = 3 classes and K exps (SPEC §2: 8 pieces)."""
+    x, y = _data()
     x_cat, pipe = _pipeline(x, y)
-    converted = [_converted(RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(x, y), x),
-                 _converted(LinearRegression().fit(x, x[:, 0]), x), _converted(SVC().fit(x, y), x),
-                 _converted(pipe, x_cat)]
-    failing = []
-    for m in converted:
-        try:
-            r = onnxlayer.analyze(m)
-            assert r.summary.opaque_leaves == 0
-        except onnxlayer.ShapeError as exc:
-            failing.append(str(exc)[:100])
-    assert not failing, failing
+    r = _analysed_whole(_converted(pipe, x_cat))
+    assert _ml_leaf(r, "Scaler").kind == "linear"
+    classes = len(pipe.classes_)
+    leaf = _ml_leaf(r, "LinearClassifier")
+    assert units(leaf) == [(1, classes), (classes, 8)] and leaf.d_in == 3
+    assert r.summary.input_dim == 4 and r.summary.output_dim == classes
+
+
+def test_converted_file_through_the_cli(tmp_path, capsys):
+    """`onnxlayer analyze` on a converted file: exit 0, nothing on stderr."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from onnxlayer.cli import main
+
+    x, y = _data()
+    path = tmp_path / "forest.onnx"
+    onnx.save(_converted(RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0).fit(x, y), x), path)
+    assert main(["analyze", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "TreeEnsembleClassifier" in out
+    proc = subprocess.run([sys.executable, "-m", "onnxlayer", "analyze", str(path), "--format", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr) == (0, "") and json.loads(proc.stdout)["summary"]["opaque_leaves"] == 0
