@@ -145,20 +145,21 @@ def assemble(
 
 
 def _opaque_warnings(view: GraphView, results: Sequence[LeafResult], walked: Sequence[LeafWalk], strict: bool) -> list[str]:
-    """One warning per op type without a registry rule: opaque leaves, and sources computed from
-    integer inputs by such an op (SPEC §1: the flow starts there, so nothing else would tell);
-    with `strict`, an OpaqueLeafError instead."""
+    """One warning per op type (named with its domain) that leaves opaque leaves, saying why: no
+    rule, rules from a later opset only, or its rule's note (a Loop not unrolled); and one per op
+    type without a rule that computes sources from integer inputs (SPEC §1: the flow starts there,
+    so nothing else would tell); with `strict`, an OpaqueLeafError instead."""
     leaves: dict[tuple[str, str], list[str]] = {}
     for r, w in zip(results, walked):
         if r.kind == "opaque":
-            leaves.setdefault((r.op_type, r.domain), []).append(w.opaque_reason or r.name)
+            leaves.setdefault((r.op_type, r.domain), []).append(w.opaque_reason or r.note or "its rule gives no approximation")
     sources: dict[tuple[str, str], list[str]] = {}
     for t in view.sources:
         node = view.producer(t.name)
         if node is not None and REGISTRY.lookup(node.op_type, node.domain, view.opsets.get(node.domain, view.opset)) is None:
             sources.setdefault((node.op_type, node.domain), []).append(
                 REGISTRY.missing(node.op_type, node.domain, view.opsets.get(node.domain, view.opset)))
-    label = lambda op, dom: f"{dom}::{op}" if dom else op  # noqa: E731
+    label = lambda op, dom: f"{dom or 'ai.onnx'}::{op}"  # noqa: E731
     notes = [f"{len(why)} opaque leaf(s) of op type {label(op, dom)}: {why[0]}; treated as rank-preserving with no units"
              for (op, dom), why in sorted(leaves.items())]
     notes += [f"{len(why)} opaque source(s) of op type {label(op, dom)}: {why[0]}; its float output, computed from integer "

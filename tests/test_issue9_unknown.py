@@ -80,3 +80,42 @@ def test_the_table_on_the_terminal_shows_them_once(unknown_leaf_path, capsys):
     assert main(["analyze", unknown_leaf_path]) == 0
     out, err = capsys.readouterr()
     assert "opaque leaf(s) of op type test.custom::Warp" in out and err == ""
+
+
+# ----------------------------------------------------------------------------- what the warning says
+
+
+def _loop(name: str, x: str, y: str) -> onnx.NodeProto:
+    """A Loop whose trip count is the graph input n: it cannot be unrolled."""
+    body = helper.make_graph([helper.make_node("Relu", ["v"], ["v2"]), helper.make_node("Identity", ["c"], ["c2"])], "body",
+                             [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                              helper.make_tensor_value_info("c", TensorProto.BOOL, []), value("v", 1, 4)],
+                             [helper.make_tensor_value_info("c2", TensorProto.BOOL, []), value("v2", 1, 4)])
+    return helper.make_node("Loop", ["n", "", x], [y], body=body, name=name)
+
+
+def test_a_leaf_whose_rule_says_opaque_is_warned_by_op_type_with_the_rules_reason():
+    """Two Loops with a trip count from the inputs: one warning naming ai.onnx::Loop and why
+    (not unrolled), never a leaf's name."""
+    m = model([_loop("/first", "x", "h"), _loop("/second", "h", "y")],
+              [value("x", 1, 4), helper.make_tensor_value_info("n", TensorProto.INT64, [])], [value("y", 1, 4)])
+    m.graph.value_info.append(value("h", 1, 4))
+    (note,) = onnxlayer.analyze(m).opaque_warnings
+    assert note.startswith("2 opaque leaf(s) of op type ai.onnx::Loop: Loop not unrolled: its iterations")
+    assert "/first" not in note and "/second" not in note
+
+
+def test_an_op_below_its_first_rule_is_warned_with_its_domain_and_first_opset():
+    """Two Gelus at opset 17 (its rule starts at 20, and ONNX 17 has no Gelu function to expand)."""
+    m = model([helper.make_node("Gelu", ["x"], ["h"], name="/a"), helper.make_node("Gelu", ["h"], ["y"], name="/b")],
+              [value("x", 1, 4)], [value("y", 1, 4)], opset=17)
+    m.graph.value_info.append(value("h", 1, 4))  # ONNX 17 knows no Gelu: the shapes are declared
+    (note,) = onnxlayer.analyze(m).opaque_warnings
+    assert note.startswith("2 opaque leaf(s) of op type ai.onnx::Gelu: no registry rule for Gelu at opset 17: "
+                           "its rules start at opset 20;")
+
+
+def test_an_unknown_op_is_warned_with_its_domain_and_what_exists(unknown_leaf_path):
+    (note,) = onnxlayer.analyze(unknown_leaf_path).opaque_warnings
+    assert note.startswith("1 opaque leaf(s) of op type test.custom::Warp: no registry rule for Warp (domain test.custom); "
+                           "known domains: ai.onnx, ")
