@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from .budget import Budget, FoldBudget
+from .dedupe import merge_duplicate_nodes
 from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
 from .expansion import ExpanderOf, expand_ops
 from .graph import (DATA, FOLD_LIMIT, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type,
@@ -115,6 +116,7 @@ def _dims_of(view: GraphView) -> Callable[[str], tuple | None]:
 
 def _view(model: onnx.ModelProto, warnings: list[str], fold_budget: FoldBudget) -> GraphView:
     """The view of `model` with data/static roles assigned."""
+    merge_duplicate_nodes(model)  # identical nodes are one computation, one leaf
     view = build_view(model, warnings, fold_budget)
     classify(view)
     return view

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("onnxlayer.errors", "onnxlayer.version", "onnxlayer.budget", "onnxlayer.fitcache")),
     ("loading", ("onnxlayer.loading",)),
     ("graph view", ("onnxlayer.graph", "onnxlayer.prepare", "onnxlayer.unroll", "onnxlayer.sequences", "onnxlayer.bounds",
-                    "onnxlayer.transfer", "onnxlayer.expansion", "onnxlayer.quantization")),
+                    "onnxlayer.transfer", "onnxlayer.expansion", "onnxlayer.quantization", "onnxlayer.dedupe")),
     ("fusion and registry", ("onnxlayer.registry", "onnxlayer.fusion", "onnxlayer.ops", "onnxlayer.pattern",
                              "onnxlayer.elementwise")),
     ("algebra", ("onnxlayer.algebra",)),
