@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 
-import onnxlayer  # noqa: F401  (registers every rule)
+from onnxlayer import ops as _rules  # noqa: F401  (registers every rule: `import onnxlayer` loads lazily)
 from onnxlayer.present.registry import FORMATS, render
 from onnxlayer.registry import REGISTRY
 
@@ -24,6 +24,20 @@ def test_table_ends_with_the_count_and_aligns_columns():
     assert lines[0].split() == ["op", "domain", "since", "kind", "exact", "approximation"]
     starts = {line.index(" ai.onnx ") for line in lines[1:-2] if " ai.onnx " in line}
     assert len(starts) == 1  # the domain column starts at one place
+
+
+def test_table_columns_fit_their_widest_cell():
+    """Every cell starts where its column's header does, the longest domain
+    (ai.onnx.preview.training) included: no row pushes the columns after it."""
+    lines = render(REGISTRY.entries()).splitlines()[:-2]
+    header = lines[0]
+    starts = [header.index(name) for name in ("domain", "kind", "exact", "approximation")]
+    training = [line for line in lines if " ai.onnx.preview.training " in line]
+    assert training
+    for line in lines[1:]:
+        assert all(line[s - 1] == " " and line[s] != " " for s in starts), line
+        assert line == line.rstrip()
+    assert all(line[starts[0]:].startswith("ai.onnx.preview.training ") for line in training)
 
 
 def test_markdown_table():

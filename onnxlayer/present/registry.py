@@ -19,9 +19,15 @@ def render(entries: Iterable[OpEntry], fmt: str = "table") -> str:
             f"| {op} | {dom} | {since} | {kind} | {'exact' if exact else 'approximate'} | {summary} |"
             for op, dom, since, kind, exact, summary in rows]
     else:
-        w = max(len(r[0]) for r in rows)
-        lines = [f"{'op'.ljust(w)}  {'domain':<13} {'since':>5}  {'kind':<20} {'exact':<11} approximation"] + [
-            f"{op.ljust(w)}  {dom:<13} {since:>5}  {kind:<20} {'exact' if exact else 'approximate':<11} {summary}"
-            for op, dom, since, kind, exact, summary in rows]
+        header = ("op", "domain", "since", "kind", "exact", "approximation")
+        cells = [(op, dom, str(since), kind, "exact" if exact else "approximate", summary)
+                 for op, dom, since, kind, exact, summary in rows]
+        # each column as wide as its widest cell (ai.onnx.preview.training), the last left ragged
+        widths = [max(len(c[k]) for c in [header, *cells]) for k in range(len(header) - 1)]
+
+        def line(c: tuple[str, ...]) -> str:
+            return "  ".join([*(c[k].rjust(w) if k == 2 else c[k].ljust(w) for k, w in enumerate(widths)), c[-1]]).rstrip()
+
+        lines = [line(header)] + [line(c) for c in cells]
         lines.append(f"\n{len(rows)} rules")
     return "\n".join(lines) + "\n"
