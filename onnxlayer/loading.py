@@ -149,24 +149,43 @@ def _non_utf8_field(message: Message, path: str = "model") -> str | None:
     ONNX is proto2, whose parser accepts any bytes in a string field and then hands
     them to Python as `bytes` instead of `str`; names like that break every later step.
     Doc strings are skipped: nothing reads them, and legacy producers wrote Latin-1 there.
+    Only text and message fields are read: a tensor's payload is never copied out.
     """
-    for field, value in message.ListFields():
-        if field.name == "doc_string":
+    for name, is_text, repeated in _text_fields(message.DESCRIPTOR):
+        if not repeated and not is_text and not message.HasField(name):
             continue
-        # protobuf 6+ has is_repeated and drops label; older releases have only label
-        repeated = getattr(field, "is_repeated", None)
-        if repeated is None:
-            repeated = field.label == FieldDescriptor.LABEL_REPEATED
-        if field.type == FieldDescriptor.TYPE_STRING:
-            for k, text in enumerate(value if repeated else [value]):
-                if isinstance(text, bytes):
-                    return f"{path}.{field.name}" + (f"[{k}]" if repeated else "")
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            for k, item in enumerate(value if repeated else [value]):
-                found = _non_utf8_field(item, f"{path}.{field.name}" + (f"[{k}]" if repeated else ""))
+        value = getattr(message, name)
+        for k, item in enumerate(value if repeated else [value]):
+            where = f"{path}.{name}" + (f"[{k}]" if repeated else "")
+            if is_text:
+                if isinstance(item, bytes):
+                    return where
+            else:
+                found = _non_utf8_field(item, where)
                 if found:
                     return found
     return None
+
+
+_TEXT_FIELDS: dict[str, tuple[tuple[str, bool, bool], ...]] = {}
+
+
+def _text_fields(descriptor) -> tuple[tuple[str, bool, bool], ...]:
+    """(name, is text, is repeated) of the string and message fields of a message type but its
+    doc string, in field-number order (the order `ListFields` gives)."""
+    known = _TEXT_FIELDS.get(descriptor.full_name)
+    if known is None:
+        known = _TEXT_FIELDS[descriptor.full_name] = tuple(
+            (f.name, f.type == FieldDescriptor.TYPE_STRING, _is_repeated(f))
+            for f in sorted(descriptor.fields, key=lambda f: f.number)
+            if f.name != "doc_string" and f.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE))
+    return known
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    # protobuf 6+ has is_repeated and drops label; older releases have only label
+    repeated = getattr(field, "is_repeated", None)
+    return field.label == FieldDescriptor.LABEL_REPEATED if repeated is None else repeated
 
 
 def default_opset(model: onnx.ModelProto) -> int:

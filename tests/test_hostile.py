@@ -28,6 +28,7 @@ from builders import mlp, model, value, weight
 from child_runner import Outcome, Runner
 from onnxlayer.algebra import SOURCE, Dominators
 from onnxlayer.budget import Budget
+from onnxlayer.loading import load_model
 from onnxlayer.prepare import INFERENCE_HAZARDS, prepare
 
 CPU_SECONDS = 10.0
@@ -582,3 +583,20 @@ def test_probe_memory_is_bounded_by_max_memory_on_inline_weights(run, tmp_path):
     probed = contract(run(["probe", path, "--max-memory", str(budget), "--lines", "1", "--points", "16",
                            "--directions", "2", "--no-progress"], timeout=120), 0)
     assert probed.max_rss <= read + budget * (1 << 30)
+
+
+def test_loading_never_copies_a_tensor_payload_out_of_the_model(tmp_path):
+    """Validation reads text fields only: loading a file of one 16 MB initializer holds the file's
+    bytes (Python's) and the parsed message (protobuf's), not a third copy of the payload."""
+    import tracemalloc
+
+    payload = np.zeros((2048, 2048), np.float32)
+    path = save(tmp_path, model([helper.make_node("MatMul", ["x", "w"], ["y"])], [value("x", 1, 2048)],
+                                [value("y", 1, 2048)], [numpy_helper.from_array(payload, "w")]))
+    tracemalloc.start()
+    try:
+        load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert payload.nbytes <= peak < 1.5 * payload.nbytes
