@@ -227,12 +227,29 @@ def _inline_local_functions(model: onnx.ModelProto, has_rule: Callable[[str, str
     inline = [(f.domain, f.name) for f in model.functions if (f.domain, f.name) not in keep]
     if not inline:
         return model
+    _bind_function_defaults(model, inline)
     from onnx import inliner
 
     try:
         return inliner.inline_selected_functions(model, inline, exclude=False)
     except Exception as exc:
         raise ModelLoadError(f"could not inline the model's local functions: {exc}") from None
+
+
+def _bind_function_defaults(model: onnx.ModelProto, inline: Sequence[tuple[str, str]]) -> None:
+    """Give each call of a function about to be inlined the attribute defaults the function
+    declares (`attribute_proto`) where the call sets none: onnx's inliner drops a reference to an
+    attribute the call omits, so the inner op's schema default (or none: Cast's `to`) would stand
+    in for the function's own."""
+    defaults = {(f.domain, f.name): f.attribute_proto for f in model.functions if (f.domain, f.name) in inline}
+    pending: list[onnx.GraphProto | onnx.FunctionProto] = [model.graph, *model.functions]
+    while pending:
+        for node in pending.pop().node:
+            declared = defaults.get((node.domain, node.op_type))
+            if declared:
+                given = {a.name for a in node.attribute}
+                node.attribute.extend(a for a in declared if a.name not in given)
+            pending.extend(subgraphs(node))
 
 
 # --------------------------------------------------------------------------- input shapes

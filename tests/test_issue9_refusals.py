@@ -123,6 +123,52 @@ def test_an_attribute_reference_left_unset_takes_the_schema_default():
     assert view.tensors["w"].elem_type == TensorProto.FLOAT and view.tensors["w"].role != DATA
 
 
+def _ref(name: str, ref: str, kind: int) -> onnx.AttributeProto:
+    """An attribute of a function body's node that refers to the function's attribute `ref`."""
+    return onnx.AttributeProto(name=name, ref_attr_name=ref, type=kind)
+
+
+def local_only(op_type: str, domain: str, opset: int) -> bool:
+    """Every op has a rule but the local function's: only it is inlined, LeakyRelu stays whole."""
+    return domain != "local"
+
+
+def local_leak(**call_attrs) -> onnx.ModelProto:
+    """A model-local function Leak(x) = Cast(LeakyRelu(x, alpha=@slope), to=@dtype) declaring the
+    defaults slope 0.2 and dtype FLOAT, called once with `call_attrs`."""
+    leaky = helper.make_node("LeakyRelu", ["x"], ["h"])
+    leaky.attribute.append(_ref("alpha", "slope", onnx.AttributeProto.FLOAT))
+    cast = helper.make_node("Cast", ["h"], ["z"])
+    cast.attribute.append(_ref("to", "dtype", onnx.AttributeProto.INT))
+    leak = helper.make_function("local", "Leak", ["x"], ["z"], [leaky, cast], [helper.make_opsetid("", 17)],
+                                attribute_protos=[helper.make_attribute("slope", 0.2),
+                                                  helper.make_attribute("dtype", TensorProto.FLOAT)])
+    m = model([helper.make_node("Leak", ["X"], ["Y"], domain="local", name="/leak", **call_attrs)],
+              [value("X", 1, 4)], [value("Y", 1, 4)])
+    m.opset_import.append(helper.make_opsetid("local", 1))
+    m.functions.append(leak)
+    return m
+
+
+def test_a_local_functions_attribute_default_binds_where_the_call_sets_none():
+    """The call omits slope and dtype: the function's declared defaults (0.2, FLOAT) apply — not
+    LeakyRelu's schema default 0.01, and not a Cast without its required `to`."""
+    view = prepare(local_leak(), None, local_only)
+    (leaky,) = [n for n in view.nodes if n.op_type == "LeakyRelu"]
+    (cast,) = [n for n in view.nodes if n.op_type == "Cast"]
+    assert leaky.attr("alpha") == pytest.approx(0.2) and cast.attr("to") == TensorProto.FLOAT
+    assert view.tensors["Y"].role == DATA
+    r = onnxlayer.analyze(local_leak())
+    assert [(leaf.op_type, [(g.units, g.pieces) for g in leaf.groups]) for leaf in r.leaves] == [("LeakyRelu", [(4, 2)]),
+                                                                                                ("Cast", [])]
+
+
+def test_a_local_functions_attribute_set_by_the_call_wins():
+    view = prepare(local_leak(slope=0.5), None, local_only)
+    (leaky,) = [n for n in view.nodes if n.op_type == "LeakyRelu"]
+    assert leaky.attr("alpha") == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize("domain, op, attrs", [
     ("ai.onnx.ml", "Scaler", dict(offset=[0.5] * 4, scale=[2.0] * 4)),
     ("ai.onnx.preview.training", "Momentum", None),
