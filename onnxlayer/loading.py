@@ -176,14 +176,15 @@ def _text_fields(descriptor) -> tuple[tuple[str, bool, bool], ...]:
     known = _TEXT_FIELDS.get(descriptor.full_name)
     if known is None:
         known = _TEXT_FIELDS[descriptor.full_name] = tuple(
-            (f.name, f.type == FieldDescriptor.TYPE_STRING, _is_repeated(f))
+            (f.name, f.type == FieldDescriptor.TYPE_STRING, is_repeated(f))
             for f in sorted(descriptor.fields, key=lambda f: f.number)
             if f.name != "doc_string" and f.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE))
     return known
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
-    # protobuf 6+ has is_repeated and drops label; older releases have only label
+def is_repeated(field: FieldDescriptor) -> bool:
+    """Whether a protobuf field is repeated (protobuf 6+ has `is_repeated` and drops `label`;
+    older releases have only `label`)."""
     repeated = getattr(field, "is_repeated", None)
     return field.label == FieldDescriptor.LABEL_REPEATED if repeated is None else repeated
 

@@ -567,8 +567,6 @@ def test_inference_hazards_list_every_op_that_crashes_on_unknown_types():
 # ------------------------------------------------------------------ 7. probe memory on inline weights
 
 
-@pytest.mark.xfail(strict=True, reason="the probe copies inline weights several times (ModelProto, numpy, the runnable "
-                                       "model's bytes, onnxruntime): ~7× the file, --max-memory not applied (helper A's files)")
 def test_probe_memory_is_bounded_by_max_memory_on_inline_weights(run, tmp_path):
     """A 64 MB model of inline weights: the probe may use --max-memory beyond what reading it takes."""
     rng = np.random.default_rng(0)

@@ -3,8 +3,10 @@
 The analysis never needs weights; the probes do. The runnable model is the prepared graph
 view's model (so every leaf tensor name exists) with the original initializers restored
 (or seeded random ones, `weights.py`), the source tensors as graph inputs, a symbolic batch
-dimension, and the tensors the probes read added as graph outputs. Batches are sized from
-the bytes those outputs take per sample and the `max_memory` budget.
+dimension, and the tensors the probes read added as graph outputs. onnxruntime reads it from
+a file whose weights are external data it maps, so no serialized copy is made here. Batches
+are sized from the bytes those outputs take per sample and what the `max_memory` budget
+leaves beside the weights.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from onnx import helper
 
 from ..errors import OnnxLayerError, SettingsError
 from ..graph import DISCRETE, GraphView
+from ..loading import is_repeated
 from ..pattern import ExtraOutput
 
 PROVIDERS = ("auto", "cpu", "cuda")
@@ -122,11 +125,11 @@ def runnable_model(
 ) -> onnx.ModelProto:
     """The prepared model with real initializers, sources as inputs, a symbolic batch dim, and `fetch` as outputs."""
     model = onnx.ModelProto()
-    model.CopyFrom(view.model)
+    _copy_fields(view.model, model, skip=("graph",))
     g = model.graph
-    del g.initializer[:]
+    # the view's own initializers are not copied; its value infos were inferred with batch 1: onnxruntime infers again
+    _copy_fields(view.model.graph, g, skip=("initializer", "value_info"))
     g.initializer.extend(initializers)
-    del g.value_info[:]  # inferred with batch 1: onnxruntime infers again
 
     # sources computed inside the graph (embedding outputs) become inputs: cut their producers
     computed = [t.name for t in view.sources if t.producer is not None]
@@ -172,6 +175,20 @@ def runnable_model(
     return model
 
 
+def _copy_fields(source: onnx.ModelProto | onnx.GraphProto, target: onnx.ModelProto | onnx.GraphProto,
+                 skip: tuple[str, ...]) -> None:
+    """Copy every field of `source` into `target` but those named in `skip`."""
+    for field, value in source.ListFields():
+        if field.name in skip:
+            continue
+        if is_repeated(field):
+            getattr(target, field.name).extend(value)
+        elif field.type == field.TYPE_MESSAGE:
+            getattr(target, field.name).CopyFrom(value)
+        else:
+            setattr(target, field.name, value)
+
+
 def _batched(vi: onnx.ValueInfoProto) -> onnx.ValueInfoProto:
     """A copy of an input's value info whose first dim is the symbolic batch axis."""
     out = onnx.ValueInfoProto()
@@ -188,17 +205,23 @@ def _batched(vi: onnx.ValueInfoProto) -> onnx.ValueInfoProto:
 
 
 class Engine:
-    """An onnxruntime session over the runnable model, fed flat input vectors in memory-bounded batches."""
+    """An onnxruntime session over the runnable model, fed flat input vectors in memory-bounded batches.
+
+    `model` is the runnable model's file (its weights external data beside it, `weights.RuntimeWeights`):
+    onnxruntime reads it by path, so no serialized copy exists here. `held` bytes of `max_memory`
+    (GB) are taken already (the weights onnxruntime holds); batches get the rest.
+    """
 
     def __init__(
         self,
         view: GraphView,
-        model: onnx.ModelProto,
+        model: str,
         fetch: Sequence[str],
         providers: Sequence[str],
         max_memory: float,
         shapes: Mapping[str, tuple[int, ...]] | None = None,
         extra_types: Mapping[str, int] | None = None,
+        held: int = 0,
     ) -> None:
         ort = self._ort = import_onnxruntime()
         self.view = view
@@ -208,26 +231,31 @@ class Engine:
         self.fetch = list(dict.fromkeys(fetch))
         shapes = dict(shapes or {})
         self.shapes = {n: shapes.get(n) or view.tensors[n].dims for n in self.fetch}
-        options = ort.SessionOptions()
-        options.log_severity_level = 4  # failures surface as ProbeError with onnxruntime's message
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(model.SerializeToString(), options, providers=list(providers))
-        except Exception as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ProbeError(f"onnxruntime cannot load the model: {msg}") from None
-        self.provider = provider_label(self.session.get_providers()[0])
         self.outputs = [o for o in self.fetch if o not in {s.name for s in self.sources}]
         types = dict(extra_types or {})
         itemsize = {n: np.dtype(onnx.helper.tensor_dtype_to_np_dtype(types.get(n) or view.tensors[n].elem_type)).itemsize for n in self.fetch}
         self.bytes_per_sample = sum(math.prod(self.shapes[n]) * itemsize[n] for n in self.fetch) + 8 * self.input_dim
-        self.batchable = self._check_batching()
-        budget = max(float(max_memory), 0.0) * 2**30
+        budget = max(float(max_memory), 0.0) * 2**30 - held
         fit = int(budget // (MEMORY_FACTOR * max(self.bytes_per_sample, 1)))
-        if fit < 1:
+        if fit < 1:  # before the session: a model past the budget costs nothing
             need = MEMORY_FACTOR * self.bytes_per_sample / 2**30
-            raise SettingsError(f"--max-memory {max_memory:g} GB is below what one sample needs (about {need:.2f} GB)")
+            weights = f" beside the model's weights onnxruntime holds ({held / 2**30:.2f} GB)" if held else ""
+            raise SettingsError(f"--max-memory {max_memory:g} GB is below what one sample needs (about {need:.2f} GB){weights}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # failures surface as ProbeError with onnxruntime's message
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(model, options, providers=list(providers))
+        except Exception as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ProbeError(f"onnxruntime cannot load the model: {msg}") from None
+        self.provider = provider_label(self.session.get_providers()[0])
+        self.batchable = self._check_batching()
         self.batch_size = min(fit, MAX_BATCH) if self.batchable else 1
+
+    def close(self) -> None:
+        """Let onnxruntime free the session (its copy of the weights); `run` fails afterwards."""
+        self.session = None
 
     def _check_batching(self) -> bool:
         """Whether the model runs a batch of 2 with every fetched tensor batched along axis 0."""

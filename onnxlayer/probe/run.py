@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..version import __version__
-from ..analysis import run_analysis
+from ..analysis import Analysis, run_analysis
 from ..errors import SettingsError
 from ..graph import DATA
 from ..loading import ModelSource, load_model
@@ -27,7 +27,7 @@ from .patterns import leaf_pattern
 from .rank import DEFAULT_RTOL, DEFAULT_STEP, local_rank
 from .result import ProbeLeaf, ProbeResult, ProbeSummary
 from .stats import ActivationStats
-from .weights import check_constants, initializer_values, initializers
+from .weights import RuntimeWeights, check_constants, initializers
 
 ORIGINS = ("gaussian", "zeros")
 #: Bisection may spend about this many multiply-accumulates per line (2^32 ≈ 4.3 G):
@@ -100,12 +100,13 @@ def _ancestors(walked, positions: Mapping[int, int]) -> dict[int, set[int]]:
 
 @dataclass
 class ProbeSetup:
-    """Everything the measurements share: the analysis, the patterns and the line engine."""
+    """Everything the measurements share: the analysis, the patterns and the line engine; `close()`
+    removes the weights file the engines read."""
 
     view: object
     walked: list
     analysis: object
-    inits: list
+    weights: RuntimeWeights
     patterns: list[LeafPattern]
     not_probed: dict[int, str]
     fetch: list[str]
@@ -117,6 +118,16 @@ class ProbeSetup:
     weights_drawn: int
     warnings: list[str]
     label: str | None
+
+    def close(self) -> None:
+        self.engine.close()
+        self.weights.close()
+
+    def __enter__(self) -> "ProbeSetup":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def setup_probe(
@@ -131,7 +142,10 @@ def setup_probe(
     domain: float = Settings.domain,
     path: str | None = None,
 ) -> ProbeSetup:
-    """Analyse the model, build its runnable copy and the pattern of every nonlinear leaf."""
+    """Analyse the model, build its runnable copy and the pattern of every nonlinear leaf.
+
+    The weights go to a temporary file once (`RuntimeWeights`), not into copies here; the
+    engine's batches get what `max_memory` (GB) leaves beside the weights onnxruntime holds."""
     if not (max_memory > 0):
         raise SettingsError("--max-memory must be a positive number of GB")
     providers = select_providers(provider)
@@ -140,11 +154,21 @@ def setup_probe(
     check_constants(original)
     label = path or (str(model) if isinstance(model, (str, os.PathLike)) else None)
     ran = run_analysis(original, input_shapes, settings, path=label)
-    view, walked, analysis = ran.view, ran.walked, ran.result
-    warnings = list(analysis.warnings)
+    tensors, drawn = initializers(ran.view, original, random_weights, seed)
+    weights = RuntimeWeights(tensors)
+    try:
+        return _setup(ran, weights, drawn, providers, max_memory, label)
+    except BaseException:
+        weights.close()
+        raise
 
-    inits, drawn = initializers(view, original, random_weights, seed)
-    statics = initializer_values(inits)
+
+def _setup(ran: Analysis, weights: RuntimeWeights, drawn: int, providers: list[str], max_memory: float,
+           label: str | None) -> ProbeSetup:
+    """`setup_probe` once the weights are written: the patterns and the line engine."""
+    view, walked, analysis, settings = ran.view, ran.walked, ran.result, ran.settings
+    warnings = list(analysis.warnings)
+    statics = weights.values()
     patterns: list[LeafPattern] = []
     not_probed: dict[int, str] = {}
     for k, w in enumerate(walked):
@@ -164,8 +188,9 @@ def setup_probe(
     extra_types = {e.tensor: e.elem_type for e in extras}
     if not fetch:  # nothing nonlinear: still run the model (rank needs it)
         fetch = [o for o in view.outputs if view.tensors[o].role == DATA][:1]
-    engine = Engine(view, runnable_model(view, inits, fetch, extras), fetch, providers, max_memory, extra_shapes, extra_types)
-    return ProbeSetup(view, walked, analysis, inits, patterns, not_probed, fetch, extras, extra_shapes, extra_types,
+    engine = Engine(view, weights.save(runnable_model(view, weights.tensors, fetch, extras)), fetch, providers, max_memory,
+                    extra_shapes, extra_types, held=weights.nbytes)
+    return ProbeSetup(view, walked, analysis, weights, patterns, not_probed, fetch, extras, extra_shapes, extra_types,
                       engine, providers, drawn, warnings, label)
 
 
@@ -218,12 +243,24 @@ def probe(
         raise SettingsError("--directions and --rank-points must be ≥ 0")
     if refine is not None and refine < 0:
         raise SettingsError("--refine must be ≥ 0")
-    setup = setup_probe(model, input_shapes, provider=provider, random_weights=random_weights, seed=seed,
-                        max_memory=max_memory, tolerance=tolerance, domain=domain, path=path)
+    with setup_probe(model, input_shapes, provider=provider, random_weights=random_weights, seed=seed,
+                     max_memory=max_memory, tolerance=tolerance, domain=domain, path=path) as setup:
+        return _measure(setup, lines=lines, points=points, span=span, origin=origin, directions=directions,
+                        rank_points=rank_points, seed=seed, input_scale=input_scale, inputs=inputs,
+                        random_weights=random_weights, max_memory=max_memory, refine=refine, resolution=resolution,
+                        rank_tolerance=rank_tolerance, rank_step=rank_step, progress=progress, started=started)
+
+
+def _measure(setup: ProbeSetup, *, lines: int, points: int, span: float | None, origin: str, directions: int | None,
+             rank_points: int, seed: int, input_scale: float, inputs, random_weights: str | None, max_memory: float,
+             refine: int | None, resolution: float, rank_tolerance: float, rank_step: float, progress: bool | None,
+             started: float) -> ProbeResult:
+    """`probe`'s measurements on a set-up model: lines with bisection, then ranks; the line engine
+    is closed before the rank engine starts (one session's copy of the weights at a time)."""
     view, walked, analysis, patterns = setup.view, setup.walked, setup.analysis, setup.patterns
     engine, not_probed, warnings, label = setup.engine, setup.not_probed, setup.warnings, setup.label
     fetch, extras, extra_shapes, extra_types = setup.fetch, setup.extras, setup.extra_shapes, setup.extra_types
-    inits, providers, drawn = setup.inits, setup.providers, setup.weights_drawn
+    weights, providers, drawn = setup.weights, setup.providers, setup.weights_drawn
     position = {p.index: j for j, p in enumerate(patterns)}
     d_in = engine.input_dim
 
@@ -254,6 +291,7 @@ def probe(
         for _, got in engine.batches(samples, bar):
             line_mod.leaf_codes(patterns, got, stats)
         bar.close()
+    engine.close()
 
     # ---------------------------------------------------------------- rank
     k_dirs = auto_directions(d_in, analysis.summary.macs) if directions is None else int(directions)
@@ -277,12 +315,13 @@ def probe(
         else:
             at = rng_rank.normal(0.0, input_scale, (n_rank, d_in))
         rank_fetch = list(dict.fromkeys(rank_tensors + fetch))
-        rank_model = runnable_model(view, inits, rank_fetch, extras)
-        rank_engine = Engine(view, rank_model, rank_fetch, providers, max_memory, extra_shapes, extra_types)
+        rank_model = weights.save(runnable_model(view, weights.tensors, rank_fetch, extras))
+        rank_engine = Engine(view, rank_model, rank_fetch, providers, max_memory, extra_shapes, extra_types, held=weights.nbytes)
         bar = Progress("probe rank", n_rank * (k_dirs + 1), enabled=progress)
         report = local_rank(rank_engine, patterns, rank_tensors, at, k_dirs, input_scale * math.sqrt(d_in), rng_rank,
                             rank_tolerance, rank_step, bar)
         bar.close()
+        rank_engine.close()
         ranks = report.ranks
         rank_inexact = report.inexact_columns
         rank_evals = report.evaluations

@@ -11,7 +11,9 @@ Small constants with no learned role (clip bounds, scalars) keep their values wh
 from __future__ import annotations
 
 import math
-from typing import Sequence
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -33,6 +35,10 @@ ROLES = {
     ("Mul", 0): "scale", ("Mul", 1): "scale",
 }
 LEARNED = frozenset({"weight", "bias", "one", "zero", "slope", "embedding", "shift"})
+#: Initializers smaller than this stay inside the runnable model; larger ones go to the weights file.
+INLINE_BYTES = 1 << 12
+#: Offsets in the weights file are multiples of this (the page size: onnxruntime maps aligned tensors).
+ALIGNMENT = 1 << 12
 
 
 def has_data(init: onnx.TensorProto) -> bool:
@@ -104,15 +110,15 @@ def initializers(
     original: onnx.ModelProto,
     random_weights: str | None,
     seed: int,
-) -> tuple[list[onnx.TensorProto], int]:
-    """The runnable model's initializers and how many were drawn at random."""
+) -> tuple[Iterator[tuple[onnx.TensorProto, onnx.TensorProto | np.ndarray]], int]:
+    """The runnable model's initializers, each as (the view's stub, the model's own tensor or a
+    seeded random array), and how many are drawn. Lazy: a random array exists only while it is
+    written out (`RuntimeWeights`); missing data is reported before anything is drawn."""
     if random_weights not in (None, *RANDOM_MODES):
         raise ProbeError(f"--random-weights {random_weights!r}: choose missing or all")
     own = {i.name: i for i in original.graph.initializer}
-    rng = np.random.default_rng([seed, 0x5EED])
-    out: list[onnx.TensorProto] = []
+    plan: list[tuple[onnx.TensorProto, onnx.TensorProto | None]] = []
     missing: list[str] = []
-    drawn = 0
     for stub in view.model.graph.initializer:
         mine = own.get(stub.name)
         present = mine is not None and has_data(mine)
@@ -121,20 +127,22 @@ def initializers(
             role, _, _ = _role(view, stub.name)
             # a scalar added somewhere is a constant of the formula (x + 1), not a learned shift
             replace = replace or (role in LEARNED and (role != "shift" or math.prod(stub.dims) > 1))
-        if not replace:
-            out.append(mine)
-            continue
-        if random_weights is None or stub.data_type not in FLOAT_TYPES:
+        if replace and (random_weights is None or stub.data_type not in FLOAT_TYPES):
             missing.append(stub.name)
-            continue
-        out.append(numpy_helper.from_array(random_array(view, stub, rng), stub.name))
-        drawn += 1
+        plan.append((stub, None if replace else mine))
     if missing:
         shown = ", ".join(repr(m) for m in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         hint = "pass --random-weights to probe with seeded random weights" if random_weights is None else \
             "only float initializers can be drawn at random"
         raise ProbeError(f"{len(missing)} initializer(s) have no data here (external data is never read): {shown}; {hint}")
-    return out, drawn
+    drawn = sum(mine is None for _, mine in plan)
+    return _tensors(view, plan, np.random.default_rng([seed, 0x5EED])), drawn
+
+
+def _tensors(view: GraphView, plan: Sequence[tuple[onnx.TensorProto, onnx.TensorProto | None]],
+             rng: np.random.Generator) -> Iterator[tuple[onnx.TensorProto, onnx.TensorProto | np.ndarray]]:
+    for stub, mine in plan:  # draws in the model's order: the seed gives the same weights as ever
+        yield stub, (mine if mine is not None else random_array(view, stub, rng))
 
 
 def check_constants(model: onnx.ModelProto) -> None:
@@ -146,10 +154,105 @@ def check_constants(model: onnx.ModelProto) -> None:
                     raise ProbeError(f"Constant node {node.name!r} keeps its value in external data, which is never read")
 
 
-def initializer_values(inits: Sequence[onnx.TensorProto]) -> dict[str, np.ndarray]:
-    """Values of the small initializers (the probes read clip bounds, slopes and fused constants)."""
-    out = {}
-    for init in inits:
-        if math.prod(init.dims) <= 1 << 20:
-            out[init.name] = numpy_helper.to_array(init)
-    return out
+class RuntimeWeights:
+    """The runnable model's initializers, written once to a temporary file that onnxruntime maps
+    (ONNX external data) instead of copies in this process: every session of a probe shares the
+    file, and a tensor is in memory here only while it is written. `close()` removes the file."""
+
+    FILE = "weights.bin"
+
+    def __init__(self, tensors: Iterable[tuple[onnx.TensorProto, onnx.TensorProto | np.ndarray]]) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="onnxlayer-probe-", ignore_cleanup_errors=True)
+        self.directory = Path(self._dir.name)
+        self.tensors: list[onnx.TensorProto] = []  # small ones inline, the others external-data references
+        self.nbytes = 0  # every initializer's payload: what onnxruntime holds of the weights
+        self._where: dict[str, tuple[int, int, np.dtype, tuple[int, ...]]] = {}  # offset, length, dtype, dims
+        self._inline: dict[str, onnx.TensorProto] = {}
+        self._models = 0
+        try:
+            with open(self.directory / self.FILE, "wb") as out:
+                for stub, tensor in tensors:
+                    self._add(out, stub, tensor)
+        except OSError as exc:
+            self.close()
+            raise ProbeError(f"cannot write the model's weights for onnxruntime to {self.directory} "
+                             f"({exc.strerror or exc}); free space there or point TMPDIR elsewhere") from None
+
+    def _add(self, out: BinaryIO, stub: onnx.TensorProto, tensor: onnx.TensorProto | np.ndarray) -> None:
+        dims = tuple(int(d) for d in stub.dims)
+        if isinstance(tensor, onnx.TensorProto) and tensor.data_type == onnx.TensorProto.STRING:
+            self._keep(tensor)  # text cannot be external data; it never carries learned weights
+            return
+        if isinstance(tensor, onnx.TensorProto) and tensor.HasField("raw_data"):
+            payload: bytes | memoryview = tensor.raw_data  # stored little-endian, as external data is
+            dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type))
+        else:
+            array = tensor if isinstance(tensor, np.ndarray) else numpy_helper.to_array(tensor)
+            array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).reshape(-1)
+            payload, dtype = memoryview(array.view(np.uint8)), array.dtype
+        self.nbytes += len(payload)
+        if len(payload) < INLINE_BYTES:
+            self._keep(tensor if isinstance(tensor, onnx.TensorProto) else numpy_helper.from_array(array.reshape(dims), stub.name))
+            return
+        offset = out.seek(-out.tell() % ALIGNMENT, 1)  # aligned: onnxruntime maps what it can
+        out.write(payload)
+        ref = onnx.TensorProto(name=stub.name, data_type=stub.data_type, dims=dims, data_location=onnx.TensorProto.EXTERNAL)
+        for key, text in (("location", self.FILE), ("offset", str(offset)), ("length", str(len(payload)))):
+            entry = ref.external_data.add()
+            entry.key, entry.value = key, text
+        self.tensors.append(ref)
+        self._where[stub.name] = (offset, len(payload), dtype, dims)
+
+    def _keep(self, tensor: onnx.TensorProto) -> None:
+        self.tensors.append(tensor)
+        self._inline[tensor.name] = tensor
+
+    def values(self, limit: int = 1 << 20) -> Mapping[str, np.ndarray]:
+        """The initializers of at most `limit` elements by name, each read when asked for (the
+        probes read clip bounds, slopes and fused constants, not the weight matrices)."""
+        return _Values(self, limit)
+
+    def value(self, name: str) -> np.ndarray:
+        """One initializer's array."""
+        if name not in self._where:
+            return numpy_helper.to_array(self._inline[name])
+        offset, length, dtype, dims = self._where[name]
+        if length != math.prod(dims) * dtype.itemsize:
+            raise ProbeError(f"initializer {name!r} holds {length:,} bytes, not the {math.prod(dims):,} {dtype} "
+                             f"elements of its dims {list(dims)}")
+        return np.fromfile(self.directory / self.FILE, dtype, math.prod(dims), offset=offset).reshape(dims)
+
+    def save(self, model: onnx.ModelProto) -> str:
+        """Write `model` (whose initializers are `tensors`) beside the weights; its path for onnxruntime."""
+        self._models += 1
+        path = self.directory / f"model{self._models}.onnx"
+        try:
+            path.write_bytes(model.SerializeToString())
+        except OSError as exc:
+            raise ProbeError(f"cannot write the runnable model to {path} ({exc.strerror or exc})") from None
+        return str(path)
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+
+class _Values(Mapping[str, np.ndarray]):
+    """`RuntimeWeights.values`: small initializers, read on access."""
+
+    def __init__(self, weights: RuntimeWeights, limit: int) -> None:
+        self._weights = weights
+        self._names = dict.fromkeys(t.name for t in weights.tensors if math.prod(t.dims) <= limit)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._weights.value(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
