@@ -23,6 +23,14 @@ STATISTICS_INPUTS = {("", "BatchNormalization"): (3, 4)}
 #: Inputs that set how an op reshapes or fills (pads and their fill value, resize scales and
 #: sizes), not weights: exporters write a fill value per node or share one.
 SETTING_INPUTS = {("", "Pad"): (1, 2, 3), ("", "Resize"): (1, 2, 3), ("", "Upsample"): (1,)}
+#: The initial states of recurrent ops: where the recurrence starts (zeros in torch, which learns
+#: none), not weights; the legacy exporter stores them, dynamo makes them.
+STATE_INPUTS = {("", "LSTM"): (5, 6), ("", "GRU"): (5,), ("", "RNN"): (5,)}
+#: Normalizations whose affine inputs (1: scale, 2: bias) torch fills with ones and zeros when the
+#: layer learns none (InstanceNorm2d's default; GroupNorm exported as InstanceNormalization + affine).
+IDENTITY_AFFINE = frozenset({"InstanceNormalization"})
+#: Float types in which a learned tensor's values repeat only by chance (16-bit ones repeat often).
+WIDE_FLOATS = (np.float32, np.float64)
 #: Quantization parameters (scale, zero point: inputs 1 and 2) are not weights; the quantized tensor is.
 QUANTIZERS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 #: Elementwise arithmetic: a one-element static operand (a Gelu constant, an attention scale, a
@@ -135,8 +143,9 @@ def count_weights(view: GraphView, leaves: Sequence[Leaf]) -> WeightCount:
     frameworks count them, though those lookups are no leaves).
 
     A weight is followed back through value-preserving static nodes (`LAYOUT_OPS`, the
-    dequantization of a quantized tensor, and a static Gather: the rows of a position table are
-    the table's) to the stored tensor it comes from: an initializer or a Constant node's value.
+    dequantization of a quantized tensor, and a static Gather or GatherND: the rows of a position
+    table are the table's) to the stored tensor it comes from: an initializer or a Constant node's
+    value; such a gather folded at export counts the table too (its distinct values, `_Ledger.count`).
     A static tensor computed otherwise (ConstantOfShape, a rotary table computed from constants)
     counts as it enters: exporters fold such computations into stored constants or not, and
     counting what enters keeps W the same for both. Each tensor counts once, and so do copies of
@@ -150,13 +159,14 @@ def count_weights(view: GraphView, leaves: Sequence[Leaf]) -> WeightCount:
             # constants absorbed into a fused elementwise chain define its function (a PRelu's slope is learned)
             if leaf.fused == "unary" and node.op_type != "PRelu":
                 continue
-            total += sum(ledger.count(name, quantized) for name, quantized in _weight_inputs(view, node))
+            total += sum(ledger.count(name, quantized, table=table) for name, quantized, table in _weight_inputs(view, node))
         per_leaf.append(total)
     lookups = 0
     for t in view.sources:
         node = view.producer(t.name)
         if node is not None:
-            lookups += sum(ledger.count(name, quantized, lookup=True) for name, quantized in _weight_inputs(view, node))
+            lookups += sum(ledger.count(name, quantized, lookup=True, table=table)
+                           for name, quantized, table in _weight_inputs(view, node))
     return WeightCount(tuple(per_leaf), lookups, ledger.notes())
 
 
@@ -171,9 +181,10 @@ class _Ledger:
         self.tables: list[str] = []  # embedding tables without values (a tied head may copy one)
         self.from_weights: dict[str, bool] = {}  # static tensor -> computed from a stored float tensor
 
-    def count(self, name: str, quantized: bool, lookup: bool = False) -> int:
+    def count(self, name: str, quantized: bool, lookup: bool = False, table: bool = False) -> int:
         """Elements of the weight behind `name` if not counted yet (0 for a copy or a non-weight);
-        `lookup`: an embedding table."""
+        `lookup`: an embedding table; `table`: an operand of elementwise arithmetic spanning two or
+        more axes, which counts its distinct values where they repeat (a gathered table, folded)."""
         view = self.view
         name, quantized = _origin(view, name, quantized)
         if name in self.counted:
@@ -198,6 +209,10 @@ class _Ledger:
                        for other, other_mark in peers):
                     return 0
             peers.append((name, mark))
+            if table and not quantized and values.dtype in WIDE_FLOATS:
+                distinct = np.unique(values).size
+                if 2 * distinct <= values.size:
+                    return distinct
         return t.size
 
     def _from_weights(self, name: str) -> bool:
@@ -245,7 +260,8 @@ LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze
 
 def _origin(view: GraphView, name: str, quantized: bool) -> tuple[str, bool]:
     """The stored (or computed) tensor behind static tensor `name` through value-preserving static
-    nodes, and whether it is a quantized tensor (counted whatever its element type)."""
+    nodes (a static Gather or GatherND reads entries of its table: the table is the weight), and
+    whether it is a quantized tensor (counted whatever its element type)."""
     while True:
         t = view.tensors.get(name)
         node = view.producer(name)
@@ -253,7 +269,7 @@ def _origin(view: GraphView, name: str, quantized: bool) -> tuple[str, bool]:
             return name, quantized
         if node.op_type == "DequantizeLinear":
             quantized = True
-        elif node.op_type not in LAYOUT_OPS and node.op_type != "Gather":
+        elif node.op_type not in LAYOUT_OPS and node.op_type not in ("Gather", "GatherND"):
             return name, quantized
         name = node.inputs[0]
 
@@ -309,28 +325,43 @@ def _same_up_to_layout(a: np.ndarray, b: np.ndarray | None) -> bool:
     return any(np.array_equal(np.transpose(a, order).reshape(-1), flat) for order in itertools.permutations(range(a.ndim)))
 
 
-def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool]]:
+def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool, bool]]:
     """The inputs of `node` that can hold weights, each with whether it is a quantized tensor
-    (counted whatever its type): not statistics, settings (pads, fill values, scales),
-    quantization parameters or an arithmetic op's one-element constant (or one value spread over a
-    matrix: a folded all-zero attention mask)."""
-    skip = STATISTICS_INPUTS.get((node.domain, node.op_type), ()) + SETTING_INPUTS.get((node.domain, node.op_type), ())
+    (counted whatever its type) and whether it is a table (a static operand of elementwise
+    arithmetic spanning two or more axes): not statistics, settings (pads, fill values, scales),
+    initial states, quantization parameters, an identity affine, an arithmetic op's one-element
+    constant, or a mask (at most two values over a matrix: a folded Where of a bool pattern)."""
+    key = (node.domain, node.op_type)
+    skip = STATISTICS_INPUTS.get(key, ()) + SETTING_INPUTS.get(key, ()) + STATE_INPUTS.get(key, ())
     default = node.domain in ("", "ai.onnx")
     for i, name in enumerate(node.inputs):
         if not name or i in skip or (default and node.op_type in QUANTIZERS and i > 0):
             continue
         t = view.tensors.get(name)
-        if default and node.op_type in ARITHMETIC and t is not None and t.role == STATIC and t.resolved and (
-                t.size == 1 or _one_value_matrix(view, name)):
+        static = t is not None and t.role == STATIC and t.resolved
+        if default and node.op_type in IDENTITY_AFFINE and i in (1, 2) and static and _all_equal_to(
+                view, name, 1.0 if i == 1 else 0.0):
             continue
-        yield name, default and node.op_type == "DequantizeLinear" and i == 0
+        table = default and node.op_type in ARITHMETIC and static and sum(d > 1 for d in t.dims) >= 2
+        if default and node.op_type in ARITHMETIC and static and (t.size == 1 or (table and _mask(view, name))):
+            continue
+        yield name, default and node.op_type == "DequantizeLinear" and i == 0, table
 
 
-def _one_value_matrix(view: GraphView, name: str) -> bool:
-    """Whether static tensor `name` spans two or more axes and holds one value throughout: that
-    value broadcast (a mask folded by the exporter), not a weight. A bias or a scale, one axis,
-    may sit at its initial value and stays a weight."""
-    if sum(d > 1 for d in view.tensors[name].dims) < 2:
-        return False
+def _mask(view: GraphView, name: str) -> bool:
+    """Whether static tensor `name` (two or more axes) holds at most two values: a bool pattern
+    with its two fill values (a mask the exporter folded; made by Where in the graph, it is no
+    weight either), or one value broadcast. A bias or a scale, one axis, may sit at its initial
+    value and stays a weight."""
     values = _stored_values(view, name)
-    return values is not None and bool(np.all(values == values.flat[0]))
+    if values is None:
+        return False
+    first = values.flat[0]
+    rest = values[values != first]
+    return rest.size == 0 or bool(np.all(rest == rest.flat[0]))
+
+
+def _all_equal_to(view: GraphView, name: str, target: float) -> bool:
+    """Whether static tensor `name` holds `target` in every element (an identity scale or bias)."""
+    values = _stored_values(view, name)
+    return values is not None and values.size > 0 and bool(np.all(values == target))

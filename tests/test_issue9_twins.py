@@ -2,12 +2,16 @@
 
 Identical nodes are one computation (DLA34's legacy export keeps a MaxPool twice, dynamo once):
 they merge before the walk, so C, U and P̄ are those of the graph with one copy (SPEC §5 example 2).
+W (SPEC §3) counts what the framework learns whichever exporter stored it: a relative-position
+table gathered in the graph or folded, a folded mask, GroupNorm's identity instance-norm affine,
+a recurrence's initial states; each count derived by hand from the tensors built here.
 """
 from __future__ import annotations
 
+import numpy as np
 import onnx
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper, numpy_helper
 
 import onnxlayer
 from builders import model, region_bits, value, weight
@@ -79,3 +83,98 @@ def test_merging_keeps_graph_outputs_random_draws_and_constants():
     assert merge_duplicate_nodes(m) == 2
     assert [n.output[0] for n in m.graph.node] == ["a", "b", "n1", "n2", "k1", "k2", "s1", "t1", "y"]
     assert list(m.graph.node[-1].input) == ["t1", "t1", "n1", "n2", "k1", "k2"]
+
+
+# --------------------------------------------------------------------------- W: what each exporter stores
+
+
+def stored(name: str, values: np.ndarray) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(values), name)
+
+
+RELATIVE = np.subtract.outer(np.arange(4), np.arange(4)) + 3  # offsets i − j + 3 of 4 positions: 0..6, all present
+TABLE = np.random.default_rng(3).standard_normal((7, 3)).astype(np.float32)  # 7 offsets × 3 heads
+
+
+@pytest.mark.parametrize("form", ["gather", "gathernd", "folded"])
+def test_a_relative_position_bias_counts_its_table_in_every_form(form):
+    """Attention scores [1,3,4,4] plus a bias gathered from a 7×3 table by the offset of each
+    query/key pair: the legacy exporter gathers in the graph (Gather), dynamo with GatherND or
+    folds the 3·4·4 = 48 gathered values into a stored tensor. W = 7·3 = 21 in every form (the
+    framework's table): a folded tensor repeating its values (21 distinct of 48) counts them."""
+    to_heads = helper.make_node("Transpose", ["rows"], ["bias"], perm=[2, 0, 1])
+    add = helper.make_node("Add", ["x", "bias"], ["y"], name="/scores")
+    if form == "gather":
+        nodes = [helper.make_node("Gather", ["table", "index"], ["rows"]), to_heads, add]
+        inits = [stored("table", TABLE), stored("index", RELATIVE.astype(np.int64))]
+    elif form == "gathernd":
+        nodes = [helper.make_node("GatherND", ["table", "index"], ["rows"]), to_heads, add]
+        inits = [stored("table", TABLE), stored("index", RELATIVE[..., None].astype(np.int64))]
+    else:
+        nodes = [add]
+        inits = [stored("bias", TABLE[RELATIVE].transpose(2, 0, 1)[None])]
+    r = onnxlayer.analyze(model(nodes, [value("x", 1, 3, 4, 4)], [value("y", 1, 3, 4, 4)], inits))
+    assert r.summary.params == 21
+
+
+def test_repeated_values_count_in_full_where_they_are_no_gathered_table():
+    """A pruned 4×8 MatMul weight (24 zeros) counts 32: only an operand of elementwise arithmetic
+    is read as a table; a dequantized int8 4×8 operand of Add with 3 values over 32 counts 32
+    (quantized weights count their elements); a float16 3×4×4 table counts its 48 elements
+    (16-bit values repeat by chance)."""
+    pruned = np.zeros((4, 8), np.float32)
+    pruned[0] = np.arange(1, 9)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="/mm"),
+             helper.make_node("DequantizeLinear", ["q", "s"], ["dq"]), helper.make_node("Add", ["h", "dq"], ["y"], name="/q")]
+    quantized = np.tile(np.array([[1, 2, 3, 3], [1, 2, 3, 3]], np.int8), (2, 2))  # 4×8, 3 values
+    inits = [stored("w", pruned), stored("q", quantized), stored("s", np.array(0.5, np.float32))]
+    r = onnxlayer.analyze(model(nodes, [value("x", 1, 4, 4)], [value("y", 1, 4, 8)], inits))
+    assert [leaf.params for leaf in r.leaves] == [32, 32]
+    half = np.float16(TABLE[RELATIVE].transpose(2, 0, 1))
+    r = onnxlayer.analyze(model([helper.make_node("Add", ["x", "bias"], ["y"], name="/scores")],
+                                [value("x", 1, 3, 4, 4, elem=TensorProto.FLOAT16)],
+                                [value("y", 1, 3, 4, 4, elem=TensorProto.FLOAT16)], [stored("bias", half)]))
+    assert r.summary.params == 48
+
+
+def test_a_folded_two_valued_mask_is_no_weight():
+    """Swin's shifted-window mask: 0 inside a window, −100 across, stored [4,4,4] by both
+    exporters (Where over a bool pattern in the graph would be no weight either): W counts
+    the 4-element bias only."""
+    pattern = np.kron(np.eye(2), np.ones((2, 2))).astype(bool)
+    mask = np.where(np.stack([pattern, ~pattern, pattern, pattern]), 0.0, -100.0).astype(np.float32)
+    nodes = [helper.make_node("Add", ["x", "mask"], ["m"], name="/masked"),
+             helper.make_node("Add", ["m", "b"], ["y"], name="/bias")]
+    inits = [stored("mask", mask), weight("b", 4)]
+    r = onnxlayer.analyze(model(nodes, [value("x", 1, 4, 4, 4)], [value("y", 1, 4, 4, 4)], inits))
+    assert r.summary.params == 4
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_an_identity_affine_of_instance_normalization_is_no_weight(learned):
+    """GroupNorm(2 groups, 4 channels) as torch exports it: Reshape to [1,2,18],
+    InstanceNormalization with scale ones(2) and bias zeros(2), Reshape back, the learned 4×1×1
+    scale and bias: W = 8, as torch counts. With learned (non-identity) InstanceNormalization
+    affine values, those 2 + 2 count too."""
+    scale = TABLE[:2, 0] if learned else np.ones(2, np.float32)
+    bias = TABLE[:2, 1] if learned else np.zeros(2, np.float32)
+    nodes = [helper.make_node("Reshape", ["x", "grouped"], ["g"]),
+             helper.make_node("InstanceNormalization", ["g", "scale", "bias"], ["n"], name="/norm"),
+             helper.make_node("Reshape", ["n", "back"], ["nb"]),
+             helper.make_node("Mul", ["nb", "gamma"], ["s"], name="/gamma"),
+             helper.make_node("Add", ["s", "beta"], ["y"], name="/beta")]
+    inits = [stored("grouped", np.array([1, 2, 18], np.int64)), stored("back", np.array([1, 4, 3, 3], np.int64)),
+             stored("scale", scale), stored("bias", bias), weight("gamma", 4, 1, 1), weight("beta", 4, 1, 1)]
+    r = onnxlayer.analyze(model(nodes, [value("x", 1, 4, 3, 3)], [value("y", 1, 4, 3, 3)], inits))
+    assert r.summary.params == 8 + (4 if learned else 0)
+
+
+def test_the_initial_states_of_a_recurrent_op_are_no_weights():
+    """LSTM, hidden 3, input 2, over 5 steps: W 4·3·2 + R 4·3·3 + B 8·3 = 84; the zero initial
+    hidden and cell states the legacy exporter stores (dynamo makes them) are where the recurrence
+    starts, not weights (torch learns none)."""
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["seq"], name="/lstm", hidden_size=3)]
+    inits = [weight("W", 1, 12, 2), weight("R", 1, 12, 3), weight("B", 1, 24),
+             stored("h0", np.zeros((1, 1, 3), np.float32)), stored("c0", np.zeros((1, 1, 3), np.float32))]
+    r = onnxlayer.analyze(model(nodes, [value("x", 5, 1, 2)], [value("seq", 5, 1, 1, 3)], inits))
+    assert r.summary.params == 24 + 36 + 24
