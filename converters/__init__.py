@@ -157,13 +157,14 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_EXTENSIONS = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 
 
-def _zip_names(path: str) -> list[str]:
+def _zip_names(fd: int) -> list[str]:
+    """The member names of the zip archive open on `fd` (none if it is not a readable archive)."""
     import zipfile
 
     try:
-        with zipfile.ZipFile(path) as archive:
+        with os.fdopen(os.dup(fd), "rb") as handle, zipfile.ZipFile(handle) as archive:
             return archive.namelist()
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return []
 
 
@@ -176,23 +177,31 @@ def _looks_like_onnx(head: bytes) -> bool:
 def detect_format(path: str | os.PathLike) -> str:
     """Name the model format at ``path``: one of FORMATS. Reads content, falls back on the extension.
 
-    Never unpickles anything: a pickle is recognised by its bytes, not by loading it.
+    Never unpickles anything: a pickle is recognised by its bytes, not by loading it. Only
+    regular files are opened (`onnxlayer.loading.open_regular`): a FIFO or a device is refused,
+    an unreadable file is a ModelLoadError naming it.
     """
+    from onnxlayer.loading import open_regular
+
     path = os.fspath(path)
     if os.path.isdir(path):
         if any(os.path.exists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt")):
             return "savedmodel"
         raise UnsupportedFormatError(f"{path} is a directory without saved_model.pb; not a TensorFlow SavedModel")
-    if not os.path.exists(path):
-        raise UnsupportedFormatError(f"{path} does not exist")
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise UnsupportedFormatError(f"{path} does not exist") from None
+    except OSError:
+        pass  # there but unreadable (a directory above it, a loop): open_regular names why
     ext = os.path.splitext(path)[1].lower()
-    with open(path, "rb") as handle:
-        head = handle.read(16)
+    with open_regular(path) as (fd, _):
+        head = os.read(fd, 16)
+        names = _zip_names(fd) if head.startswith(_ZIP_MAGIC) else []
 
     if head.startswith(_HDF5_MAGIC):
         return "h5"
     if head.startswith(_ZIP_MAGIC):
-        names = _zip_names(path)
         base = {name.rsplit("/", 1)[-1] for name in names}
         if "config.json" in names and any(n.endswith(".weights.h5") or n.endswith(".h5") for n in names):
             return "keras"
@@ -253,9 +262,9 @@ def convert(
         path = os.fspath(source)
         kind = detect_format(path)
         if kind == "onnx":
-            import onnx
+            from onnxlayer.loading import load_model
 
-            return onnx.load(path, load_external_data=False)
+            return load_model(path)
         if kind in ("keras", "h5"):
             from . import keras as keras_frontend
 

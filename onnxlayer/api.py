@@ -78,7 +78,7 @@ def to_onnx_source(model: Any, example_inputs: Any = None, trust_pickle: bool = 
         return model, None
     if isinstance(model, (str, os.PathLike)):
         p = Path(model)
-        if p.suffix.lower() == ".onnx" or not p.exists():
+        if p.suffix.lower() == ".onnx" or not os.path.exists(p):  # loading names what is wrong with a path it cannot read
             return model, None
         from .converters import convert, detect_format
 

@@ -100,6 +100,34 @@ def test_detect_unknown_lists_known_formats(tmp_path):
         detect_format(tmp_path / "missing.onnx")
 
 
+def test_detect_opens_regular_files_only(tmp_path):
+    """A FIFO would block the sniffing read, a device never ends: both are refused without reading."""
+    import os
+
+    from onnxlayer.errors import ModelLoadError
+
+    os.mkfifo(tmp_path / "model")
+    with pytest.raises(ModelLoadError, match="model: is a FIFO, not a regular file"):
+        detect_format(tmp_path / "model")
+    (tmp_path / "null.keras").symlink_to("/dev/null")
+    with pytest.raises(ModelLoadError, match="null.keras: is a character device"):
+        detect_format(tmp_path / "null.keras")
+    (tmp_path / "dangling.h5").symlink_to(tmp_path / "gone")
+    with pytest.raises(UnsupportedFormatError, match="does not exist"):
+        detect_format(tmp_path / "dangling.h5")
+
+
+def test_convert_reads_onnx_through_loading(tmp_path):
+    """An .onnx path converts through onnxlayer's loading: its checks, one-line errors."""
+    from onnxlayer.errors import ModelLoadError
+
+    onnx.save(_relu_model(), tmp_path / "m.onnx")
+    assert converters.convert(tmp_path / "m.onnx") == _relu_model()
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage")
+    with pytest.raises(ModelLoadError, match="bad.onnx: not an ONNX model"):
+        converters.convert(tmp_path / "bad.onnx")
+
+
 def test_pickle_is_refused_without_unpickling(tmp_path):
     sentinel = tmp_path / "unpickled"
     path = tmp_path / "model.pt"

@@ -344,7 +344,6 @@ def test_a_fifo_is_refused_without_blocking(run, tmp_path, command):
     contract(outcome, 2, "model.onnx", "FIFO")
 
 
-@pytest.mark.xfail(strict=True, reason="converters.detect_format opens a non-.onnx path to sniff it, and blocks on a FIFO")
 def test_a_fifo_without_the_onnx_suffix_is_refused(run, tmp_path):
     fifo = tmp_path / "model"
     os.mkfifo(fifo)
@@ -382,8 +381,6 @@ def test_unreadable_files_and_directories_are_one_line(run, public_dir, name):
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="api.to_onnx_source asks Path.exists() of a path without the .onnx suffix, which "
-                                       "raises PermissionError under a directory the user cannot enter")
 def test_a_path_under_an_unreadable_directory_is_one_line(run, public_dir):
     (public_dir / "locked").mkdir()
     (public_dir / "locked").chmod(0)
@@ -391,7 +388,6 @@ def test_a_path_under_an_unreadable_directory_is_one_line(run, public_dir):
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="converters.detect_format lets the PermissionError of an unreadable .keras through")
 def test_an_unreadable_keras_file_is_one_line(run, public_dir):
     save(public_dir, b"PK\x03\x04 not really a zip", "model.keras").chmod(0)
     contract(run(["analyze", public_dir / "model.keras"], user=NOBODY), 2, "model.keras")
