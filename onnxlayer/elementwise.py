@@ -10,6 +10,7 @@ from typing import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
+from .errors import ShapeError
 from .graph import Node
 from .registry import REGISTRY, OpEntry, node_attr
 from .transfer import GRID_POINTS
@@ -45,7 +46,9 @@ def chain_signature(members: Sequence[Node], x: str, y: str, constants: Mapping[
     """What `evaluate_chain` reads, without the tensor names: each member's op, attributes and
     wiring, the constants' values, and x's dims where a constant is not a scalar. Equal chains
     (the same Swish in every block) have equal signatures, so their pieces are fitted once.
-    None if a member reads a tensor the chain does not define."""
+    None if a member reads a tensor the chain does not define. Fusion asks it first: a constant
+    that does not broadcast to `dims` is a ShapeError here (`check_operands`)."""
+    check_operands(members, constants, dims)
     refs: dict[str, tuple] = {x: ("x",)}
     refs.update((name, ("c", k)) for k, name in enumerate(constants))
     steps = []
@@ -73,10 +76,26 @@ def evaluate_chain(members: Sequence[Node], x: str, y: str, constants: Mapping[s
     """Evaluate the chain x ↦ y on the fitting grid once per distinct column of its constants
     (per channel where they differ), each member by its registry entry's semantics. Returns
     (grid, values G × columns, column of each element of x, or None when there is one column
-    or `max_columns` cut the columns)."""
+    or `max_columns` cut the columns). A ShapeError if a constant does not broadcast to `dims`."""
+    check_operands(members, constants, dims)
     columns, column, count = chain_columns(constants, dims, max_columns)
     grid, values = evaluate_columns(members, x, y, columns, domain, opset)
     return grid, np.broadcast_to(values, (GRID_POINTS, count)), column
+
+
+def check_operands(members: Sequence[Node], constants: Mapping[str, np.ndarray], dims: Sequence[int]) -> None:
+    """Every constant of a chain broadcasts to x's `dims` (ONNX's unidirectional broadcasting, as
+    a PRelu slope must): a chain keeps x's shape. Else a ShapeError naming the member reading it."""
+    for name, v in constants.items():
+        if v.ndim <= len(dims) and all(a in (1, b) for a, b in zip(v.shape[::-1], reversed(dims))):
+            continue
+        node = next(m for m in members if name in m.inputs)
+        raise ShapeError(f"{node.op_type} node {node.name!r}: its static input {name!r} of shape {_dims_text(v.shape)} does "
+                         f"not broadcast to {_dims_text(dims)}, the shape of the data it applies to", tensor=name)
+
+
+def _dims_text(dims: Sequence[int]) -> str:
+    return "x".join(str(d) for d in dims) or "scalar"
 
 
 def chain_columns(constants: Mapping[str, np.ndarray], dims: Sequence[int], max_columns: int | None = None
