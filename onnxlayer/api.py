@@ -15,7 +15,7 @@ from .analysis import gc_paused, run_analysis
 from .budget import Budget
 from .comparison import CompareRow, Comparison
 from .decompose import decompose
-from .errors import OnnxLayerError
+from .errors import OnnxLayerError, out_of_memory_as_error
 from .expression import LayerExpression
 from .loading import ModelSource, load_model
 from .models_access import zoo_input_shapes, zoo_model
@@ -62,8 +62,9 @@ def analyze(
     checked before the work (`BudgetError` names the limit).
     """
     settings = Settings(float(tolerance), float(domain))
-    source, label = to_onnx_source(model, example_inputs, trust_pickle, converter_options)
-    return run_analysis(source, input_shapes, settings, strict=strict, fuse=fuse, path=path or label, budget=budget).result
+    with out_of_memory_as_error(budget.max_memory):
+        source, label = to_onnx_source(model, example_inputs, trust_pickle, converter_options)
+        return run_analysis(source, input_shapes, settings, strict=strict, fuse=fuse, path=path or label, budget=budget).result
 
 
 def to_onnx_source(model: Any, example_inputs: Any = None, trust_pickle: bool = False,
@@ -113,20 +114,32 @@ def compare(
     for item in models:
         label, source = item if isinstance(item, tuple) else (_label(item), item)
         try:
-            proto, defaults = _resolve(source, budget)
-            names = {i.name for i in proto.graph.input} - {i.name for i in proto.graph.initializer}
-            mine = {**defaults, **{k: v for k, v in shapes.items() if k in names}}
-            used.update(k for k in shapes if k in names)
-            result = analyze(proto, mine, tolerance=tolerance, domain=domain, strict=strict, fuse=fuse, path=label, budget=budget)
+            with out_of_memory_as_error(budget.max_memory):
+                proto, defaults = _resolve(source, budget)
+                names = {i.name for i in proto.graph.input} - {i.name for i in proto.graph.initializer}
+                mine = {**defaults, **{k: v for k, v in shapes.items() if k in names}}
+                used.update(k for k in shapes if k in names)
+                result = analyze(proto, mine, tolerance=tolerance, domain=domain, strict=strict, fuse=fuse, path=label,
+                                 budget=budget)
             rows.append(CompareRow(label, result.summary, None, result.warnings))
         except OnnxLayerError as exc:
-            rows.append(CompareRow(label, None, str(exc)))
+            rows.append(CompareRow(label, None, _failure(exc, source, label)))
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a bug or an exotic model: this row fails, the others go on
             rows.append(CompareRow(label, None, f"internal error: {type(exc).__name__}: {exc}"))
     warnings = tuple(f"--input-shape {k}: no model has an input of that name" for k in shapes if k not in used)
     return Comparison(tuple(rows), {"tolerance": float(tolerance), "domain": float(domain)}, warnings)
+
+
+def _failure(exc: OnnxLayerError, source: ModelSource, label: str) -> str:
+    """Why a row failed, without the path the row already names (loading's errors open with it)."""
+    text = str(exc)
+    if isinstance(source, (str, os.PathLike)):
+        for named in (f"{label}: ", f"{Path(source)}: "):
+            if text.startswith(named):
+                return text[len(named):]
+    return text
 
 
 def _label(source: ModelSource) -> str:
@@ -158,7 +171,7 @@ def layer_expression(
 ) -> LayerExpression:
     """Analyse `model` and decompose it into series/parallel/DAG blocks with their metrics."""
     settings = Settings(float(tolerance), float(domain))
-    with gc_paused():  # the decomposition builds many small objects too
+    with gc_paused(), out_of_memory_as_error(budget.max_memory):  # the decomposition builds many small objects too
         a = run_analysis(model, input_shapes, settings, strict=strict, fuse=fuse, path=path, budget=budget)
         root, d_at = decompose(a.view, a.walked, a.d, a.d0, a.dominators, a.result.model.path or a.proto.graph.name or "model")
     return LayerExpression(root, a.result, a.walked, d_at)

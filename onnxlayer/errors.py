@@ -8,6 +8,9 @@ and build its own remedy from the fields.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 
 #: Control characters and line separators shown as escapes, so a message is always one line.
 _CONTROL_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(32), 127, 0x85, 0x2028, 0x2029)}
@@ -78,6 +81,27 @@ class BudgetError(OnnxLayerError):
     def __init__(self, message: str, *, limit: str) -> None:
         super().__init__(message, hint=f"raise it with {CLI_SETTINGS.get(limit, limit)} if the model is meant to be this large")
         self.limit = limit
+
+
+class OutOfMemoryError(OnnxLayerError):
+    """The work ran out of memory (a MemoryError) within its memory limit: the machine or the
+    process's limits give less than `max_memory` bytes. `limit` is "max_memory", as in BudgetError."""
+
+    def __init__(self, max_memory: float) -> None:
+        flag = CLI_SETTINGS["max_memory"]
+        super().__init__(f"ran out of memory within the limit of {max_memory / (1 << 30):.3g} GB that {flag} sets: "
+                         "this process can have less than that",
+                         hint=f"set {flag} to what it can have, so that work past it is refused before it starts")
+        self.limit = "max_memory"
+
+
+@contextmanager
+def out_of_memory_as_error(max_memory: float) -> Iterator[None]:
+    """Within the block, a MemoryError becomes an OutOfMemoryError naming the `max_memory` limit."""
+    try:
+        yield
+    except MemoryError:
+        raise OutOfMemoryError(max_memory) from None
 
 
 class OpaqueLeafError(OnnxLayerError):

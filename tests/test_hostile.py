@@ -429,6 +429,28 @@ def test_compare_reports_a_hostile_model_on_one_line(run, tmp_path):
     assert [r["error"] is None for r in rows] == [False, True]
 
 
+def test_compare_names_a_model_that_cannot_be_read_once(run, tmp_path):
+    fifo, fine = tmp_path / "pipe.onnx", save(tmp_path, mlp(), "fine.onnx")
+    os.mkfifo(fifo)
+    outcome = contract(run(["compare", fifo, fine, "--format", "json"]), 2, "FIFO")
+    assert outcome.lines[0].count("pipe.onnx") == 1, outcome.lines[0]
+    assert json.loads(outcome.stdout)["rows"][0]["error"] == "is a FIFO, not a regular file; only model files are read"
+
+
+@pytest.mark.parametrize("command, limit", [(["analyze"], "8 GB"), (["compare"], "8 GB"), (["algebra"], "8 GB"),
+                                            (["probe"], "2 GB")])
+def test_running_out_of_memory_within_the_budget_names_max_memory(run, tmp_path, command, limit):
+    """A 300 MB file (sparse: no disk) read by a process allowed 128 MB: a real MemoryError, within
+    the default budget; it names --max-memory, which refuses the read up front when set lower
+    (the analysis budget's; the probe's bounds what it uses beyond the analysis)."""
+    path = tmp_path / "large.onnx"
+    with open(path, "wb") as f:
+        f.truncate(300 << 20)
+    contract(run([*command, path], memory=128 << 20), 2, "ran out of memory", f"limit of {limit}", "--max-memory")
+    if command != ["probe"]:
+        contract(run([*command, path, "--max-memory", "0.1"], memory=128 << 20), 2, "314,572,800 bytes", "--max-memory")
+
+
 @pytest.mark.parametrize("edit, warned", [
     (lambda m: setattr(m.opset_import[0], "version", 999), "opset 999 of ai.onnx is newer than the installed onnx"),
     (lambda m: setattr(m, "ir_version", 99), "IR version 99 is newer than the installed onnx"),

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..version import __version__
 from ..analysis import Analysis, run_analysis
-from ..errors import SettingsError
+from ..errors import SettingsError, out_of_memory_as_error
 from ..graph import DATA
 from ..loading import ModelSource, load_model
 from ..pattern import LeafPattern, NotProbed
@@ -243,8 +243,9 @@ def probe(
         raise SettingsError("--directions and --rank-points must be ≥ 0")
     if refine is not None and refine < 0:
         raise SettingsError("--refine must be ≥ 0")
-    with setup_probe(model, input_shapes, provider=provider, random_weights=random_weights, seed=seed,
-                     max_memory=max_memory, tolerance=tolerance, domain=domain, path=path) as setup:
+    with out_of_memory_as_error(max_memory * 2**30), \
+            setup_probe(model, input_shapes, provider=provider, random_weights=random_weights, seed=seed,
+                        max_memory=max_memory, tolerance=tolerance, domain=domain, path=path) as setup:
         return _measure(setup, lines=lines, points=points, span=span, origin=origin, directions=directions,
                         rank_points=rank_points, seed=seed, input_scale=input_scale, inputs=inputs,
                         random_weights=random_weights, max_memory=max_memory, refine=refine, resolution=resolution,
