@@ -184,9 +184,11 @@ class _Ledger:
     def count(self, name: str, quantized: bool, lookup: bool = False, table: bool = False) -> int:
         """Elements of the weight behind `name` if not counted yet (0 for a copy or a non-weight);
         `lookup`: an embedding table; `table`: an operand of elementwise arithmetic spanning two or
-        more axes, which counts its distinct values where they repeat (a gathered table, folded)."""
+        more axes, which counts its distinct values where they repeat (a gathered table, folded) or
+        where it is read by a gather that repeats entries (the same table, unfolded: both forms then
+        agree even where two of its values are equal by chance)."""
         view = self.view
-        name, quantized = _origin(view, name, quantized)
+        name, quantized, repeated = _origin(view, name, quantized)
         if name in self.counted:
             return 0
         self.counted.add(name)
@@ -211,7 +213,7 @@ class _Ledger:
             peers.append((name, mark))
             if table and not quantized and values.dtype in WIDE_FLOATS:
                 distinct = np.unique(values).size
-                if 2 * distinct <= values.size:
+                if repeated or 2 * distinct <= values.size:
                     return distinct
         return t.size
 
@@ -258,20 +260,36 @@ class _Ledger:
 LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast", "CastLike"})
 
 
-def _origin(view: GraphView, name: str, quantized: bool) -> tuple[str, bool]:
+def _origin(view: GraphView, name: str, quantized: bool) -> tuple[str, bool, bool]:
     """The stored (or computed) tensor behind static tensor `name` through value-preserving static
-    nodes (a static Gather or GatherND reads entries of its table: the table is the weight), and
-    whether it is a quantized tensor (counted whatever its element type)."""
+    nodes (a static Gather or GatherND reads entries of its table: the table is the weight),
+    whether it is a quantized tensor (counted whatever its element type), and whether a gather on
+    the way reads some entry more than once (a relative-position index)."""
+    repeated = False
     while True:
         t = view.tensors.get(name)
         node = view.producer(name)
         if t is None or t.role != STATIC or node is None or node.domain not in ("", "ai.onnx") or not node.inputs:
-            return name, quantized
+            return name, quantized, repeated
         if node.op_type == "DequantizeLinear":
             quantized = True
-        elif node.op_type not in LAYOUT_OPS and node.op_type not in ("Gather", "GatherND"):
-            return name, quantized
+        elif node.op_type in ("Gather", "GatherND"):
+            repeated = repeated or _repeats_entries(view, node)
+        elif node.op_type not in LAYOUT_OPS:
+            return name, quantized, repeated
         name = node.inputs[0]
+
+
+def _repeats_entries(view: GraphView, gather: Node) -> bool:
+    """Whether a static Gather or GatherND reads some entry of its table more than once (its
+    indices known and repeating; negative and positive forms of one index are not told apart)."""
+    if len(gather.inputs) < 2:
+        return False
+    index = _stored_values(view, gather.inputs[1])
+    if index is None or index.size == 0:
+        return False
+    entries = index.reshape(-1, index.shape[-1]) if gather.op_type == "GatherND" and index.ndim > 1 else index.reshape(-1, 1)
+    return len(np.unique(entries, axis=0)) < len(entries)
 
 
 def _stored_values(view: GraphView, name: str) -> np.ndarray | None:
@@ -351,9 +369,9 @@ def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool, boo
 def _mask(view: GraphView, name: str) -> bool:
     """Whether static tensor `name` (two or more axes) holds at most two values: a bool pattern
     with its two fill values (a mask the exporter folded; made by Where in the graph, it is no
-    weight either), or one value broadcast. A bias or a scale, one axis, may sit at its initial
-    value and stays a weight."""
-    values = _stored_values(view, name)
+    weight either), or one value broadcast, also where it enters through layout ops. A bias or a
+    scale, one axis, may sit at its initial value and stays a weight."""
+    values = _stored_values(view, _origin(view, name, False)[0])
     if values is None:
         return False
     first = values.flat[0]

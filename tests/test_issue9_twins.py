@@ -97,24 +97,40 @@ TABLE = np.random.default_rng(3).standard_normal((7, 3)).astype(np.float32)  # 7
 
 
 @pytest.mark.parametrize("form", ["gather", "gathernd", "folded"])
-def test_a_relative_position_bias_counts_its_table_in_every_form(form):
+@pytest.mark.parametrize("tie", [False, True])
+def test_a_relative_position_bias_counts_its_table_in_every_form(form, tie):
     """Attention scores [1,3,4,4] plus a bias gathered from a 7×3 table by the offset of each
     query/key pair: the legacy exporter gathers in the graph (Gather), dynamo with GatherND or
     folds the 3·4·4 = 48 gathered values into a stored tensor. W = 7·3 = 21 in every form (the
-    framework's table): a folded tensor repeating its values (21 distinct of 48) counts them."""
+    framework's table): a folded tensor repeating its values (21 distinct of 48) counts them, and
+    so does a table read by a gather that repeats entries: with two of its values equal by
+    chance (`tie`), 20 in every form."""
+    table = TABLE.copy()
+    if tie:
+        table[6, 2] = table[0, 0]
     to_heads = helper.make_node("Transpose", ["rows"], ["bias"], perm=[2, 0, 1])
     add = helper.make_node("Add", ["x", "bias"], ["y"], name="/scores")
     if form == "gather":
         nodes = [helper.make_node("Gather", ["table", "index"], ["rows"]), to_heads, add]
-        inits = [stored("table", TABLE), stored("index", RELATIVE.astype(np.int64))]
+        inits = [stored("table", table), stored("index", RELATIVE.astype(np.int64))]
     elif form == "gathernd":
         nodes = [helper.make_node("GatherND", ["table", "index"], ["rows"]), to_heads, add]
-        inits = [stored("table", TABLE), stored("index", RELATIVE[..., None].astype(np.int64))]
+        inits = [stored("table", table), stored("index", RELATIVE[..., None].astype(np.int64))]
     else:
         nodes = [add]
-        inits = [stored("bias", TABLE[RELATIVE].transpose(2, 0, 1)[None])]
+        inits = [stored("bias", table[RELATIVE].transpose(2, 0, 1)[None])]
     r = onnxlayer.analyze(model(nodes, [value("x", 1, 3, 4, 4)], [value("y", 1, 3, 4, 4)], inits))
-    assert r.summary.params == 21
+    assert r.summary.params == 21 - tie
+
+
+def test_a_position_table_read_without_repeats_counts_every_element():
+    """Rows 0..3 of a 16×8 position table, two of its values equal, added to the data: 128 (a
+    gather that reads each row once is no relative-position index)."""
+    table = np.random.default_rng(5).standard_normal((16, 8)).astype(np.float32)
+    table[3, 7] = table[0, 0]
+    nodes = [helper.make_node("Gather", ["table", "positions"], ["p"]), helper.make_node("Add", ["x", "p"], ["y"], name="/add")]
+    inits = [stored("table", table), stored("positions", np.arange(4, dtype=np.int64))]
+    assert onnxlayer.analyze(model(nodes, [value("x", 1, 4, 8)], [value("y", 1, 4, 8)], inits)).summary.params == 128
 
 
 def test_repeated_values_count_in_full_where_they_are_no_gathered_table():
