@@ -24,7 +24,7 @@ from .loading import ModelSource, load_model_and_digest, model_sha256
 from .prepare import prepare
 from .registry import REGISTRY, Leaf
 from .result import AnalysisResult, GroupResult, LeafResult, ModelInfo
-from .summary import leaf_params, summarize
+from .summary import count_weights, summarize
 from .transfer import Settings
 from .version import __version__
 
@@ -70,7 +70,7 @@ def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] |
         info = ModelInfo(
             path=label,
             # of the file the user named (also for converted framework files), else of the bytes
-            sha256=model_sha256(label) if label and Path(label).is_file() and not _same_file(model, label) else digest,
+            sha256=model_sha256(label) if label and Path(label).is_file() and not _same_file(model, label) else digest.value(),
             opset=view.opset,
             producer=" ".join(x for x in (proto.producer_name, proto.producer_version) if x),
             ir_version=int(proto.ir_version),
@@ -98,10 +98,10 @@ def assemble(
 ) -> AnalysisResult:
     """Turn the walk into leaf results and the global summary."""
     warnings = list(view.warnings)
-    params = leaf_params(view, leaves)
+    weights = count_weights(view, leaves)
     results: list[LeafResult] = []
     group_results: dict[tuple, tuple[GroupResult, ...]] = {}  # leaves with the same unit groups share one tuple
-    for w, p in zip(walked, params):
+    for w, p in zip(walked, weights.per_leaf):
         lta = w.lta
         results.append(
             LeafResult(
@@ -132,7 +132,7 @@ def assemble(
         )
     opaque_warnings = _opaque_warnings(view, results, walked, strict)
     warnings += opaque_warnings
-    summary = summarize(view, walked, results, d, d0, warnings, dominators)
+    summary = summarize(view, walked, results, d, d0, warnings, dominators, weights)
     return AnalysisResult(
         model=info,
         settings={"tolerance": settings.tolerance, "domain": settings.domain},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
@@ -48,8 +49,10 @@ def summarize(
     d0: int,
     warnings: list[str],
     dominators: Dominators,
+    weights: WeightCount,
 ) -> Summary:
-    """The SPEC §3 global metrics over the leaves that reach an output (W over every leaf)."""
+    """The SPEC §3 global metrics over the leaves that reach an output (W over every leaf, as
+    `count_weights` counted it for the leaf results)."""
     live = [(w, r) for w, r in zip(walked, results) if w.reaches_output]
     nonlinear = [(w, r) for w, r in live if r.nonlinear]
     complexity = sum(r.complexity_bits for _, r in live)
@@ -65,7 +68,6 @@ def summarize(
     depth = max((r.depth for _, r in nonlinear), default=0)
     units = sum(r.units for _, r in live)
     macs = sum(r.macs for _, r in live)
-    weights = count_weights(view, [w.leaf for w in walked])
     params = sum(r.params for r in results) + weights.lookups
     warnings.extend(weights.notes)
     profile = tuple((r.depth, math.log2(r.d_in)) for _, r in nonlinear if r.d_in > 0)
@@ -176,10 +178,11 @@ class _Ledger:
     def __init__(self, view: GraphView) -> None:
         self.view = view
         self.counted: set[str] = set()
-        self.by_size: dict[int, list[tuple[str, tuple[float, float]]]] = {}  # counted origins with values, by element count
+        self.by_ends: dict[tuple, list[str]] = {}  # counted origins with values, by size, dtype, first and last value
         self.valueless: dict[int, list[str]] = {}  # counted origins without values, by element count
         self.tables: list[str] = []  # embedding tables without values (a tied head may copy one)
         self.from_weights: dict[str, bool] = {}  # static tensor -> computed from a stored float tensor
+        self.sizes: Counter[int] | None = None  # static tensors by element count, counted at the first weight
 
     def count(self, name: str, quantized: bool, lookup: bool = False, table: bool = False) -> int:
         """Elements of the weight behind `name` if not counted yet (0 for a copy or a non-weight);
@@ -198,19 +201,21 @@ class _Ledger:
         producer = view.producer(name)
         if producer is not None and producer.op_type != "Constant" and not self._from_weights(name):
             return 0  # computed from integer or bool constants and scalars only: a mask or a pattern
+        if not table and self._size_is_unique(t.size):
+            return t.size  # no other static tensor has its size: none can be its copy, its values are not read
         values = _stored_values(view, name)
         if values is None:
             self.valueless.setdefault(t.size, []).append(name)
             if lookup:
                 self.tables.append(name)
-        elif values.size > 1 and not np.all(values == values.flat[0]):  # a constant tensor may be a parameter at its initial value
-            peers = self.by_size.setdefault(t.size, [])
-            mark = _fingerprint(values)
+        elif values.size > 1 and not _one_value(values):  # a constant tensor may be a parameter at its initial value
+            # a transposed or reshaped copy starts and ends with the same values: only those are compared in full
+            flat = values.reshape(-1)
+            peers = self.by_ends.setdefault((values.size, values.dtype.str, flat[:1].tobytes(), flat[-1:].tobytes()), [])
             with np.errstate(all="ignore"):  # inf and nan weights compare unequal, without a warning
-                if any(_close(mark, other_mark) and _same_up_to_layout(values, _stored_values(view, other))
-                       for other, other_mark in peers):
+                if any(_same_up_to_layout(values, _stored_values(view, other)) for other in peers):
                     return 0
-            peers.append((name, mark))
+            peers.append(name)
             if table and not quantized and values.dtype in WIDE_FLOATS:
                 distinct = np.unique(values).size
                 if repeated or 2 * distinct <= values.size:
@@ -241,6 +246,11 @@ class _Ledger:
             else:
                 known[top] = any(known.get(i, False) for i in node.all_inputs if i)
         return known[name]
+
+    def _size_is_unique(self, size: int) -> bool:
+        if self.sizes is None:
+            self.sizes = Counter(t.size for t in self.view.tensors.values() if t.role == STATIC and t.resolved)
+        return self.sizes[size] <= 1
 
     def notes(self) -> tuple[str, ...]:
         """What W could not check: an embedding table and a weight of its size, both without values
@@ -300,11 +310,11 @@ def _stored_values(view: GraphView, name: str) -> np.ndarray | None:
     stored = view.stored.get(name)
     if stored is None:
         return view.value(name)
-    if stored.raw_data and stored.data_type in RAW_DTYPES:
+    if stored.data_type in RAW_DTYPES and (raw := stored.raw_data):  # each read of the field copies the payload: once
         dtype = np.dtype(RAW_DTYPES[stored.data_type])
-        if len(stored.raw_data) != math.prod(stored.dims) * dtype.itemsize:
+        if len(raw) != math.prod(stored.dims) * dtype.itemsize:
             return None  # a payload that does not fit its dims holds no values to compare
-        return np.frombuffer(stored.raw_data, dtype=dtype).reshape(tuple(stored.dims))
+        return np.frombuffer(raw, dtype=dtype).reshape(tuple(stored.dims))
     try:
         return numpy_helper.to_array(stored)
     except Exception:
@@ -316,20 +326,11 @@ RAW_DTYPES = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.f
               onnx.TensorProto.INT8: np.int8, onnx.TensorProto.UINT8: np.uint8}
 
 
-def _fingerprint(values: np.ndarray) -> tuple[float, float]:
-    """Sum and sum of squares: the same for a tensor and its transposed or reshaped copies (up to
-    rounding), so only tensors that agree on them are compared value by value."""
+def _one_value(values: np.ndarray) -> bool:
+    """Whether every element equals the first (the last is looked at first: most weights differ there)."""
     flat = values.reshape(-1)
-    if not np.issubdtype(flat.dtype, np.floating):
-        flat = flat.astype(np.float64)
-    with np.errstate(all="ignore"):  # inf and nan weights: their sums are no use, and no warning
-        return float(np.sum(flat, dtype=np.float64)), float(np.dot(flat, flat))
-
-
-def _close(mark: tuple[float, float], other: tuple[float, float]) -> bool:
-    """`np.allclose(mark, other, rtol=1e-5, atol=0)` on two fingerprints, in plain Python (a model's
-    weights of one size are compared pairwise: numpy's call costs 50 µs each)."""
-    return all(a == b or (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= 1e-5 * abs(b)) for a, b in zip(mark, other))
+    with np.errstate(all="ignore"):
+        return bool(flat[0] == flat[-1]) and bool(np.all(flat == flat[0]))
 
 
 def _same_up_to_layout(a: np.ndarray, b: np.ndarray | None) -> bool:
