@@ -20,7 +20,7 @@ from .budget import Budget
 from .errors import OpaqueLeafError
 from .fusion import build_leaves
 from .graph import GraphView
-from .loading import ModelSource, load_model_and_digest, model_sha256
+from .loading import ModelSource, load_for_analysis, model_sha256
 from .prepare import prepare
 from .registry import REGISTRY, Leaf
 from .result import AnalysisResult, GroupResult, LeafResult, ModelInfo
@@ -61,8 +61,9 @@ def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] |
                  strict: bool = False, fuse: bool = True, path: str | None = None, budget: Budget = Budget()) -> Analysis:
     """load → graph view → fusion → walk → result, keeping every intermediate."""
     with gc_paused():
-        proto, digest = load_model_and_digest(model, budget)
+        proto, digest, payloads = load_for_analysis(model, budget)
         view = prepare(proto, input_shapes, REGISTRY.has_rule, budget, REGISTRY.expansion)
+        view.payloads = payloads
         leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
         dominators = Dominators()
         walked, d, d0 = walk(view, leaves, settings, dominators)

@@ -158,6 +158,8 @@ class GraphView:
     #: the loaded model's initializers with their payload (the view's own model keeps small ones
     #: only): what parameter counting reads to recognise a tensor stored twice
     stored: Mapping[str, onnx.TensorProto] = field(default_factory=dict)
+    #: the payloads loading left in the model file, by initializer name (`loading.load_for_analysis`)
+    payloads: Mapping[str, memoryview] = field(default_factory=dict)
 
     @property
     def opset(self) -> int:

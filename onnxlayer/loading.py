@@ -8,6 +8,7 @@ small constants only.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import stat
 import threading
@@ -21,6 +22,7 @@ from google.protobuf.message import DecodeError, Message
 
 from .budget import Budget
 from .errors import ModelLoadError
+from .wire import strip_payloads
 
 ModelSource = Union[str, os.PathLike, bytes, onnx.ModelProto]
 
@@ -75,7 +77,7 @@ class Digest:
     #: Below this many bytes the hash is taken at once (a thread costs more than it saves).
     THREADED = 1 << 22
 
-    def __init__(self, data: bytes | None) -> None:
+    def __init__(self, data: bytes | memoryview | None) -> None:
         self._value: list[str | None] = [None]
         self._thread = None
         if data is None:
@@ -97,6 +99,43 @@ class Digest:
         return self._value[0]
 
 
+def load_for_analysis(source: ModelSource, budget: Budget = Budget()) -> tuple[onnx.ModelProto, Digest, dict[str, memoryview]]:
+    """`load_model_and_digest`, and for a file, without parsing the payloads of large
+    initializers (`wire.strip_payloads`): the file is mapped, not read, and the payloads stay
+    there, returned by initializer name for what reads their values (parameter counting). The
+    model's initializers of more than `SMALL_CONSTANT` elements then hold dims and type only:
+    preparation keeps no more of them (`skeleton`)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return (*load_model_and_digest(source, budget), {})
+    label = str(Path(source))
+    with open_regular(source) as (fd, size):
+        _check_size(source, size, budget)
+        try:
+            mapped = memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ)) if size else None
+        except (OSError, ValueError):  # a file system without mappings: read it
+            mapped = None
+    if mapped is None:
+        model, digest = load_model_and_digest(source, budget)
+        return model, digest, {}
+    cut = strip_payloads(mapped, SMALL_CONSTANT) if size > SMALL_CONSTANT else None  # smaller: nothing to cut
+    if cut is None:
+        data = mapped.tobytes()
+        model, digest, payloads = _parse(data, label), Digest(data), {}
+    else:
+        data, where = cut
+        model, digest = _parse(data, label), Digest(mapped)
+        payloads = {name: mapped[offset:offset + length] for name, (offset, length) in where.items()}
+    _validate(model, label)
+    return model, digest, payloads
+
+
+def _check_size(path: str | os.PathLike, size: int, budget: Budget) -> None:
+    if size > MAX_PROTOBUF_BYTES:
+        raise ModelLoadError(f"{Path(path)}: {size:,} bytes, beyond the 2 GB a protobuf can hold "
+                             "(an ONNX file this large must keep its weights as external data)")
+    budget.check_memory(PARSE_FACTOR * size, f"reading {Path(path)} ({size:,} bytes)")
+
+
 def read_model_file(path: str | os.PathLike, budget: Budget = Budget()) -> bytes:
     """The bytes of the regular file at `path` (symlinks followed), size checked before reading.
 
@@ -104,10 +143,7 @@ def read_model_file(path: str | os.PathLike, budget: Budget = Budget()) -> bytes
     non-blocking, and the type is taken from the opened descriptor (no race with a rename).
     """
     with open_regular(path) as (fd, size):
-        if size > MAX_PROTOBUF_BYTES:
-            raise ModelLoadError(f"{Path(path)}: {size:,} bytes, beyond the 2 GB a protobuf can hold "
-                                 "(an ONNX file this large must keep its weights as external data)")
-        budget.check_memory(PARSE_FACTOR * size, f"reading {Path(path)} ({size:,} bytes)")
+        _check_size(path, size, budget)
         chunks, left = [], size
         while left > 0:  # a file that grows while read is cut at the size checked
             chunk = os.read(fd, min(left, 1 << 30))  # a model file is mostly one read: no joined copy

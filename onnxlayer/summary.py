@@ -310,11 +310,14 @@ def _stored_values(view: GraphView, name: str) -> np.ndarray | None:
     stored = view.stored.get(name)
     if stored is None:
         return view.value(name)
-    if stored.data_type in RAW_DTYPES and (raw := stored.raw_data):  # each read of the field copies the payload: once
+    left = view.payloads.get(name)  # left in the model file by loading
+    if stored.data_type in RAW_DTYPES and (raw := left if left is not None else stored.raw_data):  # a read copies: once
         dtype = np.dtype(RAW_DTYPES[stored.data_type])
         if len(raw) != math.prod(stored.dims) * dtype.itemsize:
             return None  # a payload that does not fit its dims holds no values to compare
         return np.frombuffer(raw, dtype=dtype).reshape(tuple(stored.dims))
+    if left is not None:
+        stored = onnx.TensorProto(name=stored.name, data_type=stored.data_type, dims=stored.dims, raw_data=left.tobytes())
     try:
         return numpy_helper.to_array(stored)
     except Exception:
