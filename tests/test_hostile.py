@@ -614,3 +614,18 @@ def test_loading_never_copies_a_tensor_payload_out_of_the_model(tmp_path):
     finally:
         tracemalloc.stop()
     assert payload.nbytes <= peak < 1.5 * payload.nbytes
+
+
+def test_control_characters_in_names_stay_on_one_line(run, tmp_path):
+    """An unknown op type holding a group separator (the fuzz found one: str.splitlines breaks at
+    it): its warning is one line, the character escaped."""
+    outcome = run(["analyze", save(tmp_path, one_node("Ge\x1dm", (1, 4), (1, 4))), "--format", "json"])
+    assert (outcome.problems(), outcome.code) == ([], 0), outcome
+    assert "Ge\\x1dm" in outcome.stderr and len(outcome.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["compare"]])
+def test_a_newline_in_a_name_stays_on_one_line(run, tmp_path, command):
+    dangling = model([helper.make_node("Add", ["x", "no\nsuch"], ["y"])], [value("x", 1, 4)], [value("y", 1, 4)])
+    outcome = contract(run([*command, save(tmp_path, dangling), "--format", "json"]), 2)
+    assert "no\\nsuch" in outcome.stderr

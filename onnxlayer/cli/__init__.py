@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from ..errors import OnnxLayerError, OpaqueLeafError
 from ..version import __version__
 from ..fitcache import NO_CACHE_ENV
-from .shared import EXIT_ERROR, EXIT_OK, EXIT_STRICT
+from .shared import EXIT_ERROR, EXIT_OK, EXIT_STRICT, say
 
 #: The subcommands (each the module of that name in this package), in the order `--help` lists them.
 COMMANDS = ("analyze", "convert", "ops", "zoo", "compare", "report", "diff", "check", "audit", "algebra", "probe")
@@ -70,10 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except OpaqueLeafError as exc:
-        print(f"onnxlayer: {exc}", file=sys.stderr)
+        say(f"onnxlayer: {exc}")
         return EXIT_STRICT
     except OnnxLayerError as exc:
-        print(f"onnxlayer: error: {exc}", file=sys.stderr)
+        say(f"onnxlayer: error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("onnxlayer: interrupted", file=sys.stderr)
@@ -81,12 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except (MemoryError, RecursionError) as exc:
-        print(f"onnxlayer: error: the model is too large or deep to analyse here ({type(exc).__name__})", file=sys.stderr)
+        say(f"onnxlayer: error: the model is too large or deep to analyse here ({type(exc).__name__})")
         return EXIT_ERROR
     except Exception as exc:  # a bug: still one line, and a way to see the traceback
         if os.environ.get("ONNXLAYER_DEBUG"):
             raise
-        print(f"onnxlayer: internal error: {type(exc).__name__}: {exc} (set ONNXLAYER_DEBUG=1 for a traceback)", file=sys.stderr)
+        say(f"onnxlayer: internal error: {type(exc).__name__}: {exc} (set ONNXLAYER_DEBUG=1 for a traceback)")
         return EXIT_ERROR
     finally:
         if before is None:

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..api import analyze
 from ..errors import SettingsError
 from ..present import analysis as present
-from .shared import (EXIT_OK, add_budget, add_framework, add_settings, budget, framework_options, input_shapes, model_source,
-                     write_output)
+from .shared import (EXIT_OK, add_budget, add_framework, add_settings, budget, framework_options, input_shapes,
+                     model_source, say, write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
     write_output(present.render(result, args.format, top=args.top, group_by=group_by), args.output)
     if args.output or args.format != "table":  # the report's warnings do not reach the terminal: these must
         for w in result.opaque_warnings:
-            print(f"onnxlayer: warning: {w}", file=sys.stderr)
+            say(f"onnxlayer: warning: {w}")
     return EXIT_OK

@@ -4,13 +4,12 @@ rule, 2 bad arguments."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..audit import DEFAULT_MAX_MEMORY_GIB, DEFAULT_STORE, DEFAULT_TIMEOUT, audit
 from ..audit.tasks import EXECUTORS
 from ..present import audit as present
 from ..present import html
-from .shared import add_fitting, add_input_shape, input_shapes, write_output
+from .shared import add_fitting, add_input_shape, input_shapes, say, write_output
 
 
 def _limit(text: str) -> float | None:
@@ -63,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
     write_output(present.render(result, args.format), args.output)
     if args.report:
         write_output(html.render_audit(result), args.report)
-    print(f"onnxlayer audit: {result.counts.line()}", file=sys.stderr)
+    say(f"onnxlayer audit: {result.counts.line()}")
     return result.exit_code

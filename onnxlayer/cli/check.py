@@ -10,7 +10,7 @@ from ..gate import check, init_policy
 from ..present import check as present
 from ..present import html
 from .compare import zoo_sources
-from .shared import (EXIT_OK, add_framework, add_input_shape, framework_options, input_shapes, write_output)
+from .shared import (EXIT_OK, add_framework, add_input_shape, framework_options, input_shapes, say, write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         # the machine report went to a file (or is the stdout): the log still gets a line per rule
         print(present.render_text(result), end="", file=sys.stdout if args.output else sys.stderr)
     for w in result.warnings:
-        print(f"onnxlayer: warning: {w}", file=sys.stderr)
+        say(f"onnxlayer: warning: {w}")
     return result.exit_code
 
 

@@ -3,7 +3,6 @@ correlations with published accuracy; with --report, the same as a self-containe
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from ..api import ZOO_PREFIX, compare
@@ -13,7 +12,7 @@ from ..models_access import zoo_module
 from ..present import comparison as present
 from ..present import html
 from ..study import AccuracyStudy, accuracy_study, read_accuracy
-from .shared import EXIT_ERROR, EXIT_OK, add_budget, add_settings, budget, input_shapes, write_output
+from .shared import EXIT_ERROR, EXIT_OK, add_budget, add_settings, budget, input_shapes, say, write_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         write_output(html.render_comparison(result, study), args.report)
     for r in result.failed:
-        print(f"onnxlayer: {r.model}: {r.error}", file=sys.stderr)
+        say(f"onnxlayer: {r.model}: {r.error}")
     for w in result.warnings:
-        print(f"onnxlayer: warning: {w}", file=sys.stderr)
+        say(f"onnxlayer: warning: {w}")
     return EXIT_ERROR if result.failed else EXIT_OK

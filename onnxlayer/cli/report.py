@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from ..api import ZOO_PREFIX, compare, layer_expression, to_onnx_source
@@ -10,8 +9,8 @@ from ..errors import SettingsError
 from ..models_access import zoo_input_shapes, zoo_model
 from ..present import html
 from .compare import accuracy_of, add_accuracy, study_of, zoo_sources
-from .shared import (EXIT_ERROR, EXIT_OK, add_budget, add_framework, add_settings, budget, framework_options, input_shapes,
-                     write_output)
+from .shared import (EXIT_ERROR, EXIT_OK, add_budget, add_framework, add_settings, budget, framework_options,
+                     input_shapes, say, write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     cmp = compare(items, shapes, **settings)
     write_output(html.render_comparison(cmp, study_of(cmp, accuracy, args)), args.output)
     for r in cmp.failed:
-        print(f"onnxlayer: {r.model}: {r.error}", file=sys.stderr)
+        say(f"onnxlayer: {r.model}: {r.error}")
     for w in cmp.warnings:
-        print(f"onnxlayer: warning: {w}", file=sys.stderr)
+        say(f"onnxlayer: warning: {w}")
     return EXIT_ERROR if cmp.failed else EXIT_OK

@@ -16,6 +16,12 @@ if TYPE_CHECKING:  # pragma: no cover
 EXIT_OK, EXIT_STRICT, EXIT_ERROR = 0, 1, 2
 
 
+def say(text: str) -> None:
+    """Print `text` on stderr as one line: control characters and line breaks escaped (a model's
+    names may hold any, and one of them would break a message in two)."""
+    print("".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text), file=sys.stderr)
+
+
 def add_input_shape(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x224x224",
                    help="fix a graph input's shape (repeatable); batch dims default to 1")
