@@ -208,6 +208,9 @@ class _Ledger:
             self.valueless.setdefault(t.size, []).append(name)
             if lookup:
                 self.tables.append(name)
+        elif values.size > 1 and _one_value(values) and not values.flat[0] and (
+                producer is not None or len(set(t.consumers)) > 1):
+            return 0  # zeros an exporter wrote for an absent bias: in a Constant node, or one tensor shared by layers
         elif values.size > 1 and not _one_value(values):  # a constant tensor may be a parameter at its initial value
             # a transposed or reshaped copy starts and ends with the same values: only those are compared in full
             flat = values.reshape(-1)

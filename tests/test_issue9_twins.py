@@ -194,3 +194,26 @@ def test_the_initial_states_of_a_recurrent_op_are_no_weights():
              stored("h0", np.zeros((1, 1, 3), np.float32)), stored("c0", np.zeros((1, 1, 3), np.float32))]
     r = onnxlayer.analyze(model(nodes, [value("x", 5, 1, 2)], [value("seq", 5, 1, 1, 3)], inits))
     assert r.summary.params == 24 + 36 + 24
+
+
+@pytest.mark.parametrize("form", ["legacy", "dynamo"])
+def test_zeros_written_for_an_absent_bias_are_no_weight(form):
+    """A norm without a learned bias (PoolFormerV2): the legacy exporter gives each
+    LayerNormalization a zero bias in a Constant node; dynamo adds one zero tensor shared by
+    every layer of that width. Neither counts; a zero bias initializer that one layer reads is a
+    bias at its initial value and counts (8). Scales: 8 per norm, two norms; W = 2·8 + 8."""
+    scales = [weight("s0", 8), weight("s1", 8)]
+    own_bias = numpy_helper.from_array(np.zeros(8, np.float32), "b")
+    nodes, inits = [], [*scales, own_bias]
+    if form == "legacy":
+        for k in range(2):
+            nodes.append(helper.make_node("Constant", [], [f"z{k}"], value=numpy_helper.from_array(np.zeros(8, np.float32))))
+        nodes += [helper.make_node("LayerNormalization", ["x", "s0", "z0"], ["n0"]),
+                  helper.make_node("LayerNormalization", ["n0", "s1", "z1"], ["n1"])]
+    else:
+        inits.append(numpy_helper.from_array(np.zeros(8, np.float32), "zeros"))
+        nodes += [helper.make_node("LayerNormalization", ["x", "s0"], ["m0"]), helper.make_node("Add", ["m0", "zeros"], ["n0"]),
+                  helper.make_node("LayerNormalization", ["n0", "s1"], ["m1"]), helper.make_node("Add", ["m1", "zeros"], ["n1"])]
+    nodes.append(helper.make_node("Add", ["n1", "b"], ["y"]))
+    r = onnxlayer.analyze(model(nodes, [value("x", 1, 4, 8)], [value("y", 1, 4, 8)], inits))
+    assert r.summary.params == 2 * 8 + 8
