@@ -402,6 +402,16 @@ def test_an_empty_loop_body_is_a_graph_error(run, tmp_path):
     contract(run(["analyze", save(tmp_path, m)]), 2, "Loop node 'loop'", "body needs 3 inputs")
 
 
+def test_a_control_flow_attribute_of_the_wrong_type_inside_a_body_is_a_graph_error(run, tmp_path):
+    """An If inside a Loop's body whose else_branch is an INT (the long fuzz found it: unrolling
+    read it as a graph)."""
+    then = helper.make_graph([helper.make_node("Relu", ["h"], ["t"])], "then", [], [value("t")])
+    branch = helper.make_node("If", ["c"], ["ho"], name="if", then_branch=then, else_branch=3)
+    m = relu_loop(3)
+    m.graph.node[0].attribute[0].g.CopyFrom(loop_body([branch]))
+    contract(run(["analyze", save(tmp_path, m)]), 2, "If node 'if'", "else_branch", "INT")
+
+
 def test_a_complex_trip_count_is_a_graph_error_without_numpy_warnings(run, tmp_path):
     m = relu_loop(3)
     m.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.array(3 + 1j, np.complex64), "M"))
