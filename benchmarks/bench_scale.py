@@ -37,7 +37,8 @@ path, nodes = sys.argv[1], int(sys.argv[2])
 wall, cpu = time.perf_counter(), time.process_time()
 result = onnxlayer.analyze(path, budget=onnxlayer.Budget(max_nodes=max(nodes, 50_000), max_memory=64 << 30))
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+with open('/proc/self/status') as f:  # VmHWM: this program's peak (ru_maxrss keeps the parent's from before exec)
+    peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith('VmHWM:'))
 print(json.dumps({"wall": wall, "cpu": cpu, "peak": peak, "imported": imported, "leaves": len(result.leaves)}))
 """
 
