@@ -87,11 +87,20 @@ def check_operands(members: Sequence[Node], constants: Mapping[str, np.ndarray],
     """Every constant of a chain broadcasts to x's `dims` (ONNX's unidirectional broadcasting, as
     a PRelu slope must): a chain keeps x's shape. Else a ShapeError naming the member reading it."""
     for name, v in constants.items():
-        if v.ndim <= len(dims) and all(a in (1, b) for a, b in zip(v.shape[::-1], reversed(dims))):
-            continue
-        node = next(m for m in members if name in m.inputs)
-        raise ShapeError(f"{node.op_type} node {node.name!r}: its static input {name!r} of shape {_dims_text(v.shape)} does "
-                         f"not broadcast to {_dims_text(dims)}, the shape of the data it applies to", tensor=name)
+        if not broadcasts_to(v.shape, dims):
+            node = next(m for m in members if name in m.inputs)
+            raise broadcast_error(node, name, v.shape, dims)
+
+
+def broadcasts_to(shape: Sequence[int], dims: Sequence[int]) -> bool:
+    """Whether `shape` broadcasts to `dims` one way (ONNX's unidirectional broadcasting)."""
+    return len(shape) <= len(dims) and all(a in (1, b) for a, b in zip(reversed(shape), reversed(dims)))
+
+
+def broadcast_error(node: Node, name: str, shape: Sequence[int], dims: Sequence[int]) -> ShapeError:
+    """The error for input `name` of `node` that does not broadcast to the data's `dims`."""
+    return ShapeError(f"{node.op_type} node {node.name!r}: its input {name!r} of shape {_dims_text(shape)} does "
+                      f"not broadcast to {_dims_text(dims)}, the shape of the data it applies to", tensor=name)
 
 
 def _dims_text(dims: Sequence[int]) -> str:

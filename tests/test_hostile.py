@@ -495,8 +495,14 @@ def prelu_chain() -> onnx.ModelProto:
     return model(nodes, [value("x", 1, 4)], [value("y", 1, 4)], [numpy_helper.from_array(np.ones(3, np.float32), "a")])
 
 
-def test_a_prelu_slope_that_does_not_broadcast_is_one_line(run, tmp_path):
-    contract(run(["analyze", save(tmp_path, prelu_chain())]), 2, "PRelu node 'prelu'", "'a' of shape 3", "1x4")
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_prelu_slope_that_does_not_broadcast_is_one_line(run, tmp_path, fused):
+    """In a fused chain, and alone (its own leaf: ONNX's shape inference lets it through)."""
+    m = prelu_chain()
+    if not fused:
+        del m.graph.node[0]
+        m.graph.node[0].input[0] = "x"
+    contract(run(["analyze", save(tmp_path, m)]), 2, "PRelu node 'prelu'", "'a' of shape 3", "1x4")
 
 
 # ------------------------------------------------------------------ folding reads and computes within bounds

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from ..elementwise import broadcast_error, broadcasts_to
 from ..pattern import (CHUNK, GroupPattern, LeafPattern, NotProbed, PatternContext, Segmentation, compact, flat,
                        segmentation, sign_pattern, unary_pattern)
 from ..registry import MAP, SQUARE, Elementwise, FunctionOf, LeafContext, Rule, fixed, groups, register, with_attrs
@@ -258,7 +259,18 @@ def _clip(attr, a):
 register("Relu", kind="pwl", function=fixed(RELU), elementwise=MAP, pattern=relu_pattern)(pwl_rule(2, "max(x, 0): 2 pieces"))
 two_slopes = pwl_rule(2, "two slopes: 2 pieces")
 register("LeakyRelu", kind="pwl", function=with_attrs(LEAKY_RELU, "alpha"), elementwise=MAP, pattern=leaky_relu_pattern)(two_slopes)
-register("PRelu", kind="pwl", elementwise=Elementwise("map", _prelu), pattern=prelu_pattern)(two_slopes)
+
+
+@register("PRelu", kind="pwl", elementwise=Elementwise("map", _prelu), pattern=prelu_pattern)
+def prelu(ctx: LeafContext) -> LTA:
+    """two slopes: 2 pieces"""
+    slope, x = ctx.in_dims(1) if ctx.has_input(1) else (), ctx.in_dims(0)
+    per_channel = len(slope) == 1 and len(x) > 1 and slope[0] == x[1]  # opset < 7 files: one slope per channel
+    if not (broadcasts_to(slope, x) or per_channel):
+        raise broadcast_error(ctx.leaf.node, ctx.leaf.node.inputs[1], slope, x)
+    return two_slopes(ctx)
+
+
 register("Abs", kind="pwl", function=fixed(ABS), elementwise=MAP, pattern=abs_pattern)(pwl_rule(2, "|x|: 2 pieces"))
 register("ThresholdedRelu", kind="pwl", function=with_attrs(THRESHOLDED_RELU, "alpha"), elementwise=MAP,
          pattern=thresholded_relu_pattern)(pwl_rule(2, "x above a threshold, else 0: 2 pieces"))
