@@ -123,7 +123,7 @@ def _child(task: Task, fd: int) -> None:
 
 
 def _analyse(task: Task) -> dict[str, Any]:
-    from ..errors import OnnxLayerError
+    from ..errors import OnnxLayerError, OutOfMemoryError
 
     try:
         if task.check is not None:
@@ -134,6 +134,8 @@ def _analyse(task: Task) -> dict[str, Any]:
 
         result = analyze(task.path, _shapes_for(task), tolerance=task.settings.tolerance,
                          domain=task.settings.domain, path=task.label)
+    except OutOfMemoryError:  # the analysis's MemoryError under this worker's address-space limit
+        raise MemoryError from None
     except OnnxLayerError as exc:
         # name the model as the report does, not by the worker's copy (a Dask worker's temporary file)
         return {"status": "failed", "reason": f"{BAD_INPUT}: {exc}".replace(task.path, task.label)}
