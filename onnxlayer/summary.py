@@ -201,17 +201,19 @@ class _Ledger:
         producer = view.producer(name)
         if producer is not None and producer.op_type != "Constant" and not self._from_weights(name):
             return 0  # computed from integer or bool constants and scalars only: a mask or a pattern
-        if not table and self._size_is_unique(t.size):
+        # a Constant node's value, or one tensor several layers read: zeros there stand for an absent bias
+        placeholder = producer is not None or len(set(t.consumers)) > 1
+        if not table and not placeholder and self._size_is_unique(t.size):
             return t.size  # no other static tensor has its size: none can be its copy, its values are not read
         values = _stored_values(view, name)
         if values is None:
             self.valueless.setdefault(t.size, []).append(name)
             if lookup:
                 self.tables.append(name)
-        elif values.size > 1 and _one_value(values) and not values.flat[0] and (
-                producer is not None or len(set(t.consumers)) > 1):
-            return 0  # zeros an exporter wrote for an absent bias: in a Constant node, or one tensor shared by layers
-        elif values.size > 1 and not _one_value(values):  # a constant tensor may be a parameter at its initial value
+        elif values.size > 1 and _one_value(values):  # a constant tensor may be a parameter at its initial value
+            if placeholder and not values.flat[0]:
+                return 0  # zeros an exporter wrote for a bias the layer does not have
+        elif values.size > 1:
             # a transposed or reshaped copy starts and ends with the same values: only those are compared in full
             flat = values.reshape(-1)
             peers = self.by_ends.setdefault((values.size, values.dtype.str, flat[:1].tobytes(), flat[-1:].tobytes()), [])

@@ -217,3 +217,13 @@ def test_zeros_written_for_an_absent_bias_are_no_weight(form):
     nodes.append(helper.make_node("Add", ["n1", "b"], ["y"]))
     r = onnxlayer.analyze(model(nodes, [value("x", 1, 4, 8)], [value("y", 1, 4, 8)], inits))
     assert r.summary.params == 2 * 8 + 8
+
+
+def test_a_shared_zero_bias_of_a_size_no_other_tensor_has_is_no_weight():
+    """The rule does not depend on another tensor sharing its size (W reads the values of a
+    tensor of a unique size only where they can matter): one zero tensor of 5 added in two
+    layers counts 0."""
+    zeros = numpy_helper.from_array(np.zeros(5, np.float32), "zeros")
+    nodes = [helper.make_node("Add", ["x", "zeros"], ["a"]), helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("Add", ["r", "zeros"], ["y"])]
+    assert onnxlayer.analyze(model(nodes, [value("x", 1, 4, 5)], [value("y", 1, 4, 5)], [zeros])).summary.params == 0
