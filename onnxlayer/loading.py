@@ -78,25 +78,22 @@ class Digest:
     THREADED = 1 << 22
 
     def __init__(self, data: bytes | memoryview | None) -> None:
-        self._value: list[str | None] = [None]
-        self._thread = None
-        if data is None:
-            return
-        if len(data) < self.THREADED:
-            self._value[0] = hashlib.sha256(data).hexdigest()
-            return
+        self._value: str | None = None
+        self._thread: threading.Thread | None = None
+        if data is not None and len(data) < self.THREADED:
+            self._hash(data)
+        elif data is not None:
+            self._thread = threading.Thread(target=self._hash, args=(data,), name="onnxlayer-sha256", daemon=True)
+            self._thread.start()
 
-        def run() -> None:
-            self._value[0] = hashlib.sha256(data).hexdigest()
-
-        self._thread = threading.Thread(target=run, name="onnxlayer-sha256", daemon=True)
-        self._thread.start()
+    def _hash(self, data: bytes | memoryview) -> None:
+        self._value = hashlib.sha256(data).hexdigest()
 
     def value(self) -> str | None:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        return self._value[0]
+        return self._value
 
 
 def load_for_analysis(source: ModelSource, budget: Budget = Budget()) -> tuple[onnx.ModelProto, Digest, dict[str, memoryview]]:

@@ -30,9 +30,15 @@ def strip_payloads(buf: memoryview, limit: int) -> tuple[bytes, dict[str, tuple[
     elements, and where each cut payload lies in `buf` by initializer name (offset, length);
     None when nothing is cut or the walk meets anything irregular."""
     payloads: dict[str, tuple[int, int]] = {}
+
+    def tensor(start: int, end: int) -> bytes | None:
+        return _cut_tensor(buf, start, end, limit, payloads)
+
+    def graph(start: int, end: int) -> bytes | None:
+        return _rewrite(buf, start, end, GRAPH_INITIALIZER, tensor)
+
     try:
-        out = _rewrite(buf, 0, len(buf), MODEL_GRAPH, lambda s, e: _rewrite(buf, s, e, GRAPH_INITIALIZER,
-                                                                             lambda ts, te: _cut_tensor(buf, ts, te, limit, payloads)))
+        out = _rewrite(buf, 0, len(buf), MODEL_GRAPH, graph)
     except _Malformed:
         return None
     return (out, payloads) if out is not None and payloads else None
