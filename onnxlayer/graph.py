@@ -417,12 +417,18 @@ def _check_schema(node: Node, opsets: Mapping[str, int]) -> None:
     (custom domains, unknown types) are left alone: they become opaque leaves.
     """
     domain = "" if node.domain == "ai.onnx" else node.domain
-    given = node.proto.attribute
-    attributes = tuple([(a.name, a.type, bool(a.ref_attr_name)) for a in given]) if given else ()
-    problem = _schema_problem(node.op_type, domain, opsets.get(domain, 1), tuple([bool(i) for i in node.inputs]),
-                              len(node.outputs), attributes)
+    problem = schema_problem(node.proto, opsets.get(domain, 1))
     if problem:
         raise GraphError(f"node {node.name!r} ({node.op_type}) {problem}")
+
+
+def schema_problem(proto: onnx.NodeProto, version: int) -> str | None:
+    """What the node breaks in its ONNX schema at opset `version` of its domain (input and output
+    counts, required inputs and attributes, attribute types), or None."""
+    domain = "" if proto.domain == "ai.onnx" else proto.domain
+    given = proto.attribute
+    attributes = tuple([(a.name, a.type, bool(a.ref_attr_name)) for a in given]) if given else ()
+    return _schema_problem(proto.op_type, domain, version, tuple([bool(i) for i in proto.input]), len(proto.output), attributes)
 
 
 @lru_cache(maxsize=4096)

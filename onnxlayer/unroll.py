@@ -23,7 +23,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .errors import GraphError
-from .graph import subgraphs
+from .graph import schema_problem, subgraphs
 from .loading import default_opset
 
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
@@ -351,24 +351,15 @@ def _scan_length(node: onnx.NodeProto, dims: Callable[[str], tuple | None]) -> i
     return shape[axis]
 
 
-#: The attributes of If, Loop and Scan that unrolling reads, with their types.
-ATTRIBUTE_TYPES = {"then_branch": onnx.AttributeProto.GRAPH, "else_branch": onnx.AttributeProto.GRAPH,
-                   "body": onnx.AttributeProto.GRAPH, "num_scan_inputs": onnx.AttributeProto.INT,
-                   **{key: onnx.AttributeProto.INTS for key in ("scan_input_axes", "scan_input_directions", "scan_output_axes",
-                                                                "scan_output_directions", "directions")}}
-
-
 def check_signature(node: onnx.NodeProto, opset: int) -> None:
     """A control-flow node's subgraphs must fit its inputs and outputs (ONNX's own checker would
     refuse them; unrolling would index past their ends). Before opset 9, Scan's first input is
     `sequence_lens`, which its body does not see."""
     if node.domain not in ("", "ai.onnx") or node.op_type not in CONTROL_FLOW:
         return
-    for a in node.attribute:
-        expected = ATTRIBUTE_TYPES.get(a.name)
-        if expected is not None and a.type != expected:
-            raise GraphError(f"{_label(node)} has attribute {a.name!r} of type {onnx.AttributeProto.AttributeType.Name(a.type)}, "
-                             f"not {onnx.AttributeProto.AttributeType.Name(expected)}")
+    problem = schema_problem(node, opset)  # nodes in subgraphs have not met the view's schema check yet
+    if problem:
+        raise GraphError(f"{_label(node)} {problem}")
     outs = len(node.output)
     if node.op_type == "If":
         for key in ("then_branch", "else_branch"):
