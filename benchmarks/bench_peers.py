@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,19 +175,11 @@ def keras_models(directory: Path) -> list[Model]:
     if importlib.util.find_spec("tensorflow") is None:
         print("skipped the Keras models: TensorFlow is not installed (extra 'tensorflow')")
         return []
-    made = []
-    for name, builder in (("DenseNet-121 (Keras)", "DenseNet121"), ("EfficientNet-B0 (Keras)", "EfficientNetB0")):
-        path = directory / f"keras_{builder.lower()}.onnx"
-        if not path.exists():
-            print(f"converting Keras {builder} (once)", flush=True)
-            code = ("import sys, onnx, keras\nfrom onnxlayer.converters import convert\n"
-                    f"model = keras.applications.{builder}(weights=None, input_shape=(224, 224, 3))\n"
-                    "onnx.save(convert(model), sys.argv[1])")
-            if subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True).returncode:
-                print(f"skipped {name}: the conversion failed")
-                continue
-        made.append(Model(name, path, input_shapes(onnx.load(path, load_external_data=False)), True))
-    return made
+    code = ("import sys, onnx, keras\nfrom onnxlayer.converters import convert\n"
+            "model = getattr(keras.applications, sys.argv[2])(weights=None, input_shape=(224, 224, 3))\n"
+            "onnx.save(convert(model), sys.argv[1])")
+    return [model for name, builder in (("DenseNet-121 (Keras)", "DenseNet121"), ("EfficientNet-B0 (Keras)", "EfficientNetB0"))
+            if (model := converted_once(name, directory / f"keras_{builder.lower()}.onnx", code, builder)) is not None]
 
 
 def timm_models(directory: Path) -> list[Model]:
@@ -198,19 +189,22 @@ def timm_models(directory: Path) -> list[Model]:
         last = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else "import failed"
         print(f"skipped the timm models: timm does not import here ({last})")
         return []
-    made = []
-    for arch in ("resnet50", "densenet121", "efficientnet_b0"):
-        path = directory / f"timm_{arch}.onnx"
-        if not path.exists():
-            print(f"exporting timm {arch} (once)", flush=True)
-            code = ("import sys, onnx, timm, torch\nfrom onnxlayer.converters import convert\n"
-                    f"model = timm.create_model({arch!r}, pretrained=False).eval()\n"
-                    "onnx.save(convert(model, torch.randn(1, 3, 224, 224)), sys.argv[1])")
-            if subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True).returncode:
-                print(f"skipped timm {arch}: the export failed")
-                continue
-        made.append(Model(f"{arch} (timm)", path, input_shapes(onnx.load(path, load_external_data=False)), True))
-    return made
+    code = ("import sys, onnx, timm, torch\nfrom onnxlayer.converters import convert\n"
+            "model = timm.create_model(sys.argv[2], pretrained=False).eval()\n"
+            "onnx.save(convert(model, torch.randn(1, 3, 224, 224)), sys.argv[1])")
+    return [model for arch in ("resnet50", "densenet121", "efficientnet_b0")
+            if (model := converted_once(f"{arch} (timm)", directory / f"timm_{arch}.onnx", code, arch)) is not None]
+
+
+def converted_once(name: str, path: Path, code: str, argument: str) -> Model | None:
+    """The model `code` writes to `path` (run once, in a fresh interpreter, as `code PATH
+    ARGUMENT`; kept for later runs), or None when that fails."""
+    if not path.exists():
+        print(f"converting {name} (once)", flush=True)
+        if subprocess.run([sys.executable, "-c", code, str(path), argument], capture_output=True, text=True).returncode:
+            print(f"skipped {name}: the conversion failed")
+            return None
+    return Model(name, path, input_shapes(onnx.load(path, load_external_data=False)), True)
 
 
 def transformer(directory: Path, layers: int = 12, hidden: int = 2048, vocab: int = 32000, seq: int = 128) -> Model:
