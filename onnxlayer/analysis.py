@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-import onnx
 
 from . import ops as _ops  # noqa: F401  (registers every rule)
 from .algebra import Dominators, LeafWalk, log2_ratio, walk
@@ -46,7 +45,6 @@ def gc_paused() -> Iterator[None]:
 class Analysis:
     """The analysis with the pieces it was computed from (for algebra, probes, tools)."""
 
-    proto: onnx.ModelProto
     view: GraphView
     leaves: list[Leaf]
     walked: list[LeafWalk]
@@ -62,7 +60,11 @@ def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] |
     """load → graph view → fusion → walk → result, keeping every intermediate."""
     with gc_paused():
         proto, digest, payloads = load_for_analysis(model, budget)
-        view = prepare(proto, input_shapes, REGISTRY.has_rule, budget, REGISTRY.expansion)
+        producer = " ".join(x for x in (proto.producer_name, proto.producer_version) if x)
+        ir_version, graph_name = int(proto.ir_version), proto.graph.name
+        owned = proto is not model  # parsed here from a file or bytes, not the caller's ModelProto
+        handed, proto = [proto], None  # preparation holds the only reference, and may let the model go
+        view = prepare(handed.pop(), input_shapes, REGISTRY.has_rule, budget, REGISTRY.expansion, owned=owned)
         view.payloads = payloads
         leaves = build_leaves(view, settings) if fuse else build_leaves(view, settings, fusions=())
         dominators = Dominators()
@@ -73,12 +75,12 @@ def run_analysis(model: ModelSource, input_shapes: Mapping[str, Sequence[int]] |
             # of the file the user named (also for converted framework files), else of the bytes
             sha256=model_sha256(label) if label and Path(label).is_file() and not _same_file(model, label) else digest.value(),
             opset=view.opset,
-            producer=" ".join(x for x in (proto.producer_name, proto.producer_version) if x),
-            ir_version=int(proto.ir_version),
-            graph_name=proto.graph.name,
+            producer=producer,
+            ir_version=ir_version,
+            graph_name=graph_name,
         )
         result = assemble(view, leaves, walked, d, d0, settings, info, dominators, strict)
-    return Analysis(proto, view, leaves, walked, d, d0, dominators, settings, result)
+    return Analysis(view, leaves, walked, d, d0, dominators, settings, result)
 
 
 def _same_file(model: ModelSource, label: str) -> bool:

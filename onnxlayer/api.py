@@ -173,5 +173,5 @@ def layer_expression(
     settings = Settings(float(tolerance), float(domain))
     with gc_paused(), out_of_memory_as_error(budget.max_memory):  # the decomposition builds many small objects too
         a = run_analysis(model, input_shapes, settings, strict=strict, fuse=fuse, path=path, budget=budget)
-        root, d_at = decompose(a.view, a.walked, a.d, a.d0, a.dominators, a.result.model.path or a.proto.graph.name or "model")
+        root, d_at = decompose(a.view, a.walked, a.d, a.d0, a.dominators, a.result.model.path or a.result.model.graph_name or "model")
     return LayerExpression(root, a.result, a.walked, d_at)

@@ -64,7 +64,7 @@ class Tensor:
     elem_type: int = 0
     shape: tuple | None = None
     producer: int | None = None
-    consumers: list[int] = field(default_factory=list)
+    consumers: tuple[int, ...] = ()  # the nodes reading it, by index (once per input it is)
     role: str = STATIC
     source: bool = False
     initializer: bool = False
@@ -122,7 +122,9 @@ class Node:
     domain: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    proto: onnx.NodeProto
+    #: the graph's repeated field of nodes, which holds this one at `index` (`proto`): one
+    #: reference shared by the graph's nodes instead of a protobuf wrapper kept for each
+    graph_nodes: Any = field(repr=False, compare=False)
     implicit_inputs: tuple[str, ...] = ()
     #: given inputs, then the names its subgraphs read from the enclosing scope (the view's checks,
     #: order and roles read it several times; a field, so that no instance dict is made)
@@ -131,6 +133,10 @@ class Node:
     def __post_init__(self) -> None:
         given = self.inputs if all(self.inputs) else tuple([i for i in self.inputs if i])  # mostly the same tuple
         self.all_inputs = given + self.implicit_inputs if self.implicit_inputs else given
+
+    @property
+    def proto(self) -> onnx.NodeProto:
+        return self.graph_nodes[self.index]
 
     def attr(self, name: str, default: Any = None) -> Any:
         """The attribute's value (strings decoded), or `default` if the node does not set it."""
@@ -335,7 +341,8 @@ def _nodes(g: onnx.GraphProto, opsets: Mapping[str, int], names: dict[str, str] 
     nodes: list[Node] = []
     used_names: set[str] = set()
     intern = (names if names is not None else {}).setdefault
-    for k, proto in enumerate(g.node):
+    graph_nodes = g.node
+    for k, proto in enumerate(graph_nodes):
         name = proto.name or f"{proto.op_type}_{k}"
         if name in used_names:
             name = f"{name}_{k}"
@@ -345,7 +352,7 @@ def _nodes(g: onnx.GraphProto, opsets: Mapping[str, int], names: dict[str, str] 
         implicit = tuple(sorted(set().union(*map(_outer_refs, subs)) - set(inputs))) if subs else ()
         op_type, domain = proto.op_type, proto.domain
         node = Node(k, name, intern(op_type, op_type), intern(domain, domain), inputs, tuple([intern(o, o) for o in proto.output]),
-                    proto, implicit)
+                    graph_nodes, implicit)
         _check_schema(node, opsets)
         nodes.append(node)
     return nodes
@@ -403,9 +410,12 @@ def _index(model: onnx.ModelProto) -> tuple[list[Node], dict[str, Tensor], list[
                 if t is None:
                     t = tensors[out] = Tensor(out)
                 t.producer = node.index
+    readers: dict[str, list[int]] = {}
     for node in nodes:
         for name in node.all_inputs:
-            tensors[name].consumers.append(node.index)
+            readers.setdefault(name, []).append(node.index)
+    for name, indices in readers.items():  # a tuple: 48 bytes for one reader, where a list takes 88
+        tensors[name].consumers = tuple(indices)
     return nodes, tensors, inputs, [o.name for o in g.output], opsets
 
 

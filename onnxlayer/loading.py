@@ -218,19 +218,30 @@ def _non_utf8_field(message: Message, path: str = "model") -> str | None:
     Doc strings are skipped: nothing reads them, and legacy producers wrote Latin-1 there.
     Only text and message fields are read: a tensor's payload is never copied out.
     """
+    found = _non_utf8_in(message)
+    return None if found is None else path + found
+
+
+def _non_utf8_in(message: Message) -> str | None:
+    """`_non_utf8_field`'s path below `message` (".field[k]..."); the path is spelled out only
+    for the field found (a model's thousands of sound fields make no strings)."""
     for name, is_text, repeated in _text_fields(message.DESCRIPTOR):
-        if not repeated and not is_text and not message.HasField(name):
-            continue
-        value = getattr(message, name)
-        for k, item in enumerate(value if repeated else [value]):
-            where = f"{path}.{name}" + (f"[{k}]" if repeated else "")
-            if is_text:
-                if isinstance(item, bytes):
-                    return where
-            else:
-                found = _non_utf8_field(item, where)
-                if found:
-                    return found
+        if is_text:
+            value = getattr(message, name)
+            if repeated:
+                if bytes in map(type, value):
+                    return f".{name}[{[type(v) for v in value].index(bytes)}]"
+            elif type(value) is bytes:
+                return f".{name}"
+        elif repeated:
+            for k, item in enumerate(getattr(message, name)):
+                found = _non_utf8_in(item)
+                if found is not None:
+                    return f".{name}[{k}]{found}"
+        elif message.HasField(name):
+            found = _non_utf8_in(getattr(message, name))
+            if found is not None:
+                return f".{name}{found}"
     return None
 
 
@@ -308,6 +319,20 @@ def skeleton(model: onnx.ModelProto, limit: int = SMALL_CONSTANT) -> onnx.ModelP
         else:
             g.initializer.append(_stub(init))
     return out
+
+
+def copy_fields(source: onnx.ModelProto | onnx.GraphProto, target: onnx.ModelProto | onnx.GraphProto,
+                skip: tuple[str, ...]) -> None:
+    """Copy every field of `source` into `target` but those named in `skip`."""
+    for field, value in source.ListFields():
+        if field.name in skip:
+            continue
+        if is_repeated(field):
+            getattr(target, field.name).extend(value)
+        elif field.type == field.TYPE_MESSAGE:
+            getattr(target, field.name).CopyFrom(value)
+        else:
+            setattr(target, field.name, value)
 
 
 def _stub(init: onnx.TensorProto) -> onnx.TensorProto:

@@ -25,7 +25,7 @@ from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input
 from .expansion import ExpanderOf, expand_ops
 from .graph import (DATA, FOLD_LIMIT, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type,
                     evaluate_node, shape_of, single_node_model, subgraphs)
-from .loading import default_opset, skeleton, upgrade_if_old, version_warnings
+from .loading import copy_fields, default_opset, skeleton, upgrade_if_old, version_warnings
 from .quantization import fold_quantization
 from .sequences import flatten_sequences, has_sequence_ops
 from .unroll import CONTROL_FLOW, has_control_flow, rename_outer_refs, unroll_control_flow, unrolled_size
@@ -53,6 +53,7 @@ def prepare(
     has_rule: Callable[[str, str, int], bool] | None = None,
     budget: Budget = Budget(),
     expansion: ExpanderOf | None = None,
+    owned: bool = False,
 ) -> GraphView:
     """Check, strip, upgrade, inline, fix input shapes, infer shapes and build the graph view.
 
@@ -60,12 +61,16 @@ def prepare(
     rather than expanded into their function bodies. `budget` bounds the nodes unrolling and
     inlining may make and what folding may compute, checked before the work. `expansion(op_type,
     domain, opset)` gives the registry's expansion of an op that stands for float ops (SPEC §4 e).
+    `owned`: the caller hands over its only reference to `model`, which preparation then lets go
+    once it has its own copy (the initializers parameter counting reads are copied out of it), so
+    that a large graph is not held twice (or three times, with the inferred copy).
     """
     warnings = version_warnings(model)
     hazards = _precheck(model, budget)
     fold_budget = FoldBudget(budget)
-    stored = {init.name: init for init in model.graph.initializer if init.data_location != onnx.TensorProto.EXTERNAL}
-    model = skeleton(model)
+    stored = {init.name: _own(init) if owned else init
+              for init in model.graph.initializer if init.data_location != onnx.TensorProto.EXTERNAL}
+    model = skeleton(model)  # for an owned model, the last reference to it
     model, note = upgrade_if_old(model)
     if note:
         warnings.append(note)
@@ -105,8 +110,30 @@ def prepare(
         _resolve_shapes(view)
         _drop_unread_open_outputs(view)
     check_data_shapes(view)
+    _forget_inferred_types(view)
     view.stored = stored
     return view
+
+
+def _forget_inferred_types(view: GraphView) -> None:
+    """Keep the view's model without the types shape inference wrote for every tensor: the view
+    holds its tensors' shapes, and nothing reads those types again. They were about half of the
+    inferred model (its nodes, copied here, are the other half), which the view no longer keeps."""
+    lean = onnx.ModelProto()
+    copy_fields(view.model, lean, skip=("graph",))
+    copy_fields(view.model.graph, lean.graph, skip=("value_info",))
+    view.model = lean
+    graph_nodes = lean.graph.node
+    for node in view.nodes:
+        node.graph_nodes = graph_nodes
+
+
+def _own(init: onnx.TensorProto) -> onnx.TensorProto:
+    """A copy of an initializer in a message of its own: a part of a message keeps the whole
+    message it belongs to alive (protobuf allocates a message and its parts together)."""
+    copy = onnx.TensorProto()
+    copy.CopyFrom(init)
+    return copy
 
 
 def _dims_of(view: GraphView) -> Callable[[str], tuple | None]:

@@ -22,7 +22,7 @@ from onnx import helper
 
 from ..errors import OnnxLayerError, SettingsError
 from ..graph import DISCRETE, GraphView
-from ..loading import is_repeated
+from ..loading import copy_fields
 from ..pattern import ExtraOutput
 
 PROVIDERS = ("auto", "cpu", "cuda")
@@ -125,10 +125,10 @@ def runnable_model(
 ) -> onnx.ModelProto:
     """The prepared model with real initializers, sources as inputs, a symbolic batch dim, and `fetch` as outputs."""
     model = onnx.ModelProto()
-    _copy_fields(view.model, model, skip=("graph",))
+    copy_fields(view.model, model, skip=("graph",))
     g = model.graph
     # the view's own initializers are not copied; its value infos were inferred with batch 1: onnxruntime infers again
-    _copy_fields(view.model.graph, g, skip=("initializer", "value_info"))
+    copy_fields(view.model.graph, g, skip=("initializer", "value_info"))
     g.initializer.extend(initializers)
 
     # sources computed inside the graph (embedding outputs) become inputs: cut their producers
@@ -173,20 +173,6 @@ def runnable_model(
         elem = extra_types.get(name) or view.tensors[name].elem_type
         g.output.append(helper.make_tensor_value_info(name, elem, None))
     return model
-
-
-def _copy_fields(source: onnx.ModelProto | onnx.GraphProto, target: onnx.ModelProto | onnx.GraphProto,
-                 skip: tuple[str, ...]) -> None:
-    """Copy every field of `source` into `target` but those named in `skip`."""
-    for field, value in source.ListFields():
-        if field.name in skip:
-            continue
-        if is_repeated(field):
-            getattr(target, field.name).extend(value)
-        elif field.type == field.TYPE_MESSAGE:
-            getattr(target, field.name).CopyFrom(value)
-        else:
-            setattr(target, field.name, value)
 
 
 def _batched(vi: onnx.ValueInfoProto) -> onnx.ValueInfoProto:
