@@ -548,6 +548,26 @@ def test_non_utf8_name_is_a_load_error():
         onnxlayer.analyze(raw)
 
 
+@pytest.mark.parametrize("marker, where", [
+    (b"x_in", r"model\.graph\.node\[0\]\.input\[0\]"),  # a repeated text field: its position
+    (b"then_y", r"model\.graph\.node\[0\]\.attribute\[0\]\.g\.node\[0\]\.output\[0\]"),  # inside a subgraph
+    (b"sub_graph", r"model\.graph\.node\[0\]\.attribute\[0\]\.g\.name"),
+])
+def test_non_utf8_text_is_named_by_its_path(marker, where):
+    """The error names the field as onnx.proto spells it: a string in a list by its position, one
+    inside a subgraph through the attribute that holds it."""
+    branch = helper.make_graph([helper.make_node("Identity", ["x_in"], ["then_y"])], "sub_graph", [],
+                               [helper.make_tensor_value_info("then_y", TensorProto.FLOAT, [2])])
+    node = helper.make_node("If", ["x_in"], ["y"], then_branch=branch, else_branch=branch)
+    m = helper.make_model(helper.make_graph([node], "g", [helper.make_tensor_value_info("x_in", TensorProto.BOOL, [])],
+                                            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])]))
+    raw = m.SerializeToString()
+    assert raw.count(marker) >= 1
+    broken = raw.replace(marker, marker[:-1] + b"\xb6", 1)  # the first occurrence: file order is field order
+    with pytest.raises(onnxlayer.ModelLoadError, match=where + " is not valid UTF-8"):
+        onnxlayer.analyze(broken)
+
+
 def test_wrong_input_count_is_a_graph_error():
     """set_op_type: Relu → PRelu left PRelu with one input (fusion indexed its slope)."""
     m = _mutated("cnn", lambda m: setattr(m.graph.node[1], "op_type", "PRelu"))
