@@ -14,6 +14,7 @@ from typing import Sequence
 
 from .bounds import region_bits
 from .errors import ShapeError
+from .fitcache import remembered
 from .graph import DATA, GraphView
 from .registry import REGISTRY, Leaf, LeafContext
 from .transfer import LTA, Settings
@@ -42,9 +43,21 @@ def leaf_complexity(lta: LTA, d_in: int) -> float:
     return sum(_region_bits(g.units, g.pieces, d_in) for g in lta.groups)
 
 
-# region_bits is a pure function of three ints that costs ~1 ms for wide sums; repeated
-# layers (and the block algebra re-evaluating sub-blocks) ask for the same triples
-_region_bits = lru_cache(maxsize=1 << 16)(region_bits)
+#: Region bounds summing more terms than this are kept in the fit cache: a long sum costs 0.1–20 ms
+#: (a wide CNN asks for dozens), a read from the cache about 30 µs.
+CACHED_TERMS = 128
+
+
+def _bounded_regions(units: int, pieces: int, dim: int) -> float:
+    terms = min(units, dim)
+    if terms >= units or terms <= CACHED_TERMS or pieces <= 1:  # no sum (p^u, or 1), or a short one
+        return region_bits(units, pieces, dim)
+    return remembered(("region_bits", units, pieces, dim), lambda: region_bits(units, pieces, dim))
+
+
+# region_bits is a pure function of three ints; repeated layers (and the block algebra
+# re-evaluating sub-blocks) ask for the same triples
+_region_bits = lru_cache(maxsize=1 << 16)(_bounded_regions)
 
 
 def log2_ratio(num: int, den: int) -> float | None:

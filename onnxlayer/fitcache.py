@@ -2,7 +2,8 @@
 
 A fit is named by a key (what is fitted, its parameters, ε, B, the grid, the tool's version
 and a fingerprint of the code that fits); the count is kept in memory and in one small file per
-key under the cache directory:
+key under the cache directory. Region bounds that take a long sum (`algebra.leaf_complexity`)
+are kept the same way, as the exact double (`float.hex`):
 
 - `$ONNXLAYER_CACHE_DIR` if set (set and empty: no disk cache),
 - else `$XDG_CACHE_HOME/onnxlayer`, else `~/.cache/onnxlayer`;
@@ -30,7 +31,7 @@ CACHE_DIR_ENV, NO_CACHE_ENV = "ONNXLAYER_CACHE_DIR", "ONNXLAYER_NO_CACHE"
 #: Entries kept in memory before the memo starts over (each is a small tuple and an int).
 MEMORY_ENTRIES = 1 << 16
 
-_memory: dict[Hashable, int | None] = {}
+_memory: dict[Hashable, int | float | None] = {}
 _MISSING = object()
 
 
@@ -45,10 +46,10 @@ def cache_dir() -> Path | None:
     return Path(base) / "onnxlayer"
 
 
-def remembered_pieces(key: Hashable, compute: Callable[[], int | None]) -> int | None:
-    """The piece count of the fit named by `key` (a tuple of str, int, float, bytes, None and
-    tuples), None where the fit has none (a function not finite on the grid): from memory, else
-    from disk, else `compute()` stored in both."""
+def remembered(key: Hashable, compute: Callable[[], int | float | None]) -> int | float | None:
+    """The value named by `key` (a tuple of str, int, float, bytes, None and tuples): a piece
+    count, None where a fit has none (a function not finite on the grid), or a float: from
+    memory, else from disk, else `compute()` stored in both."""
     found = _memory.get(key, _MISSING)
     if found is not _MISSING:
         return found
@@ -97,19 +98,20 @@ def code_fingerprint() -> str:
     return _fingerprint[0]
 
 
-def _read(path: Path, text: str) -> int | None | object:
-    """The count stored at `path` for `text` (its full key, checked), else `_MISSING`."""
+def _read(path: Path, text: str) -> int | float | None | object:
+    """The value stored at `path` for `text` (its full key, checked), else `_MISSING`."""
     try:
-        stored_key, _, count = path.read_text(encoding="utf-8").rpartition("\n")
+        stored_key, _, value = path.read_text(encoding="utf-8").rpartition("\n")
         if stored_key != text:
             return _MISSING
-        return None if count == "None" else int(count)
+        return None if value == "None" else float.fromhex(value) if "x" in value or "n" in value else int(value)
     except (OSError, ValueError, UnicodeDecodeError):
         return _MISSING
 
 
-def _write(path: Path, text: str, count: int | None) -> None:
-    """Store `count` for `text` at `path` atomically (temporary file, then rename); errors ignored."""
+def _write(path: Path, text: str, value: int | float | None) -> None:
+    """Store `value` for `text` at `path` atomically (temporary file, then rename); errors ignored.
+    A float is written as `float.hex`: read back, it is the same double."""
     import tempfile
 
     try:
@@ -117,7 +119,7 @@ def _write(path: Path, text: str, count: int | None) -> None:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".fit-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(f"{text}\n{count}")
+                f.write(f"{text}\n{value.hex() if isinstance(value, float) else value}")
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .elementwise import chain_columns, chain_constants, chain_signature, elementwise_entry, evaluate_columns
-from .fitcache import remembered_pieces
+from .fitcache import remembered
 from .graph import DATA, SHAPE_ONLY_OPS, GraphView, Node
 from .ops.fused import FUSED_DOMAIN  # importing the ops registers the entries fusion reads
 from .registry import Leaf, node_attr
@@ -253,7 +253,7 @@ def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | No
     signature = chain_signature(region, x, y, constants, dims, opset)
     if signature is None:
         return fit()
-    return remembered_pieces((signature, settings.tolerance, settings.domain, GRID_POINTS), fit)
+    return remembered((signature, settings.tolerance, settings.domain, GRID_POINTS), fit)
 
 
 class _Shapes:

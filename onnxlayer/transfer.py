@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from .fitcache import function_fingerprint, remembered_pieces
+from .fitcache import function_fingerprint, remembered
 
 #: SPEC §2 kinds of leaves.
 KINDS = ("structural", "linear", "pwl", "smooth", "product", "normalization", "quantizer", "opaque")
@@ -170,4 +170,4 @@ def function_pieces(function: ScalarFunction, params: tuple, tolerance: float, d
     lo, hi = function.domain(domain, *params)
     key = ("function", function.name, function_fingerprint(function.fn), tuple(params), float(tolerance), float(lo),
            float(hi), GRID_POINTS)
-    return remembered_pieces(key, lambda: pieces(lambda x: function.fn(x, *params), lo, hi, tolerance))
+    return remembered(key, lambda: pieces(lambda x: function.fn(x, *params), lo, hi, tolerance))

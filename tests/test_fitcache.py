@@ -2,6 +2,7 @@
 is read back instead of fitted again, and that concurrent processes share it safely."""
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import subprocess
@@ -56,12 +57,12 @@ def test_a_count_is_read_back_not_fitted_again(cache):
         return 7
 
     key = ("test", "read back", 0.01, 8.0)
-    assert fitcache.remembered_pieces(key, fit) == 7
+    assert fitcache.remembered(key, fit) == 7
     assert len(entries(cache)) == 1
     fitcache._memory.clear()  # as a new process would start
-    assert fitcache.remembered_pieces(key, fit) == 7
+    assert fitcache.remembered(key, fit) == 7
     assert calls == [1]
-    assert fitcache.remembered_pieces(("test", "another key", 0.01, 8.0), fit) == 7
+    assert fitcache.remembered(("test", "another key", 0.01, 8.0), fit) == 7
     assert calls == [1, 1] and len(entries(cache)) == 2
 
 
@@ -70,8 +71,36 @@ def test_a_fit_without_pieces_is_remembered_too(cache):
     fit = lambda: calls.append(1)  # noqa: E731  (returns None: not finite on the grid)
     for _ in range(2):
         fitcache._memory.clear()
-        assert fitcache.remembered_pieces(("test", "none"), fit) is None
+        assert fitcache.remembered(("test", "none"), fit) is None
     assert calls == [1]
+
+
+@pytest.mark.parametrize("value", [1 / 3, math.pi * 2**60, 5e-324, 0.0, 123456.789, float("inf")])
+def test_a_float_is_read_back_as_the_same_double(cache, value):
+    key = ("test", "float", repr(value))
+    assert fitcache.remembered(key, lambda: value) == value
+    fitcache._memory.clear()
+    back = fitcache.remembered(key, lambda: pytest.fail("computed again"))
+    assert type(back) is float and back == value and math.copysign(1, back) == math.copysign(1, value)
+
+
+def test_long_region_sums_are_kept_and_short_ones_are_not(cache, monkeypatch):
+    """A region bound summing thousands of binomial terms goes to disk, read back as the
+    exact double; a short sum or the closed form p^u is cheaper to compute than to read."""
+    from onnxlayer import algebra
+    from onnxlayer.bounds import region_bits
+
+    algebra._region_bits.cache_clear()
+    long_sum = (100_000, 2, 4096)  # Σ_{j≤4096} C(100000, j): > 10 ms of big-integer terms
+    expected = math.log2(sum(math.comb(100_000, j) for j in range(4097)))
+    assert algebra._region_bits(*long_sum) == pytest.approx(expected, rel=1e-12)
+    assert algebra._region_bits(50, 2, 100) == 50.0 and algebra._region_bits(300, 2, 100) == region_bits(300, 2, 100)
+    assert len(entries(cache)) == 1
+    fitcache._memory.clear()  # as a new process would start
+    algebra._region_bits.cache_clear()
+    monkeypatch.setattr(algebra, "region_bits", lambda *args: pytest.fail(f"summed again: {args}"))
+    assert algebra._region_bits(*long_sum) == region_bits(*long_sum)
+    algebra._region_bits.cache_clear()
 
 
 def test_function_pieces_go_to_disk_with_their_settings(cache):
@@ -86,14 +115,14 @@ def test_function_pieces_go_to_disk_with_their_settings(cache):
 
 def test_damaged_entries_are_fitted_again(cache):
     key = ("test", "damaged")
-    fitcache.remembered_pieces(key, lambda: 5)
+    fitcache.remembered(key, lambda: 5)
     (path,) = entries(cache)
     for damage in ("", "garbage", path.read_text().rpartition("\n")[0] + "\nnot a number", "\x00\xff"):
         path.write_text(damage, encoding="utf-8", errors="surrogateescape")
         fitcache._memory.clear()
-        assert fitcache.remembered_pieces(key, lambda: 5) == 5
+        assert fitcache.remembered(key, lambda: 5) == 5
     fitcache._memory.clear()
-    assert fitcache.remembered_pieces(key, lambda: 6) == 5  # repaired by the last fit
+    assert fitcache.remembered(key, lambda: 6) == 5  # repaired by the last fit
 
 
 def test_an_unusable_cache_directory_is_no_error(tmp_path, monkeypatch):
@@ -101,7 +130,7 @@ def test_an_unusable_cache_directory_is_no_error(tmp_path, monkeypatch):
     blocker.write_text("not a directory")
     monkeypatch.setenv("ONNXLAYER_CACHE_DIR", str(blocker / "cache"))
     fitcache._memory.clear()
-    assert fitcache.remembered_pieces(("test", "unusable"), lambda: 3) == 3
+    assert fitcache.remembered(("test", "unusable"), lambda: 3) == 3
 
 
 def _fit_in_child(directory: str, key: tuple, count: int, rounds: int, queue) -> None:
@@ -109,7 +138,7 @@ def _fit_in_child(directory: str, key: tuple, count: int, rounds: int, queue) ->
     seen = []
     for _ in range(rounds):
         fitcache._memory.clear()
-        seen.append(fitcache.remembered_pieces(key, lambda: count))
+        seen.append(fitcache.remembered(key, lambda: count))
     queue.put(seen)
 
 
