@@ -105,6 +105,21 @@ def test_console_script_runs(cnn_path):
     assert proc.returncode == 0 and json.loads(proc.stdout)["summary"]["input_dim"] == 64
 
 
+def test_the_command_exits_like_python_does(tmp_path):
+    """The command skips the interpreter's teardown, not what a normal exit does: exit handlers
+    run after the output, everything written is flushed (a large JSON into a pipe), the exit code
+    is main's."""
+    launcher = ("import atexit, sys; atexit.register(lambda: print('exit handler ran', file=sys.stderr)); "
+                "from onnxlayer.cli import entry_point; sys.argv = ['onnxlayer', *sys.argv[1:]]; entry_point()")
+    proc = subprocess.run([sys.executable, "-c", launcher, "analyze", "--zoo", "resnet50", "--format", "json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr.splitlines()[-1] == "exit handler ran"
+    assert len(json.loads(proc.stdout)["leaves"]) > 50
+    proc = subprocess.run([sys.executable, "-c", launcher, "analyze", str(tmp_path / "missing.onnx")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [f"onnxlayer: error: {tmp_path / 'missing.onnx'}: no such file",
+                                                                 "exit handler ran"]
+
+
 def test_subcommands_are_one_module_each():
     from onnxlayer import cli
 
