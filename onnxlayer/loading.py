@@ -317,7 +317,7 @@ def skeleton(model: onnx.ModelProto, limit: int = SMALL_CONSTANT) -> onnx.ModelP
         if count <= limit and init.data_location != onnx.TensorProto.EXTERNAL:
             g.initializer.append(init)
         else:
-            g.initializer.append(_stub(init))
+            g.initializer.append(stub(init))
     return out
 
 
@@ -335,7 +335,8 @@ def copy_fields(source: onnx.ModelProto | onnx.GraphProto, target: onnx.ModelPro
             setattr(target, field.name, value)
 
 
-def _stub(init: onnx.TensorProto) -> onnx.TensorProto:
+def stub(init: onnx.TensorProto) -> onnx.TensorProto:
+    """The initializer's name, type and dims, its payload left out (marked as stored elsewhere)."""
     stub = onnx.TensorProto(name=init.name, data_type=init.data_type)
     stub.dims.extend(init.dims)
     stub.data_location = onnx.TensorProto.EXTERNAL

@@ -23,9 +23,9 @@ from .budget import Budget, FoldBudget
 from .dedupe import merge_duplicate_nodes
 from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
 from .expansion import ExpanderOf, expand_ops
-from .graph import (DATA, FOLD_LIMIT, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type,
+from .graph import (DATA, FLOAT_TYPES, FOLD_LIMIT, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type,
                     evaluate_node, shape_of, single_node_model, subgraphs)
-from .loading import copy_fields, default_opset, skeleton, upgrade_if_old, version_warnings
+from .loading import copy_fields, default_opset, skeleton, stub, upgrade_if_old, version_warnings
 from .quantization import fold_quantization
 from .sequences import flatten_sequences, has_sequence_ops
 from .unroll import CONTROL_FLOW, has_control_flow, rename_outer_refs, unroll_control_flow, unrolled_size
@@ -382,15 +382,65 @@ def _example_dims(shape: onnx.TensorShapeProto) -> str:
 # --------------------------------------------------------------------------- shape inference
 
 
+#: Ops whose inferred output shapes never depend on the values of their float inputs (the inputs'
+#: shapes only): float weights read only by these reach shape inference as dims and type.
+SHAPE_BLIND = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min",
+                         "Mean", "PRelu", "BatchNormalization", "InstanceNormalization", "LayerNormalization",
+                         "GroupNormalization", "Gather", "Where"})
+#: Payloads (bytes) below which a model goes to shape inference as it is: leaving out less is not
+#: worth copying the graph around it.
+BLIND_PAYLOAD_BYTES = 1 << 20
+
+
 def _infer(model: onnx.ModelProto, hazards: Sequence[str] = (), budget: Budget = Budget()) -> onnx.ModelProto:
     """ONNX shape inference (with data propagation); in a child process when the model holds
-    `hazards` (ops whose inference can crash), so that a crash is an error, not the end."""
+    `hazards` (ops whose inference can crash), so that a crash is an error, not the end.
+
+    Shape inference serialises the model, parses it in C++ and back: the float weights no shape
+    depends on (`_shape_blind_weights`) go as dims and type, and the inferred model gets the
+    model's own initializers back (inference adds types; it never changes an initializer)."""
+    blind = _shape_blind_weights(model)
+    if blind:
+        sent = onnx.ModelProto()
+        copy_fields(model, sent, skip=("graph",))
+        copy_fields(model.graph, sent.graph, skip=("initializer",))
+        sent.graph.initializer.extend([stub(init) if init.name in blind else init for init in model.graph.initializer])
+    else:
+        sent = model
     if hazards and hasattr(os, "fork"):
-        return _infer_in_child(model, hazards, budget)
-    try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except Exception as exc:
-        raise ShapeError(f"ONNX shape inference failed: {_first_line(exc)}") from None
+        inferred = _infer_in_child(sent, hazards, budget)
+    else:
+        try:
+            inferred = onnx.shape_inference.infer_shapes(sent, check_type=False, strict_mode=False, data_prop=True)
+        except Exception as exc:
+            raise ShapeError(f"ONNX shape inference failed: {_first_line(exc)}") from None
+    if blind:
+        del inferred.graph.initializer[:]
+        inferred.graph.initializer.extend(model.graph.initializer)
+    return inferred
+
+
+def _shape_blind_weights(model: onnx.ModelProto) -> set[str]:
+    """Names of the float initializers of more than 64 elements that only `SHAPE_BLIND` ops of the
+    main graph read (no subgraph, no graph output): nothing shape inference computes depends
+    on their values. Empty when they hold less than `BLIND_PAYLOAD_BYTES`."""
+    g = model.graph
+    candidates = {init.name: init for init in g.initializer
+                  if init.data_type in FLOAT_TYPES and init.data_location != onnx.TensorProto.EXTERNAL
+                  and math.prod(init.dims) > 64}
+    if not candidates:
+        return set()
+    for node in g.node:
+        if node.attribute and subgraphs(node):
+            return set()  # subgraphs read outer names without listing them: keep every value
+        if node.domain not in ("", "ai.onnx") or node.op_type not in SHAPE_BLIND:
+            for name in node.input:
+                candidates.pop(name, None)
+    for o in g.output:
+        candidates.pop(o.name, None)
+    if sum(init.ByteSize() for init in candidates.values()) < BLIND_PAYLOAD_BYTES:
+        return set()
+    return set(candidates)
 
 
 def _infer_in_child(model: onnx.ModelProto, hazards: Sequence[str], budget: Budget) -> onnx.ModelProto:

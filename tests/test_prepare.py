@@ -229,3 +229,46 @@ def test_versions_newer_than_onnx_knows_are_warned():
         f"opset 999 of ai.onnx is newer than the installed onnx {onnx.__version__} knows ({newest[1]}); "
         f"its ops are read with their opset {newest[1]} schemas",
     ]
+
+
+def _weights_and_a_shape_from_values() -> onnx.ModelProto:
+    """A conv with a 1.2 MB weight (its values decide no shape), a Resize whose output shape ONNX
+    computes from the values of its scales, and a 1.2 MB float table read by a Slice."""
+    rng = np.random.default_rng(0)
+    conv_w = rng.normal(size=(64, 32, 12, 12)).astype(np.float32)  # 294,912 elements
+    nodes = [
+        helper.make_node("Conv", ["x", "conv_w"], ["c"], pads=[0, 0, 0, 0]),
+        helper.make_node("Resize", ["c", "", "scales"], ["y"], mode="nearest"),
+        helper.make_node("Slice", ["table", "zero", "two"], ["z"]),
+    ]
+    inits = [numpy_helper.from_array(conv_w, "conv_w"), numpy_helper.from_array(np.array([1, 1, 2, 3], np.float32), "scales"),
+             numpy_helper.from_array(np.arange(300_000, dtype=np.float32), "table"),
+             numpy_helper.from_array(np.array([0], np.int64), "zero"), numpy_helper.from_array(np.array([2], np.int64), "two")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_shape_inference_gets_weights_whose_values_decide_no_shape_as_dims_only():
+    """Only the conv weight is left out of what shape inference reads; the types it infers are
+    ONNX's own on the whole model, and the inferred model holds the weights, values included."""
+    m = _weights_and_a_shape_from_values()
+    assert prepare_module._shape_blind_weights(m) == {"conv_w"}
+    ours = prepare_module._infer(m)
+    onnx_own = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False, data_prop=True)
+    assert [v.SerializeToString() for v in ours.graph.value_info] == [v.SerializeToString() for v in onnx_own.graph.value_info]
+    assert [o.SerializeToString() for o in ours.graph.output] == [o.SerializeToString() for o in onnx_own.graph.output]
+    assert [i.SerializeToString() for i in ours.graph.initializer] == [i.SerializeToString() for i in m.graph.initializer]
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*ours.graph.value_info, *ours.graph.output]}
+    assert shapes["c"] == [1, 64, 5, 5] and shapes["y"] == [1, 64, 10, 15]  # (16 − 12) + 1, then × the scales' values
+
+
+def test_small_or_shared_weights_go_to_shape_inference_whole():
+    m = _weights_and_a_shape_from_values()
+    m.graph.node.append(helper.make_node("Cast", ["conv_w"], ["w_int"], to=TensorProto.INT64))  # a reader not in SHAPE_BLIND
+    assert prepare_module._shape_blind_weights(m) == set()
+    small = helper.make_model(helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(np.eye(16, dtype=np.float32), "w")]))
+    assert prepare_module._shape_blind_weights(small) == set()  # 1 KB: not worth copying the graph
