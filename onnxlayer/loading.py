@@ -8,6 +8,7 @@ small constants only.
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 import os
 import stat
@@ -295,8 +296,25 @@ def version_warnings(model: onnx.ModelProto) -> list[str]:
     return notes
 
 
-def skeleton(model: onnx.ModelProto, limit: int = SMALL_CONSTANT) -> onnx.ModelProto:
-    """A copy of `model` whose large initializers keep dims and type but no payload."""
+#: What a skeleton keeps of a model and of its graph (training graphs, annotations and the
+#: graph's doc string and metadata are read by no step of the analysis).
+SKELETON_FIELDS = frozenset({"ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string",
+                             "opset_import", "functions", "metadata_props", "graph"})
+SKELETON_GRAPH_FIELDS = frozenset({"name", "node", "input", "output", "value_info", "sparse_initializer", "initializer"})
+
+
+def skeleton(model: onnx.ModelProto, limit: int = SMALL_CONSTANT, in_place: bool = False) -> onnx.ModelProto:
+    """A copy of `model` whose large initializers keep dims and type but no payload (`stub`);
+    `in_place`: `model` itself made so, for a caller that owns it (no copy of the graph)."""
+    if in_place:
+        for message, kept in ((model, SKELETON_FIELDS), (model.graph, SKELETON_GRAPH_FIELDS)):
+            for field, _ in message.ListFields():
+                if field.name not in kept:
+                    message.ClearField(field.name)
+        for init in model.graph.initializer:
+            if is_large(init, limit):
+                _stub_in_place(init)
+        return model
     out = onnx.ModelProto()
     for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
         setattr(out, field, getattr(model, field))
@@ -310,15 +328,14 @@ def skeleton(model: onnx.ModelProto, limit: int = SMALL_CONSTANT) -> onnx.ModelP
     g.output.extend(src.output)
     g.value_info.extend(src.value_info)
     g.sparse_initializer.extend(src.sparse_initializer)
-    for init in src.initializer:
-        count = 1
-        for d in init.dims:
-            count *= d
-        if count <= limit and init.data_location != onnx.TensorProto.EXTERNAL:
-            g.initializer.append(init)
-        else:
-            g.initializer.append(stub(init))
+    g.initializer.extend([stub(init) if is_large(init, limit) else init for init in src.initializer])
     return out
+
+
+def is_large(init: onnx.TensorProto, limit: int = SMALL_CONSTANT) -> bool:
+    """Whether a skeleton keeps only the dims and type of `init`: more than `limit` elements, or
+    stored outside the model."""
+    return math.prod(init.dims) > limit or init.data_location == onnx.TensorProto.EXTERNAL
 
 
 def copy_fields(source: onnx.ModelProto | onnx.GraphProto, target: onnx.ModelProto | onnx.GraphProto,
@@ -339,10 +356,22 @@ def stub(init: onnx.TensorProto) -> onnx.TensorProto:
     """The initializer's name, type and dims, its payload left out (marked as stored elsewhere)."""
     stub = onnx.TensorProto(name=init.name, data_type=init.data_type)
     stub.dims.extend(init.dims)
-    stub.data_location = onnx.TensorProto.EXTERNAL
-    entry = stub.external_data.add()
-    entry.key, entry.value = "location", "onnxlayer-stripped"
+    _mark_stripped(stub)
     return stub
+
+
+def _stub_in_place(init: onnx.TensorProto) -> None:
+    """`stub`, made of `init` itself: every field but its name, type and dims cleared."""
+    for field, _ in init.ListFields():
+        if field.name not in ("name", "data_type", "dims"):
+            init.ClearField(field.name)
+    _mark_stripped(init)
+
+
+def _mark_stripped(init: onnx.TensorProto) -> None:
+    init.data_location = onnx.TensorProto.EXTERNAL
+    entry = init.external_data.add()
+    entry.key, entry.value = "location", "onnxlayer-stripped"
 
 
 def upgrade_if_old(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:

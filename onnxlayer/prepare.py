@@ -25,7 +25,7 @@ from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input
 from .expansion import ExpanderOf, expand_ops
 from .graph import (DATA, FLOAT_TYPES, FOLD_LIMIT, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type,
                     evaluate_node, shape_of, single_node_model, subgraphs)
-from .loading import copy_fields, default_opset, skeleton, stub, upgrade_if_old, version_warnings
+from .loading import copy_fields, default_opset, is_large, skeleton, stub, upgrade_if_old, version_warnings
 from .quantization import fold_quantization
 from .sequences import flatten_sequences, has_sequence_ops
 from .unroll import CONTROL_FLOW, has_control_flow, rename_outer_refs, unroll_control_flow, unrolled_size
@@ -61,16 +61,18 @@ def prepare(
     rather than expanded into their function bodies. `budget` bounds the nodes unrolling and
     inlining may make and what folding may compute, checked before the work. `expansion(op_type,
     domain, opset)` gives the registry's expansion of an op that stands for float ops (SPEC §4 e).
-    `owned`: the caller hands over its only reference to `model`, which preparation then lets go
-    once it has its own copy (the initializers parameter counting reads are copied out of it), so
-    that a large graph is not held twice (or three times, with the inferred copy).
+    `owned`: the caller hands over its only reference to `model`, which preparation then strips
+    in place instead of copying, and lets go after shape inference (the initializers parameter
+    counting reads are copied out of it): a large graph is not held twice.
     """
     warnings = version_warnings(model)
     hazards = _precheck(model, budget)
     fold_budget = FoldBudget(budget)
-    stored = {init.name: _own(init) if owned else init
-              for init in model.graph.initializer if init.data_location != onnx.TensorProto.EXTERNAL}
-    model = skeleton(model)  # for an owned model, the last reference to it
+    # what the skeleton leaves out and parameter counting may read (smaller ones: view.constants)
+    large = [init for init in model.graph.initializer if init.data_location != onnx.TensorProto.EXTERNAL and is_large(init)]
+    stored = {init.name: _detached(init) if owned else init for init in large}
+    # stripped in place only when no stored initializer is a part of the model (its payload would go)
+    model = skeleton(model, in_place=owned and all(stored[init.name] is not init for init in large))
     model, note = upgrade_if_old(model)
     if note:
         warnings.append(note)
@@ -115,10 +117,17 @@ def prepare(
     return view
 
 
+#: Typed tensors from which a view's model is kept without its types (`_forget_inferred_types`).
+FORGOTTEN_TYPES = 10_000
+
+
 def _forget_inferred_types(view: GraphView) -> None:
     """Keep the view's model without the types shape inference wrote for every tensor: the view
-    holds its tensors' shapes, and nothing reads those types again. They were about half of the
-    inferred model (its nodes, copied here, are the other half), which the view no longer keeps."""
+    holds its tensors' shapes, and nothing reads those types again. On a large graph they are
+    about half of the inferred model (its nodes, copied here, are the other half); with fewer than
+    `FORGOTTEN_TYPES`, the copy (initializers included) would cost more than it frees."""
+    if len(view.model.graph.value_info) < FORGOTTEN_TYPES:
+        return
     lean = onnx.ModelProto()
     copy_fields(view.model, lean, skip=("graph",))
     copy_fields(view.model.graph, lean.graph, skip=("value_info",))
@@ -128,9 +137,12 @@ def _forget_inferred_types(view: GraphView) -> None:
         node.graph_nodes = graph_nodes
 
 
-def _own(init: onnx.TensorProto) -> onnx.TensorProto:
-    """A copy of an initializer in a message of its own: a part of a message keeps the whole
-    message it belongs to alive (protobuf allocates a message and its parts together)."""
+def _detached(init: onnx.TensorProto) -> onnx.TensorProto:
+    """An initializer whose payload loading left in the file, copied into a message of its own
+    (a part of a protobuf message keeps the whole message alive: the loaded graph could not be let
+    go); one that holds its payload, itself (a copy would hold the payload twice)."""
+    if init.ByteSize() > DETACHED_BYTES:
+        return init
     copy = onnx.TensorProto()
     copy.CopyFrom(init)
     return copy
@@ -382,14 +394,16 @@ def _example_dims(shape: onnx.TensorShapeProto) -> str:
 # --------------------------------------------------------------------------- shape inference
 
 
+#: An initializer this small (in serialized bytes) holds no payload: its dims, type and name.
+DETACHED_BYTES = 4096
 #: Ops whose inferred output shapes never depend on the values of their float inputs (the inputs'
 #: shapes only): float weights read only by these reach shape inference as dims and type.
 SHAPE_BLIND = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min",
                          "Mean", "PRelu", "BatchNormalization", "InstanceNormalization", "LayerNormalization",
                          "GroupNormalization", "Gather", "Where"})
-#: Payloads (bytes) below which a model goes to shape inference as it is: leaving out less is not
-#: worth copying the graph around it.
-BLIND_PAYLOAD_BYTES = 1 << 20
+#: Elements (1 MB of float32) below which a model goes to shape inference as it is: leaving out
+#: less is not worth copying the graph around them.
+BLIND_ELEMENTS = 1 << 18
 
 
 def _infer(model: onnx.ModelProto, hazards: Sequence[str] = (), budget: Budget = Budget()) -> onnx.ModelProto:
@@ -423,7 +437,7 @@ def _infer(model: onnx.ModelProto, hazards: Sequence[str] = (), budget: Budget =
 def _shape_blind_weights(model: onnx.ModelProto) -> set[str]:
     """Names of the float initializers of more than 64 elements that only `SHAPE_BLIND` ops of the
     main graph read (no subgraph, no graph output): nothing shape inference computes depends
-    on their values. Empty when they hold less than `BLIND_PAYLOAD_BYTES`."""
+    on their values. Empty when they hold fewer than `BLIND_ELEMENTS`."""
     g = model.graph
     candidates = {init.name: init for init in g.initializer
                   if init.data_type in FLOAT_TYPES and init.data_location != onnx.TensorProto.EXTERNAL
@@ -438,7 +452,7 @@ def _shape_blind_weights(model: onnx.ModelProto) -> set[str]:
                 candidates.pop(name, None)
     for o in g.output:
         candidates.pop(o.name, None)
-    if sum(init.ByteSize() for init in candidates.values()) < BLIND_PAYLOAD_BYTES:
+    if sum(math.prod(init.dims) for init in candidates.values()) < BLIND_ELEMENTS:
         return set()
     return set(candidates)
 

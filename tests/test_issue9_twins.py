@@ -227,3 +227,31 @@ def test_a_shared_zero_bias_of_a_size_no_other_tensor_has_is_no_weight():
     nodes = [helper.make_node("Add", ["x", "zeros"], ["a"]), helper.make_node("Relu", ["a"], ["r"]),
              helper.make_node("Add", ["r", "zeros"], ["y"])]
     assert onnxlayer.analyze(model(nodes, [value("x", 1, 4, 5)], [value("y", 1, 4, 5)], [zeros])).summary.params == 0
+
+
+@pytest.mark.parametrize("stored_as", ["raw_data", "float_data"])
+@pytest.mark.parametrize("source", ["file", "bytes", "proto"])
+def test_a_large_weight_stored_twice_counts_once_however_it_is_read(tmp_path, stored_as, source):
+    """Two Gemms read two 300×300 initializers (past the size preparation keeps payloads of) with
+    equal values: W counts them once (SPEC §3, copies of one tensor), and a third of other values
+    in full. The payloads are cut at loading (raw data in a file), kept in the parsed model (typed
+    float_data; bytes), or held by the caller's ModelProto: the values are read back each way."""
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(300, 300)).astype(np.float32)
+    other = rng.normal(size=(300, 300)).astype(np.float32)
+
+    def init(name: str, values: np.ndarray) -> onnx.TensorProto:
+        if stored_as == "raw_data":
+            return numpy_helper.from_array(values, name)
+        return helper.make_tensor(name, TensorProto.FLOAT, values.shape, values.reshape(-1).tolist())
+
+    nodes = [helper.make_node("Gemm", ["x", "w1"], ["h1"]), helper.make_node("Relu", ["h1"], ["r1"]),
+             helper.make_node("Gemm", ["r1", "w2"], ["h2"]), helper.make_node("Relu", ["h2"], ["r2"]),
+             helper.make_node("Gemm", ["r2", "w3"], ["y"])]
+    m = helper.make_model(helper.make_graph(nodes, "g", [value("x", 1, 300)], [value("y", 1, 300)],
+                                            [init("w1", w), init("w2", w.copy()), init("w3", other)]),
+                          opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "twice.onnx"
+    onnx.save(m, path)
+    subject = {"file": str(path), "bytes": path.read_bytes(), "proto": onnx.load(path)}[source]
+    assert onnxlayer.analyze(subject).summary.params == 2 * 300 * 300
