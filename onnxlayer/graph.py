@@ -385,7 +385,7 @@ def _index(model: onnx.ModelProto) -> tuple[list[Node], dict[str, Tensor], list[
     opsets = _opsets(model)
     names: dict[str, str] = {}
     intern = names.setdefault
-    shapes: dict[tuple, tuple] = {}
+    types: dict[bytes, tuple[int, tuple | None]] = {}  # a type's encoding → (element type, dims): read once
     nodes = _nodes(g, opsets, names)
     _check_references(g, nodes)
     tensors: dict[str, Tensor] = {}
@@ -393,8 +393,12 @@ def _index(model: onnx.ModelProto) -> tuple[list[Node], dict[str, Tensor], list[
         name = intern(init.name, init.name)
         tensors[name] = Tensor(name, init.data_type, tuple(int(d) for d in init.dims), initializer=True)
     for vi in list(g.input) + list(g.value_info) + list(g.output):
-        elem, shape = shape_of(vi.type)
-        shape = shapes.setdefault(shape, shape) if shape is not None else None  # one tuple per distinct shape
+        ttype = vi.type
+        encoded = ttype.SerializeToString()
+        known = types.get(encoded)
+        if known is None:  # the same shape comes back as the same tuple
+            known = types[encoded] = shape_of(ttype)
+        elem, shape = known
         name = intern(vi.name, vi.name)
         t = tensors.get(name)
         if t is None:

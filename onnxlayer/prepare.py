@@ -755,9 +755,9 @@ def check_data_shapes(view: GraphView) -> None:
 
 
 def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None:
+    if t.role != DATA or (t.shape is not None and node is not None and t.resolved and t.size <= MAX_DIM):
+        return  # the common case, without spelling out where the tensor is
     where = f" (output of {node.op_type} node {node.name!r})" if node else " (graph input)"
-    if t.role != DATA:
-        return
     declared = next((vi.type for vi in view.model.graph.input if vi.name == t.name), None) if node is None else None
     if declared is not None and declared.WhichOneof("value") != "tensor_type":
         # the shapes inside are declared; what is missing is not a shape --input-shape could give
