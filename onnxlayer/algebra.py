@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from .bounds import region_bits
-from .errors import ShapeError
+from .errors import GraphError, ShapeError
 from .fitcache import remembered
 from .graph import DATA, GraphView
 from .registry import REGISTRY, Leaf, LeafContext
@@ -77,7 +77,7 @@ def transfer_of(leaf: Leaf, view: GraphView, settings: Settings) -> tuple[LTA, s
     else:
         try:
             return entry.rule(ctx), ""
-        except ShapeError:
+        except (ShapeError, GraphError):  # the model's shapes or attributes, not the rule: an error
             raise
         except Exception as exc:  # a rule meeting attributes it cannot read: report, don't guess
             reason = f"rule for {leaf.op_type} failed on {leaf.name!r}: {type(exc).__name__}: {exc}"

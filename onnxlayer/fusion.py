@@ -117,6 +117,8 @@ def _reduce_axes(ctx: _Ctx, node: Node) -> tuple[int, ...] | None:
         axes = None if value is None else value.ravel().tolist()
     if axes is None:
         return None if ctx.attr(node, "noop_with_empty_axes") else tuple(range(rank))
+    if any(not -rank <= int(a) < rank for a in axes):
+        return None  # an axis outside the input: no normalization to recognise
     return tuple(sorted(int(a) % rank for a in axes))
 
 

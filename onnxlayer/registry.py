@@ -23,7 +23,7 @@ import onnx
 from onnx import helper
 
 from .expansion import Expander, Expansion
-from .graph import GraphView, Node, Tensor
+from .graph import GraphView, Node, Tensor, axis_index
 from .transfer import KINDS, LTA, ScalarFunction, Settings, UnitGroup, function_pieces, is_exact
 
 
@@ -304,6 +304,11 @@ class LeafContext:
     def is_data(self, i: int) -> bool:
         t = self.input(i)
         return t is not None and t.is_data
+
+    def axis(self, value: Any, rank: int) -> int:
+        """An axis of the leaf (attribute or input value) as an index into a rank-`rank` input
+        (`graph.axis_index`: a GraphError outside [−rank, rank))."""
+        return axis_index(int(value), rank, f"node {self.leaf.name!r} ({self.leaf.op_type})")
 
     def in_dims(self, i: int = 0) -> tuple[int, ...]:
         t = self.input(i)

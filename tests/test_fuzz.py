@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
 
 import numpy as np
@@ -629,3 +630,37 @@ def test_error_messages_stay_on_one_line():
         onnxlayer.analyze(_mutated("cnn", edit))
     message = str(info.value)
     assert len(message.splitlines()) == 1 and "com.example::Bad\\nOp\\u2028" in message
+
+
+@pytest.mark.parametrize("op, attrs, dims, axis", [
+    ("LpNormalization", {"axis": 0}, [], 0),  # the hostile fuzz: a scalar has no axis (ZeroDivisionError in the rule)
+    ("LpNormalization", {"axis": 2}, [1, 8], 2),
+    ("Softmax", {"axis": -3}, [1, 8], -3),
+    ("LayerNormalization", {"axis": 5}, [1, 8], 5),
+])
+def test_an_axis_outside_the_input_is_a_graph_error(op, attrs, dims, axis):
+    """An axis outside [−rank, rank) names no dimension: wrapping it around (axis mod rank) would
+    measure another axis than the model names; the node and the allowed range are named instead."""
+    inputs = ["x"]
+    inits = []
+    outputs = [value("y", *dims) if dims else helper.make_tensor_value_info("y", TensorProto.FLOAT, [])]
+    if op == "LayerNormalization":
+        inputs.append("scale")
+        inits.append(numpy_helper.from_array(np.ones(8, np.float32), "scale"))
+    node = helper.make_node(op, inputs, [o.name for o in outputs], name="the_node", **attrs)
+    x = value("x", *dims) if dims else helper.make_tensor_value_info("x", TensorProto.FLOAT, [])
+    m = helper.make_model(helper.make_graph([node], "g", [x], outputs, inits), opset_imports=[helper.make_opsetid("", 17)])
+    rank = len(dims)
+    allowed = f"from {-rank} to {rank - 1}" if rank else "none: the input is a scalar"
+    with pytest.raises(onnxlayer.GraphError, match=re.escape(
+            f"node 'the_node' ({op}) has axis {axis}, outside its rank-{rank} input (axes allowed: {allowed})")):
+        onnxlayer.analyze(m)
+
+
+def test_a_negative_axis_inside_the_input_counts_from_the_end():
+    """Softmax over axis −1 of [1, 4, 8] is 4 vectors of 8: 4 max units of 8 pieces (SPEC's Softmax row)."""
+    m = helper.make_model(helper.make_graph([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], "g",
+                                            [value("x", 1, 4, 8)], [value("y", 1, 4, 8)]),
+                          opset_imports=[helper.make_opsetid("", 17)])
+    groups = onnxlayer.analyze(m).leaves[0].groups
+    assert (groups[0].units, groups[0].pieces) == (4, 8)

@@ -238,7 +238,7 @@ def cum_prod(ctx: LeafContext) -> LTA:
     out = ctx.out_size()
     exclusive = int(bool(ctx.attr("exclusive")))
     axis = ctx.scalar(1)
-    n = max(dims) if axis is None else dims[int(axis) % len(dims)]  # an unknown axis: the longest gives the most
+    n = max(dims) if axis is None else dims[ctx.axis(axis, len(dims))]  # an unknown axis: the longest gives the most
     lines = out // n if n else 0
     cap = out if axis is None else out - exclusive * lines  # exclusive: each line starts with the constant 1
     return ctx.lta(groups(products(lines * max(n - 1 - exclusive, 0), ctx)), cap)

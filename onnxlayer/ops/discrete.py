@@ -41,7 +41,7 @@ def unique(ctx: LeafContext) -> LTA:
     """sorted distinct values: each an order statistic of n inputs (n pieces, as TopK's); unsorted: a selection"""
     dims = ctx.in_dims(0)
     axis = ctx.attr("axis")
-    n = ctx.in_size(0) if axis is None else dims[int(axis) % len(dims)]
+    n = ctx.in_size(0) if axis is None else dims[ctx.axis(axis, len(dims))]
     out = ctx.out_size(0)
     if ctx.attr("sorted"):
         return ctx.lta(groups((out, n)), out, kind="pwl")

@@ -163,7 +163,7 @@ def layer_norm(ctx: LeafContext) -> LTA:
     if "normalized_size" in ctx.leaf.attrs:  # a fused decomposition (SPEC §4 c)
         n = int(ctx.leaf.attrs["normalized_size"])
     else:
-        axis = int(ctx.attr("axis")) % len(dims)
+        axis = ctx.axis(ctx.attr("axis"), len(dims))
         n = math.prod(dims[axis:])
     return normalization(ctx, ctx.out_size() // n if n else 0)
 
@@ -172,7 +172,7 @@ def layer_norm(ctx: LeafContext) -> LTA:
 def rms_norm(ctx: LeafContext) -> LTA:
     """x/rms(x) over [axis, rank): G units of 1/√x, rank ≤ size − G (only scale removed)"""
     dims = ctx.in_dims(0)
-    axis = int(ctx.attr("axis")) % len(dims)
+    axis = ctx.axis(ctx.attr("axis"), len(dims))
     g = ctx.out_size() // math.prod(dims[axis:])
     return ctx.lta(groups((g, ctx.pieces(RSQRT))), ctx.out_size() - g)
 
@@ -196,7 +196,7 @@ def group_norm(ctx: LeafContext) -> LTA:
 def mvn(ctx: LeafContext) -> LTA:
     """normalises over `axes` (default N, H, W)"""
     dims = ctx.in_dims(0)
-    axes = [int(a) % len(dims) for a in ctx.attr("axes")]
+    axes = [ctx.axis(a, len(dims)) for a in ctx.attr("axes")]
     n = math.prod(dims[a] for a in axes)
     return normalization(ctx, ctx.out_size() // n if n else 0)
 
@@ -228,7 +228,7 @@ def vector_norm(ctx: LeafContext, norm: str, n: int) -> LTA:
 def lp_normalization(ctx: LeafContext) -> LTA:
     """x/‖x‖_p along axis: p = 2 as RMSNormalization (G units of 1/√x), p = 1 adds |x| units; rank ≤ size − G"""
     dims = ctx.in_dims(0)
-    n = dims[int(ctx.attr("axis")) % len(dims)]
+    n = dims[ctx.axis(ctx.attr("axis"), len(dims))]
     return vector_norm(ctx, "L1" if int(ctx.attr("p")) == 1 else "L2", n)
 
 
@@ -238,7 +238,7 @@ def softmax_axis(ctx: LeafContext) -> tuple[int, int]:
     if "vector_size" in ctx.leaf.attrs:  # a fused decomposition (SPEC §4 b)
         n = int(ctx.leaf.attrs["vector_size"])
         return (ctx.out_size() // n if n else 0), n
-    axis = int(ctx.attr("axis")) % len(dims)
+    axis = ctx.axis(ctx.attr("axis"), len(dims))
     n = math.prod(dims[axis:]) if ctx.opset < 13 else dims[axis]
     return (ctx.out_size() // n if n else 0), n
 

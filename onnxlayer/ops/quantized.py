@@ -17,6 +17,7 @@ import numpy as np
 from onnx import TensorProto
 
 from ..expansion import Expansion
+from ..graph import axis_index
 from ..registry import LeafContext, expands, register
 from ..transfer import LTA
 from .contrib import MS, attention_from_projection, conv_attributes, embed_layer_norm
@@ -168,7 +169,7 @@ def gather_block_quantized(x: Expansion) -> bool:
     """a lookup in a block-quantized table: the lookup in its float table (a source, SPEC §1)"""
     dims = list(x.static_dims(x.input(0)))
     if x.elem_type(x.input(0)) == TensorProto.UINT8:  # sub-byte values packed along the quantized axis
-        axis = int(x.attr("quantize_axis")) % len(dims)
+        axis = axis_index(int(x.attr("quantize_axis")), len(dims), f"node {x.node.name!r} (GatherBlockQuantized)")
         dims[axis] *= 8 // int(x.attr("bits"))
     table = x.placeholder(dims, x.elem_type(x.input(2)) or TensorProto.FLOAT, "dequantized_table")
     x.op("Gather", [table, x.input(1)], x.output(0), axis=int(x.attr("gather_axis")))

@@ -136,6 +136,7 @@ def arg_extremum(ctx: LeafContext) -> LTA:
 @register("TopK", kind="pwl", pattern=top_k_pattern)
 def top_k(ctx: LeafContext) -> LTA:
     """k largest of n: each selected value is a max over n (n pieces)"""
-    n = ctx.in_dims(0)[int(ctx.attr("axis"))]
+    dims = ctx.in_dims(0)
+    n = dims[ctx.axis(ctx.attr("axis"), len(dims))]
     out = ctx.out_size(0)
     return ctx.lta(groups((out, n)), out)
