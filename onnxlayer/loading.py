@@ -115,13 +115,13 @@ def load_for_analysis(source: ModelSource, budget: Budget = Budget()) -> tuple[o
     if mapped is None:
         model, digest = load_model_and_digest(source, budget)
         return model, digest, {}
+    digest = Digest(mapped)  # from here on, beside the walk and the parse
     cut = strip_payloads(mapped, SMALL_CONSTANT) if size > SMALL_CONSTANT else None  # smaller: nothing to cut
     if cut is None:
-        data = mapped.tobytes()
-        model, digest, payloads = _parse(data, label), Digest(data), {}
+        model, payloads = _parse(mapped.tobytes(), label), {}
     else:
         data, where = cut
-        model, digest = _parse(data, label), Digest(mapped)
+        model = _parse(data, label)
         payloads = {name: mapped[offset:offset + length] for name, (offset, length) in where.items()}
     _validate(model, label)
     return model, digest, payloads
