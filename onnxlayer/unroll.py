@@ -23,7 +23,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .errors import GraphError
-from .graph import schema_problem, subgraphs
+from .graph import axis_index, schema_problem, subgraphs
 from .loading import default_opset
 
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
@@ -226,7 +226,7 @@ def _scan(node, dims, names: FreshNames, opset: int, main, notes: list[str]) -> 
         notes.append(f"Scan {node.name!r}: not unrolled ({length} steps of {len(body.node)} nodes)")
         return None
     base = (node.name or node.output[0]) + "/"
-    axes = [in_axes[j] % len(dims(x) or shape) for j, x in enumerate(scan_inputs)]
+    axes = [axis_index(int(in_axes[j]), len(dims(x) or shape), _label(node)) for j, x in enumerate(scan_inputs)]
     nodes, states, scans = _scan_steps(body, list(node.input[:n_state]), scan_inputs, axes, in_dirs, length, base, names,
                                        main, {})
     ordered = [parts[::-1] if out_dirs[k] else parts for k, parts in enumerate(scans)]

@@ -1,6 +1,8 @@
 """Control flow (If, Loop, Scan) is rewritten into plain ops and analysed like them."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -165,6 +167,18 @@ def test_scan_attributes_must_fit_its_inputs():
     scan = helper.make_node("Scan", ["s0", "xs"], ["sN"], name="scan", num_scan_inputs=1, body=body, scan_input_axes=[0, 1])
     m = model([scan], [value("s0", 4), value("xs", 3, 4)], [value("sN", 4)])
     with pytest.raises(onnxlayer.GraphError, match="Scan node 'scan' gives 2 scan_input_axes for 1 tensors"):
+        onnxlayer.analyze(m)
+
+
+def test_a_scan_axis_outside_its_input_is_a_graph_error():
+    """The second scan input's axis 2 names no dimension of a rank-2 tensor (the first input's is
+    checked where the length is read); wrapped, it would have sliced axis 0."""
+    body = helper.make_graph([helper.make_node("Add", ["s", "xt"], ["t"]), helper.make_node("Add", ["t", "yt"], ["so"])], "b",
+                             [value("s", 4), value("xt", 4), value("yt", 4)], [value("so", 4)])
+    scan = helper.make_node("Scan", ["s0", "xs", "ys"], ["sN"], name="scan", num_scan_inputs=2, body=body, scan_input_axes=[0, 2])
+    m = model([scan], [value("s0", 4), value("xs", 3, 4), value("ys", 3, 4)], [value("sN", 4)])
+    with pytest.raises(onnxlayer.GraphError, match=re.escape(
+            "Scan node 'scan' has axis 2, outside its rank-2 input (axes allowed: from -2 to 1)")):
         onnxlayer.analyze(m)
 
 
