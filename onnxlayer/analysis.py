@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-
 from . import ops as _ops  # noqa: F401  (registers every rule)
 from .algebra import Dominators, LeafWalk, log2_ratio, walk
 from .budget import Budget

@@ -137,6 +137,10 @@ def _forget_inferred_types(view: GraphView) -> None:
         node.graph_nodes = graph_nodes
 
 
+#: An initializer this small (in serialized bytes) holds no payload: its dims, type and name.
+DETACHED_BYTES = 4096
+
+
 def _detached(init: onnx.TensorProto) -> onnx.TensorProto:
     """An initializer whose payload loading left in the file, copied into a message of its own
     (a part of a protobuf message keeps the whole message alive: the loaded graph could not be let
@@ -394,8 +398,6 @@ def _example_dims(shape: onnx.TensorShapeProto) -> str:
 # --------------------------------------------------------------------------- shape inference
 
 
-#: An initializer this small (in serialized bytes) holds no payload: its dims, type and name.
-DETACHED_BYTES = 4096
 #: Ops whose inferred output shapes never depend on the values of their float inputs (the inputs'
 #: shapes only): float weights read only by these reach shape inference as dims and type.
 SHAPE_BLIND = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min",

@@ -104,7 +104,8 @@ def entry_point() -> None:
     numpy and the analysis one by one, 50–70 ms of a 0.4 s `analyze`. With another thread still
     running (which a normal exit would wait for), the exit is the normal one."""
     code = main()
-    if not isinstance(code, int) or any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if others or not isinstance(code, int):
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
