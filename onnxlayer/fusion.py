@@ -20,7 +20,7 @@ import numpy as np
 
 from .elementwise import chain_columns, chain_constants, chain_signature, elementwise_entry, evaluate_columns
 from .fitcache import remembered
-from .graph import DATA, SHAPE_ONLY_OPS, GraphView, Node
+from .graph import DATA, SHAPE_ONLY_OPS, GraphView, Node, axis_in_range
 from .ops.fused import FUSED_DOMAIN  # importing the ops registers the entries fusion reads
 from .registry import Leaf, node_attr
 from .transfer import EXACT_KINDS, GRID_POINTS, Settings, segment_count
@@ -117,7 +117,7 @@ def _reduce_axes(ctx: _Ctx, node: Node) -> tuple[int, ...] | None:
         axes = None if value is None else value.ravel().tolist()
     if axes is None:
         return None if ctx.attr(node, "noop_with_empty_axes") else tuple(range(rank))
-    if any(not -rank <= int(a) < rank for a in axes):
+    if not all(axis_in_range(int(a), rank) for a in axes):
         return None  # an axis outside the input: no normalization to recognise
     return tuple(sorted(int(a) % rank for a in axes))
 

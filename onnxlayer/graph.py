@@ -273,11 +273,16 @@ def shape_of(ttype: onnx.TypeProto) -> tuple[int, tuple | None]:
     return tt.elem_type, tuple(dims)
 
 
+def axis_in_range(axis: int, rank: int) -> bool:
+    """Whether `axis` names a dim of a shape of `rank` dims (negative ones count from the end)."""
+    return -rank <= axis < rank
+
+
 def axis_index(axis: int, rank: int, node: str) -> int:
     """An axis (negative ones count from the end, as ONNX allows) as an index into a shape of
     `rank` dims; a GraphError naming `node` for one outside [−rank, rank): wrapping it would
     measure another axis than the model names."""
-    if not -rank <= axis < rank:
+    if not axis_in_range(axis, rank):
         allowed = f"from {-rank} to {rank - 1}" if rank else "none: the input is a scalar"
         raise GraphError(f"{node} has axis {axis}, outside its rank-{rank} input (axes allowed: {allowed})")
     return axis % rank

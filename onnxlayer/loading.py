@@ -301,41 +301,49 @@ def version_warnings(model: onnx.ModelProto) -> list[str]:
 SKELETON_FIELDS = frozenset({"ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string",
                              "opset_import", "functions", "metadata_props", "graph"})
 SKELETON_GRAPH_FIELDS = frozenset({"name", "node", "input", "output", "value_info", "sparse_initializer", "initializer"})
+#: What a stub keeps of an initializer (then marked as stored elsewhere).
+STUB_FIELDS = frozenset({"name", "data_type", "dims"})
 
 
 def skeleton(model: onnx.ModelProto, limit: int = SMALL_CONSTANT, in_place: bool = False) -> onnx.ModelProto:
     """A copy of `model` whose large initializers keep dims and type but no payload (`stub`);
     `in_place`: `model` itself made so, for a caller that owns it (no copy of the graph)."""
     if in_place:
-        for message, kept in ((model, SKELETON_FIELDS), (model.graph, SKELETON_GRAPH_FIELDS)):
-            for field, _ in message.ListFields():
-                if field.name not in kept:
-                    message.ClearField(field.name)
+        _clear_fields(model, _set_fields_but(model, SKELETON_FIELDS))
+        _clear_fields(model.graph, _set_fields_but(model.graph, SKELETON_GRAPH_FIELDS))
         for init in model.graph.initializer:
             if is_large(init, limit):
                 _stub_in_place(init)
         return model
-    out = onnx.ModelProto()
-    for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
-        setattr(out, field, getattr(model, field))
-    out.opset_import.extend(model.opset_import)
-    out.functions.extend(model.functions)
-    out.metadata_props.extend(model.metadata_props)
-    g, src = out.graph, model.graph
-    g.name = src.name
-    g.node.extend(src.node)
-    g.input.extend(src.input)
-    g.output.extend(src.output)
-    g.value_info.extend(src.value_info)
-    g.sparse_initializer.extend(src.sparse_initializer)
-    g.initializer.extend([stub(init) if is_large(init, limit) else init for init in src.initializer])
+    out = copy_model(model, skip=_set_fields_but(model, SKELETON_FIELDS),
+                     skip_graph=_set_fields_but(model.graph, SKELETON_GRAPH_FIELDS) + ("initializer",))
+    out.graph.initializer.extend([stub(init) if is_large(init, limit) else init for init in model.graph.initializer])
     return out
+
+
+def _set_fields_but(message: Message, kept: frozenset[str]) -> tuple[str, ...]:
+    """The names of the fields `message` sets, but those in `kept`."""
+    return tuple(field.name for field, _ in message.ListFields() if field.name not in kept)
+
+
+def _clear_fields(message: Message, names: tuple[str, ...]) -> None:
+    for name in names:
+        message.ClearField(name)
 
 
 def is_large(init: onnx.TensorProto, limit: int = SMALL_CONSTANT) -> bool:
     """Whether a skeleton keeps only the dims and type of `init`: more than `limit` elements, or
     stored outside the model."""
     return math.prod(init.dims) > limit or init.data_location == onnx.TensorProto.EXTERNAL
+
+
+def copy_model(model: onnx.ModelProto, skip: tuple[str, ...] = (), skip_graph: tuple[str, ...] = ()) -> onnx.ModelProto:
+    """A copy of `model` without its fields named in `skip` nor its graph's named in `skip_graph`
+    (never copied, rather than copied and cleared: protobuf keeps a cleared field's memory)."""
+    out = onnx.ModelProto()
+    copy_fields(model, out, skip=(*skip, "graph"))
+    copy_fields(model.graph, out.graph, skip=skip_graph)
+    return out
 
 
 def copy_fields(source: onnx.ModelProto | onnx.GraphProto, target: onnx.ModelProto | onnx.GraphProto,
@@ -362,9 +370,7 @@ def stub(init: onnx.TensorProto) -> onnx.TensorProto:
 
 def _stub_in_place(init: onnx.TensorProto) -> None:
     """`stub`, made of `init` itself: every field but its name, type and dims cleared."""
-    for field, _ in init.ListFields():
-        if field.name not in ("name", "data_type", "dims"):
-            init.ClearField(field.name)
+    _clear_fields(init, _set_fields_but(init, STUB_FIELDS))
     _mark_stripped(init)
 
 

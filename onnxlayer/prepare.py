@@ -25,7 +25,7 @@ from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input
 from .expansion import ExpanderOf, expand_ops
 from .graph import (DATA, FLOAT_TYPES, FOLD_LIMIT, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type,
                     evaluate_node, shape_of, single_node_model, subgraphs)
-from .loading import copy_fields, default_opset, is_large, skeleton, stub, upgrade_if_old, version_warnings
+from .loading import copy_model, default_opset, is_large, skeleton, stub, upgrade_if_old, version_warnings
 from .quantization import fold_quantization
 from .sequences import flatten_sequences, has_sequence_ops
 from .unroll import CONTROL_FLOW, has_control_flow, rename_outer_refs, unroll_control_flow, unrolled_size
@@ -128,11 +128,8 @@ def _forget_inferred_types(view: GraphView) -> None:
     `FORGOTTEN_TYPES`, the copy (initializers included) would cost more than it frees."""
     if len(view.model.graph.value_info) < FORGOTTEN_TYPES:
         return
-    lean = onnx.ModelProto()
-    copy_fields(view.model, lean, skip=("graph",))
-    copy_fields(view.model.graph, lean.graph, skip=("value_info",))
-    view.model = lean
-    graph_nodes = lean.graph.node
+    view.model = copy_model(view.model, skip_graph=("value_info",))
+    graph_nodes = view.model.graph.node
     for node in view.nodes:
         node.graph_nodes = graph_nodes
 
@@ -416,13 +413,9 @@ def _infer(model: onnx.ModelProto, hazards: Sequence[str] = (), budget: Budget =
     depends on (`_shape_blind_weights`) go as dims and type, and the inferred model gets the
     model's own initializers back (inference adds types; it never changes an initializer)."""
     blind = _shape_blind_weights(model)
+    sent = copy_model(model, skip_graph=("initializer",)) if blind else model
     if blind:
-        sent = onnx.ModelProto()
-        copy_fields(model, sent, skip=("graph",))
-        copy_fields(model.graph, sent.graph, skip=("initializer",))
         sent.graph.initializer.extend([stub(init) if init.name in blind else init for init in model.graph.initializer])
-    else:
-        sent = model
     if hazards and hasattr(os, "fork"):
         inferred = _infer_in_child(sent, hazards, budget)
     else:
@@ -757,7 +750,7 @@ def check_data_shapes(view: GraphView) -> None:
 
 
 def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None:
-    if t.role != DATA or (t.shape is not None and node is not None and t.resolved and t.size <= MAX_DIM):
+    if t.role != DATA or (node is not None and t.resolved and t.size <= MAX_DIM):
         return  # the common case, without spelling out where the tensor is
     where = f" (output of {node.op_type} node {node.name!r})" if node else " (graph input)"
     declared = next((vi.type for vi in view.model.graph.input if vi.name == t.name), None) if node is None else None

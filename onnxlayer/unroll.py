@@ -23,7 +23,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .errors import GraphError
-from .graph import axis_index, schema_problem, subgraphs
+from .graph import axis_in_range, axis_index, schema_problem, subgraphs
 from .loading import default_opset
 
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
@@ -346,7 +346,7 @@ def _scan_length(node: onnx.NodeProto, dims: Callable[[str], tuple | None]) -> i
     if not shape or not all(isinstance(d, int) for d in shape):
         return None
     axis = in_axes[0]
-    if not -len(shape) <= axis < len(shape):
+    if not axis_in_range(axis, len(shape)):
         raise GraphError(f"{_label(node)} scans axis {axis} of a rank-{len(shape)} input")
     return shape[axis]
 

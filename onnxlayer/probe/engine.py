@@ -22,7 +22,7 @@ from onnx import helper
 
 from ..errors import OnnxLayerError, SettingsError
 from ..graph import DISCRETE, GraphView
-from ..loading import copy_fields
+from ..loading import copy_model
 from ..pattern import ExtraOutput
 
 PROVIDERS = ("auto", "cpu", "cuda")
@@ -124,11 +124,9 @@ def runnable_model(
     extras: Sequence[ExtraOutput] = (),
 ) -> onnx.ModelProto:
     """The prepared model with real initializers, sources as inputs, a symbolic batch dim, and `fetch` as outputs."""
-    model = onnx.ModelProto()
-    copy_fields(view.model, model, skip=("graph",))
-    g = model.graph
     # the view's own initializers are not copied; its value infos were inferred with batch 1: onnxruntime infers again
-    copy_fields(view.model.graph, g, skip=("initializer", "value_info"))
+    model = copy_model(view.model, skip_graph=("initializer", "value_info"))
+    g = model.graph
     g.initializer.extend(initializers)
 
     # sources computed inside the graph (embedding outputs) become inputs: cut their producers
