@@ -9,8 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import onnx
-
+from . import onnxapi
 from .analysis import gc_paused, run_analysis
 from .budget import Budget
 from .comparison import CompareRow, Comparison
@@ -75,7 +74,7 @@ def to_onnx_source(model: Any, example_inputs: Any = None, trust_pickle: bool = 
     directories are recognised by content (`converters.detect_format`).
     """
     options = dict(converter_options or {})
-    if isinstance(model, (bytes, bytearray, onnx.ModelProto)):
+    if isinstance(model, (bytes, bytearray, onnxapi.ModelProto)):
         return model, None
     if isinstance(model, (str, os.PathLike)):
         p = Path(model)
@@ -145,12 +144,12 @@ def _failure(exc: OnnxLayerError, source: ModelSource, label: str) -> str:
 def _label(source: ModelSource) -> str:
     if isinstance(source, (str, os.PathLike)):
         return str(source)
-    if isinstance(source, onnx.ModelProto):
+    if isinstance(source, onnxapi.ModelProto):
         return source.graph.name or "(in memory)"
     return "(bytes)"
 
 
-def _resolve(source: ModelSource, budget: Budget = Budget()) -> tuple[onnx.ModelProto, dict[str, tuple[int, ...]]]:
+def _resolve(source: ModelSource, budget: Budget = Budget()) -> tuple[onnxapi.ModelProto, dict[str, tuple[int, ...]]]:
     """The model of a `compare()` source, with the zoo's default input shapes for "zoo:NAME"."""
     if isinstance(source, str) and source.startswith(ZOO_PREFIX):
         name = source[len(ZOO_PREFIX):]

@@ -3,8 +3,7 @@ same attributes, to the same inputs compute one tensor, so they are one leaf (SP
 architecture, one answer; the legacy torch exporter keeps DLA's MaxPool twice, dynamo once)."""
 from __future__ import annotations
 
-import onnx
-
+from . import onnxapi
 from .graph import subgraphs
 from .unroll import rename_outer_refs
 
@@ -15,13 +14,13 @@ RANDOM_OPS = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "Ra
                         "Bernoulli", "Dropout"})
 
 
-def merge_duplicate_nodes(model: onnx.ModelProto) -> int:
+def merge_duplicate_nodes(model: onnxapi.ModelProto) -> int:
     """Merge, in place, every node that repeats an earlier one (op, domain, attributes, inputs and
     which outputs it writes) into it: readers of its outputs read the earlier node's. One pass in
     topological order merges chains of duplicates too. The number of nodes removed."""
     graph = model.graph
     graph_outputs = {o.name for o in graph.output}
-    first: dict[tuple, onnx.NodeProto] = {}
+    first: dict[tuple, onnxapi.NodeProto] = {}
     rename: dict[str, str] = {}
     kept = []
     for node in graph.node:
@@ -47,11 +46,11 @@ def merge_duplicate_nodes(model: onnx.ModelProto) -> int:
     return removed
 
 
-def _key(node: onnx.NodeProto) -> tuple | None:
+def _key(node: onnxapi.NodeProto) -> tuple | None:
     """What makes two nodes one computation, or None for a node never merged: no input (a stored
     constant), random, of a custom domain, or holding subgraphs."""
     if (node.domain not in PURE_DOMAINS or not any(node.input) or node.op_type in RANDOM_OPS
-            or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)):
+            or any(a.type in (onnxapi.AttributeProto.GRAPH, onnxapi.AttributeProto.GRAPHS) for a in node.attribute)):
         return None
     attributes = tuple(sorted((a.name, a.SerializeToString()) for a in node.attribute))
     return node.domain or "ai.onnx", node.op_type, attributes, tuple(node.input), tuple(bool(o) for o in node.output)

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
+from . import onnxapi
 from .budget import Budget
 from .errors import GraphError, OnnxLayerError
 from .loading import default_opset
@@ -27,9 +26,9 @@ from .loading import default_opset
 PLACEHOLDER_LOCATION = "onnxlayer-placeholder"
 #: Bottom of each integer range: a zero point there means the quantizer folded a ReLU (SPEC §4 d).
 QUANTIZED_RANGES = {
-    onnx.TensorProto.UINT8: (0, 255), onnx.TensorProto.INT8: (-128, 127),
-    onnx.TensorProto.UINT16: (0, 65535), onnx.TensorProto.INT16: (-32768, 32767),
-    getattr(onnx.TensorProto, "UINT4", -1): (0, 15), getattr(onnx.TensorProto, "INT4", -2): (-8, 7),
+    onnxapi.TensorProto.UINT8: (0, 255), onnxapi.TensorProto.INT8: (-128, 127),
+    onnxapi.TensorProto.UINT16: (0, 65535), onnxapi.TensorProto.INT16: (-32768, 32767),
+    getattr(onnxapi.TensorProto, "UINT4", -1): (0, 15), getattr(onnxapi.TensorProto, "INT4", -2): (-8, 7),
 }
 
 
@@ -52,26 +51,26 @@ class _Round:
     """What every expansion of one round reads (the model as it was when the round began) and
     shares (fresh names, new initializers, tensors built once per model such as a mask)."""
 
-    def __init__(self, model: onnx.ModelProto) -> None:
+    def __init__(self, model: onnxapi.ModelProto) -> None:
         g = model.graph
         self.opset = default_opset(model)
         self.producers = {o: n for n in g.node for o in n.output if o}
-        self.types: dict[str, onnx.TypeProto] = {}
+        self.types: dict[str, onnxapi.TypeProto] = {}
         for vi in list(g.input) + list(g.value_info) + list(g.output):
             self.types[vi.name] = vi.type
         self.initializers = {t.name: t for t in g.initializer}
         self.names = set(self.initializers) | set(self.producers) | {i.name for i in g.input}
         self.read = {i for n in g.node for i in n.input if i} | {o.name for o in g.output}
-        self.new_initializers: list[onnx.TensorProto] = []
-        self.constants: dict[str, onnx.TensorProto] = {}  # the Constant nodes expansions write, by output
+        self.new_initializers: list[onnxapi.TensorProto] = []
+        self.constants: dict[str, onnxapi.TensorProto] = {}  # the Constant nodes expansions write, by output
         self._count = itertools.count()
 
-    def store(self, tensor: onnx.TensorProto) -> None:
+    def store(self, tensor: onnxapi.TensorProto) -> None:
         """A new initializer, readable by the expansions that follow."""
         self.new_initializers.append(tensor)
         self.initializers[tensor.name] = tensor
 
-    def known(self, name: str) -> onnx.TensorProto | None:
+    def known(self, name: str) -> onnxapi.TensorProto | None:
         """The stored tensor or the value of a Constant written this round, by name."""
         return self.initializers.get(name) or self.constants.get(name)
 
@@ -92,12 +91,12 @@ class Expansion:
     for the ops whose signature changed between opsets.
     """
 
-    def __init__(self, node: onnx.NodeProto, state: _Round, default: Callable[[str], Any]) -> None:
+    def __init__(self, node: onnxapi.NodeProto, state: _Round, default: Callable[[str], Any]) -> None:
         self.node = node
         self._state = state
         self._default = default
         self.opset = state.opset
-        self.nodes: list[onnx.NodeProto] = []
+        self.nodes: list[onnxapi.NodeProto] = []
         self.shared_names: set[str] = set()
         self._base = node.name or f"{node.op_type}_{node.output[0]}"
 
@@ -109,7 +108,7 @@ class Expansion:
     def attr(self, name: str) -> Any:
         for a in self.node.attribute:
             if a.name == name:
-                value = helper.get_attribute_value(a)
+                value = onnxapi.attribute_value(a)
                 return value.decode() if isinstance(value, bytes) else value
         value = self._default(name)
         return value.decode() if isinstance(value, bytes) else value
@@ -161,17 +160,17 @@ class Expansion:
         if p is not None and p.op_type == "Constant" and p.domain in ("", "ai.onnx"):
             value = _constant_value(p)
             if value is not None:
-                return helper.np_dtype_to_tensor_dtype(value.dtype)
+                return onnxapi.helper.np_dtype_to_tensor_dtype(value.dtype)
         return 0
 
     def value(self, name: str) -> np.ndarray | None:
         """A small constant's value (initializer with data or Constant node), else None."""
         init = self._state.known(name)
         if init is not None:
-            if init.data_location == onnx.TensorProto.EXTERNAL:
+            if init.data_location == onnxapi.TensorProto.EXTERNAL:
                 return None
             try:
-                return numpy_helper.to_array(init)
+                return onnxapi.to_array(init)
             except Exception:
                 return None
         p = self.producer(name)
@@ -202,10 +201,10 @@ class Expansion:
     def float_type(self, name: str) -> np.dtype:
         """The numpy type of a float tensor (float32 where not known yet): constants beside it match it."""
         t = self.elem_type(name)
-        dtype = helper.tensor_dtype_to_np_dtype(t) if t else np.dtype(np.float32)
+        dtype = onnxapi.helper.tensor_dtype_to_np_dtype(t) if t else np.dtype(np.float32)
         return dtype if dtype.kind == "f" else np.dtype(np.float32)
 
-    def producer(self, name: str) -> onnx.NodeProto | None:
+    def producer(self, name: str) -> onnxapi.NodeProto | None:
         """The node computing tensor `name` in the model as the round began."""
         return self._state.producers.get(name)
 
@@ -226,7 +225,7 @@ class Expansion:
         else:
             names = list(outputs)
         # named beside the node it expands (same scope prefix: diff aligns by scope)
-        node = helper.make_node(op_type, list(inputs), names, name=f"{self._base}_{op_type}_{k}", domain=domain,
+        node = onnxapi.helper.make_node(op_type, list(inputs), names, name=f"{self._base}_{op_type}_{k}", domain=domain,
                                 **{a: v for a, v in attrs.items() if v is not None})
         node.metadata_props.extend(self.node.metadata_props)
         self.nodes.append(node)
@@ -236,16 +235,16 @@ class Expansion:
         """A small constant (a scale, an axis list, a shape) as a Constant node: part of the
         subgraph, not a stored tensor the model's file would hold; `name`: one of the node's outputs."""
         name = name or self._state.fresh(f"{self._base}/{hint}")
-        tensor = numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+        tensor = onnxapi.numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
         self.op("Constant", [], name, value=tensor)
         self._state.constants[name] = tensor
         return name
 
-    def placeholder(self, dims: Sequence[int], elem_type: int = onnx.TensorProto.FLOAT, hint: str = "weight") -> str:
+    def placeholder(self, dims: Sequence[int], elem_type: int = onnxapi.TensorProto.FLOAT, hint: str = "weight") -> str:
         """A stored tensor of `dims` without data: the float form of a weight stored otherwise."""
         name = self._state.fresh(f"{self._base}/{hint}")
-        t = onnx.TensorProto(name=name, data_type=elem_type, dims=[int(d) for d in dims])
-        t.data_location = onnx.TensorProto.EXTERNAL
+        t = onnxapi.TensorProto(name=name, data_type=elem_type, dims=[int(d) for d in dims])
+        t.data_location = onnxapi.TensorProto.EXTERNAL
         entry = t.external_data.add()
         entry.key, entry.value = "location", PLACEHOLDER_LOCATION
         self._state.store(t)
@@ -371,16 +370,16 @@ def _swap_last(rank: int, axis: int) -> list[int]:
     return perm
 
 
-def _constant_value(node: onnx.NodeProto) -> np.ndarray | None:
+def _constant_value(node: onnxapi.NodeProto) -> np.ndarray | None:
     for a in node.attribute:
-        if a.name == "value" and a.t.data_location != onnx.TensorProto.EXTERNAL:
-            return numpy_helper.to_array(a.t)
+        if a.name == "value" and a.t.data_location != onnxapi.TensorProto.EXTERNAL:
+            return onnxapi.to_array(a.t)
         if a.name in ("value_float", "value_int", "value_floats", "value_ints"):
-            return np.asarray(helper.get_attribute_value(a))
+            return np.asarray(onnxapi.attribute_value(a))
     return None
 
 
-def expand_ops(model: onnx.ModelProto, expander_of: ExpanderOf, budget: Budget = Budget()) -> bool:
+def expand_ops(model: onnxapi.ModelProto, expander_of: ExpanderOf, budget: Budget = Budget()) -> bool:
     """One round: every node whose registry entry expands it is replaced, in place, by the float
     subgraph it stands for. Returns whether the model changed; a node whose expansion needs a
     shape not inferred yet waits for the next round (after shape inference)."""
@@ -394,9 +393,9 @@ def expand_ops(model: onnx.ModelProto, expander_of: ExpanderOf, budget: Budget =
     if not any(expanders.values()):
         return False
     state = _Round(model)
-    new_nodes: list[onnx.NodeProto] = []
+    new_nodes: list[onnxapi.NodeProto] = []
     created: set[int] = set()  # ids of nodes made by expansions
-    replaced: list[onnx.NodeProto] = []
+    replaced: list[onnxapi.NodeProto] = []
     for node in model.graph.node:
         expander = expanders[node.op_type, "" if node.domain == "ai.onnx" else node.domain]
         expansion = Expansion(node, state, expander.default) if expander is not None else None
@@ -431,7 +430,7 @@ def expand_ops(model: onnx.ModelProto, expander_of: ExpanderOf, budget: Budget =
     return True
 
 
-def _drop_unread(nodes: list[onnx.NodeProto], created: set[int], outputs: set[str]) -> list[onnx.NodeProto]:
+def _drop_unread(nodes: list[onnxapi.NodeProto], created: set[int], outputs: set[str]) -> list[onnxapi.NodeProto]:
     """Drop the nodes expansions made whose outputs nothing reads (an output of the original op
     that the model never used), repeatedly; the model's own nodes all stay."""
     while True:

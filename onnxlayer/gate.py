@@ -16,8 +16,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import onnx
-
+from . import onnxapi
 from .diff import ModelDiff, diff, is_result_file, read_result
 from .errors import SettingsError
 from .graph import subgraphs
@@ -38,7 +37,7 @@ class Subject:
     """A model under check: its stored ONNX graph, its analysis and its size in bytes."""
 
     label: str
-    proto: onnx.ModelProto
+    proto: onnxapi.ModelProto
     result: AnalysisResult
     metrics: Mapping[str, Number | None]  # metric_values of the result and the file size
     path: Path | None  # the ONNX file on disk (onnxruntime resolves external data beside it)
@@ -74,12 +73,12 @@ def metric_values(result: AnalysisResult, file_size: int | None) -> dict[str, Nu
     return {name: extra[name] if name in extra else summary.get(name) for name in METRICS}
 
 
-def stored_size(path: Path, proto: onnx.ModelProto) -> int:
+def stored_size(path: Path, proto: onnxapi.ModelProto) -> int:
     """Bytes of the model file plus the external data files its initializers name (each once)."""
     total = path.stat().st_size
     seen: set[Path] = set()
     for init in proto.graph.initializer:
-        if init.data_location != onnx.TensorProto.EXTERNAL:
+        if init.data_location != onnxapi.TensorProto.EXTERNAL:
             continue
         location = next((e.value for e in init.external_data if e.key == "location"), None)
         data = (path.parent / location) if location else None
@@ -89,7 +88,7 @@ def stored_size(path: Path, proto: onnx.ModelProto) -> int:
     return total
 
 
-def op_counts(proto: onnx.ModelProto) -> Counter[tuple[str, str]]:
+def op_counts(proto: onnxapi.ModelProto) -> Counter[tuple[str, str]]:
     """(domain, op_type) → nodes, over the graph, its subgraphs and model-local function bodies.
 
     Calls of model-local functions are not counted (runtimes expand them into their bodies,
@@ -98,7 +97,7 @@ def op_counts(proto: onnx.ModelProto) -> Counter[tuple[str, str]]:
     local = {(f.domain, f.name) for f in proto.functions}
     counts: Counter[tuple[str, str]] = Counter()
 
-    def visit(nodes: Sequence[onnx.NodeProto]) -> None:
+    def visit(nodes: Sequence[onnxapi.NodeProto]) -> None:
         for node in nodes:
             if (node.domain, node.op_type) not in local:
                 counts[(node.domain or "ai.onnx", node.op_type)] += 1
@@ -111,7 +110,7 @@ def op_counts(proto: onnx.ModelProto) -> Counter[tuple[str, str]]:
     return counts
 
 
-def graph_inputs(proto: onnx.ModelProto) -> list[tuple[str, tuple[int | str, ...] | None]]:
+def graph_inputs(proto: onnxapi.ModelProto) -> list[tuple[str, tuple[int | str, ...] | None]]:
     """(name, dims) of the graph inputs that are not initializers; a dim is its size, its
     symbolic name, or "?" when unknown; dims None when the rank is unknown."""
     inits = {i.name for i in proto.graph.initializer}
@@ -128,7 +127,7 @@ def graph_inputs(proto: onnx.ModelProto) -> list[tuple[str, tuple[int | str, ...
     return out
 
 
-def _opsets(proto: onnx.ModelProto) -> dict[str, int]:
+def _opsets(proto: onnxapi.ModelProto) -> dict[str, int]:
     return {(e.domain or "ai.onnx"): int(e.version) for e in proto.opset_import}
 
 
@@ -360,9 +359,9 @@ def open_model(source: Any, input_shapes: Mapping[str, Sequence[int]] | None = N
         name = source[len(ZOO_PREFIX):]
         proto, label = zoo_model(name, weights=weights), source
         shapes = zoo_input_shapes(name, shapes)
-    elif isinstance(source, (bytes, bytearray, onnx.ModelProto)):
+    elif isinstance(source, (bytes, bytearray, onnxapi.ModelProto)):
         proto = load_model(source)
-        label = (proto.graph.name or "(in memory)") if isinstance(source, onnx.ModelProto) else "(bytes)"
+        label = (proto.graph.name or "(in memory)") if isinstance(source, onnxapi.ModelProto) else "(bytes)"
     else:
         converted, _ = to_onnx_source(source, example_inputs, trust_pickle, converter_options)
         label = str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"

@@ -15,9 +15,8 @@ from typing import Any, Mapping, Sequence
 from warnings import catch_warnings, simplefilter
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
+from . import onnxapi
 from .budget import Budget, FoldBudget
 from .errors import GraphError, ShapeError
 from .loading import SMALL_CONSTANT, default_opset
@@ -25,14 +24,14 @@ from .loading import SMALL_CONSTANT, default_opset
 FLOAT_TYPES = frozenset(
     t
     for t in (
-        onnx.TensorProto.FLOAT,
-        onnx.TensorProto.DOUBLE,
-        onnx.TensorProto.FLOAT16,
-        onnx.TensorProto.BFLOAT16,
-        getattr(onnx.TensorProto, "FLOAT8E4M3FN", -1),
-        getattr(onnx.TensorProto, "FLOAT8E4M3FNUZ", -1),
-        getattr(onnx.TensorProto, "FLOAT8E5M2", -1),
-        getattr(onnx.TensorProto, "FLOAT8E5M2FNUZ", -1),
+        onnxapi.TensorProto.FLOAT,
+        onnxapi.TensorProto.DOUBLE,
+        onnxapi.TensorProto.FLOAT16,
+        onnxapi.TensorProto.BFLOAT16,
+        getattr(onnxapi.TensorProto, "FLOAT8E4M3FN", -1),
+        getattr(onnxapi.TensorProto, "FLOAT8E4M3FNUZ", -1),
+        getattr(onnxapi.TensorProto, "FLOAT8E5M2", -1),
+        getattr(onnxapi.TensorProto, "FLOAT8E5M2FNUZ", -1),
     )
     if t >= 0
 )
@@ -49,9 +48,9 @@ NOT_FOLDED = frozenset({
     "AveragePool", "MaxPool", "LpPool", "MaxRoiPool", "MaxUnpool", "RoiAlign", "Col2Im", "GridSample",
     "LSTM", "GRU", "RNN", "NonMaxSuppression",
 })
-_GRAPH, _GRAPHS = onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS
-_OPAQUE_ATTRIBUTES = frozenset({onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS, onnx.AttributeProto.SPARSE_TENSOR,
-                                onnx.AttributeProto.SPARSE_TENSORS})
+_GRAPH, _GRAPHS = onnxapi.AttributeProto.GRAPH, onnxapi.AttributeProto.GRAPHS
+_OPAQUE_ATTRIBUTES = frozenset({onnxapi.AttributeProto.GRAPH, onnxapi.AttributeProto.GRAPHS, onnxapi.AttributeProto.SPARSE_TENSOR,
+                                onnxapi.AttributeProto.SPARSE_TENSORS})
 
 DATA, STATIC, DISCRETE = "data", "static", "discrete"
 
@@ -135,14 +134,14 @@ class Node:
         self.all_inputs = given + self.implicit_inputs if self.implicit_inputs else given
 
     @property
-    def proto(self) -> onnx.NodeProto:
+    def proto(self) -> onnxapi.NodeProto:
         return self.graph_nodes[self.index]
 
     def attr(self, name: str, default: Any = None) -> Any:
         """The attribute's value (strings decoded), or `default` if the node does not set it."""
         for a in self.proto.attribute:
             if a.name == name:
-                value = helper.get_attribute_value(a)
+                value = onnxapi.attribute_value(a)
                 return value.decode() if isinstance(value, bytes) else value
         return default
 
@@ -151,7 +150,7 @@ class Node:
 class GraphView:
     """The prepared model: nodes in topological order and every tensor's shape and role."""
 
-    model: onnx.ModelProto
+    model: onnxapi.ModelProto
     nodes: list[Node]
     tensors: dict[str, Tensor]
     inputs: list[str]
@@ -163,7 +162,7 @@ class GraphView:
     unfoldable: set[str] = field(default_factory=set)  # static tensors whose value is out of reach
     #: the loaded model's initializers with their payload (the view's own model keeps small ones
     #: only): what parameter counting reads to recognise a tensor stored twice
-    stored: Mapping[str, onnx.TensorProto] = field(default_factory=dict)
+    stored: Mapping[str, onnxapi.TensorProto] = field(default_factory=dict)
     #: the payloads loading left in the model file, by initializer name (`loading.load_for_analysis`)
     payloads: Mapping[str, memoryview] = field(default_factory=dict)
 
@@ -255,7 +254,7 @@ class GraphView:
 # --------------------------------------------------------------------------- the view
 
 
-def shape_of(ttype: onnx.TypeProto) -> tuple[int, tuple | None]:
+def shape_of(ttype: onnxapi.TypeProto) -> tuple[int, tuple | None]:
     """(element type, dims) of a tensor type: ints, symbol names, None where unknown; no shape: None."""
     if not ttype.HasField("tensor_type"):
         return 0, None
@@ -288,7 +287,7 @@ def axis_index(axis: int, rank: int, node: str) -> int:
     return axis % rank
 
 
-def subgraphs(proto: onnx.NodeProto) -> list[onnx.GraphProto]:
+def subgraphs(proto: onnxapi.NodeProto) -> list[onnxapi.GraphProto]:
     """The graphs a node holds in its attributes (If branches, Loop and Scan bodies)."""
     found = []
     for a in proto.attribute:
@@ -299,7 +298,7 @@ def subgraphs(proto: onnx.NodeProto) -> list[onnx.GraphProto]:
     return found
 
 
-def _outer_refs(graph: onnx.GraphProto) -> set[str]:
+def _outer_refs(graph: onnxapi.GraphProto) -> set[str]:
     """Names a subgraph reads from the enclosing scope."""
     defined = {i.name for i in graph.input} | {i.name for i in graph.initializer}
     refs: set[str] = set()
@@ -313,7 +312,7 @@ def _outer_refs(graph: onnx.GraphProto) -> set[str]:
     return refs
 
 
-def build_view(model: onnx.ModelProto, warnings: list[str] | None = None, fold_budget: FoldBudget | None = None) -> GraphView:
+def build_view(model: onnxapi.ModelProto, warnings: list[str] | None = None, fold_budget: FoldBudget | None = None) -> GraphView:
     """Index tensors and nodes, check references, and order nodes topologically.
 
     `fold_budget`: what constant folding may still compute (shared by the views of one preparation).
@@ -321,9 +320,9 @@ def build_view(model: onnx.ModelProto, warnings: list[str] | None = None, fold_b
     nodes, tensors, inputs, outputs, opsets = _index(model)
     constants: dict[str, np.ndarray] = {}
     for init in model.graph.initializer:
-        if init.data_location != onnx.TensorProto.EXTERNAL and tensors[init.name].size <= FOLD_LIMIT:
+        if init.data_location != onnxapi.TensorProto.EXTERNAL and tensors[init.name].size <= FOLD_LIMIT:
             try:
-                constants[init.name] = numpy_helper.to_array(init)
+                constants[init.name] = onnxapi.to_array(init)
             except Exception:
                 pass
     for node in nodes:
@@ -336,20 +335,20 @@ def build_view(model: onnx.ModelProto, warnings: list[str] | None = None, fold_b
                      fold_budget or FoldBudget(Budget()))
 
 
-def check_graph(model: onnx.ModelProto) -> None:
+def check_graph(model: onnxapi.ModelProto) -> None:
     """The view's checks alone: schemas, single producers and references (subgraphs' outer ones
     included). Preparation runs them before native code (shape inference, the inliner, the
     version converter) reads a model that could crash it."""
     _check_references(model.graph, _nodes(model.graph, _opsets(model)))
 
 
-def _opsets(model: onnx.ModelProto) -> dict[str, int]:
+def _opsets(model: onnxapi.ModelProto) -> dict[str, int]:
     opsets = {(e.domain if e.domain != "ai.onnx" else ""): int(e.version) for e in model.opset_import}
     opsets.setdefault("", default_opset(model))
     return opsets
 
 
-def _nodes(g: onnx.GraphProto, opsets: Mapping[str, int], names: dict[str, str] | None = None) -> list[Node]:
+def _nodes(g: onnxapi.GraphProto, opsets: Mapping[str, int], names: dict[str, str] | None = None) -> list[Node]:
     """The graph's nodes in file order, with unique names and outer-scope reads; GraphError for
     one that does not fit its schema. Tensor names go through `names`: one string per name
     (protobuf hands out a new one at each read), less memory and identity-fast dict lookups."""
@@ -373,7 +372,7 @@ def _nodes(g: onnx.GraphProto, opsets: Mapping[str, int], names: dict[str, str] 
     return nodes
 
 
-def _check_references(g: onnx.GraphProto, nodes: Sequence[Node]) -> None:
+def _check_references(g: onnxapi.GraphProto, nodes: Sequence[Node]) -> None:
     """GraphError for a tensor produced twice (or produced and given) and for a tensor read,
     or named a graph output, that nothing gives."""
     available = {i.name for i in g.input} | {i.name for i in g.initializer}
@@ -393,7 +392,7 @@ def _check_references(g: onnx.GraphProto, nodes: Sequence[Node]) -> None:
             raise GraphError(f"graph output {o.name!r} is not produced by any node")
 
 
-def _index(model: onnx.ModelProto) -> tuple[list[Node], dict[str, Tensor], list[str], list[str], dict[str, int]]:
+def _index(model: onnxapi.ModelProto) -> tuple[list[Node], dict[str, Tensor], list[str], list[str], dict[str, int]]:
     """Nodes (in file order), tensors, graph inputs and outputs, and opsets, checked
     (`check_graph`)."""
     g = model.graph
@@ -451,7 +450,7 @@ def _check_schema(node: Node, opsets: Mapping[str, int]) -> None:
         raise GraphError(f"node {node.name!r} ({node.op_type}) {problem}")
 
 
-def schema_problem(proto: onnx.NodeProto, version: int) -> str | None:
+def schema_problem(proto: onnxapi.NodeProto, version: int) -> str | None:
     """What the node breaks in its ONNX schema at opset `version` of its domain (input and output
     counts, required inputs and attributes, attribute types), or None."""
     domain = "" if proto.domain == "ai.onnx" else proto.domain
@@ -466,8 +465,8 @@ def _schema_problem(op_type: str, domain: str, version: int, inputs: tuple[bool,
     """What a node of this signature (which inputs are given, output count, attribute names and
     types) breaks in its schema, or None; models repeat a few signatures many times."""
     try:
-        schema = onnx.defs.get_schema(op_type, version, domain)
-    except onnx.defs.SchemaError:
+        schema = onnxapi.defs.get_schema(op_type, version, domain)
+    except onnxapi.defs.SchemaError:
         return None
     opset = f"opset {version}" + (f" of {domain}" if domain else "")
     for what, count, low, high in (
@@ -479,7 +478,7 @@ def _schema_problem(op_type: str, domain: str, version: int, inputs: tuple[bool,
             return f"has {count} {what}; {opset} allows {allowed}"
     for k, present in enumerate(inputs):
         formal = schema.inputs[min(k, len(schema.inputs) - 1)]
-        if not present and formal.option == onnx.defs.OpSchema.FormalParameterOption.Single:
+        if not present and formal.option == onnxapi.defs.OpSchema.FormalParameterOption.Single:
             return f"leaves its required input {k} ({formal.name}) empty"
     given = {name: (kind, ref) for name, kind, ref in attributes}
     for name, spec in schema.attributes.items():
@@ -489,7 +488,7 @@ def _schema_problem(op_type: str, domain: str, version: int, inputs: tuple[bool,
             continue
         kind, ref = given[name]
         if not ref and kind != int(spec.type):
-            got = onnx.AttributeProto.AttributeType.Name(kind) if kind in onnx.AttributeProto.AttributeType.values() else kind
+            got = onnxapi.AttributeProto.AttributeType.Name(kind) if kind in onnxapi.AttributeProto.AttributeType.values() else kind
             return f"has attribute {name!r} of type {got}; {opset} expects {spec.type.name}"
     return None
 
@@ -498,13 +497,13 @@ def _constant_value(node: Node) -> np.ndarray | None:
     for a in node.proto.attribute:
         try:
             if a.name == "value":
-                if a.t.data_location == onnx.TensorProto.EXTERNAL:
+                if a.t.data_location == onnxapi.TensorProto.EXTERNAL:
                     return None
-                return numpy_helper.to_array(a.t)
+                return onnxapi.to_array(a.t)
             if a.name in ("value_float", "value_int"):
-                return np.array(helper.get_attribute_value(a))
+                return np.array(onnxapi.attribute_value(a))
             if a.name in ("value_floats", "value_ints"):
-                return np.array(list(helper.get_attribute_value(a)))
+                return np.array(list(onnxapi.attribute_value(a)))
         except Exception:
             return None
     return None
@@ -627,12 +626,12 @@ def _embedding_lookup(view: GraphView, node: Node, one_hots: set[str]) -> bool:
     return False
 
 
-def describe_type(ttype: onnx.TypeProto) -> str:
+def describe_type(ttype: onnxapi.TypeProto) -> str:
     """A value's type in words, for messages: 'a float tensor', 'a sequence of float tensors', ..."""
     kind = ttype.WhichOneof("value")
     if kind in ("tensor_type", "sparse_tensor_type"):
         elem = getattr(ttype, kind).elem_type
-        name = onnx.TensorProto.DataType.Name(elem).lower() if elem in onnx.TensorProto.DataType.values() else "untyped"
+        name = onnxapi.TensorProto.DataType.Name(elem).lower() if elem in onnxapi.TensorProto.DataType.values() else "untyped"
         text = f"{'sparse ' if kind == 'sparse_tensor_type' else ''}{name} tensor"
         return ("an " if text[0] in "aeiou" else "a ") + text
     if kind == "sequence_type":
@@ -642,7 +641,7 @@ def describe_type(ttype: onnx.TypeProto) -> str:
     return "a map" if kind == "map_type" else "a value of no declared type"
 
 
-def holds_float(ttype: onnx.TypeProto) -> bool:
+def holds_float(ttype: onnxapi.TypeProto) -> bool:
     """Whether a value of this type holds float tensors (directly, or in a sequence, optional or map)."""
     kind = ttype.WhichOneof("value")
     if kind in ("tensor_type", "sparse_tensor_type"):
@@ -672,12 +671,12 @@ def _shape_value(view: GraphView, node: Node) -> np.ndarray | None:
     return value
 
 
-def _opaque_attribute(a: onnx.AttributeProto) -> bool:
+def _opaque_attribute(a: onnxapi.AttributeProto) -> bool:
     """Whether evaluating a node would run a subgraph or read a tensor stored outside the model."""
     if a.type in _OPAQUE_ATTRIBUTES:
         return True
-    tensors = [a.t] if a.type == onnx.AttributeProto.TENSOR else a.tensors
-    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors)
+    tensors = [a.t] if a.type == onnxapi.AttributeProto.TENSOR else a.tensors
+    return any(t.data_location == onnxapi.TensorProto.EXTERNAL for t in tensors)
 
 
 def _fold(view: GraphView, node: Node, values: list[np.ndarray | None]) -> dict[str, np.ndarray]:
@@ -707,18 +706,18 @@ def evaluate_node(view: GraphView, node: Node, feeds: Mapping[str, np.ndarray]) 
         return None
 
 
-def single_node_model(view: GraphView, node: Node) -> onnx.ModelProto:
+def single_node_model(view: GraphView, node: Node) -> onnxapi.ModelProto:
     """`node` alone in a model, for ONNX to infer: its inputs with a value (static, folded) as
     initializers, the others declared with the types and shapes the view knows."""
     inputs, inits = [], []
     for name in dict.fromkeys(i for i in node.inputs if i):
         t, value = view.tensors[name], view.value(name)
         if value is not None:
-            inits.append(numpy_helper.from_array(np.asarray(value), name))
+            inits.append(onnxapi.numpy_helper.from_array(np.asarray(value), name))
         else:
-            inputs.append(helper.make_tensor_value_info(name, t.elem_type, list(t.shape) if t.shape is not None else None))
-    graph = helper.make_graph([node.proto], "node", inputs, [onnx.ValueInfoProto(name=o) for o in node.outputs if o], inits)
-    single = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in view.opsets.items()])
+            inputs.append(onnxapi.helper.make_tensor_value_info(name, t.elem_type, list(t.shape) if t.shape is not None else None))
+    graph = onnxapi.helper.make_graph([node.proto], "node", inputs, [onnxapi.ValueInfoProto(name=o) for o in node.outputs if o], inits)
+    single = onnxapi.helper.make_model(graph, opset_imports=[onnxapi.helper.make_opsetid(d, v) for d, v in view.opsets.items()])
     single.ir_version = max(view.model.ir_version, 4)  # its initializers are not graph inputs
     return single
 
@@ -735,7 +734,7 @@ def _output_sizes(view: GraphView, node: Node, feeds: Mapping[str, np.ndarray]) 
         if start.size == limit.size == delta.size == 1 and delta[0] != 0 and np.all(np.isfinite([start[0], limit[0], delta[0]])):
             return [max(math.ceil((float(limit[0]) - float(start[0])) / float(delta[0])), 0)]
     try:
-        inferred = onnx.shape_inference.infer_shapes(single_node_model(view, node), data_prop=True)
+        inferred = onnxapi.infer_shapes(single_node_model(view, node), data_prop=True)
     except Exception:
         return None
     sizes = []

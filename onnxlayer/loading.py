@@ -17,15 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Union
 
-import onnx
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
+from . import onnxapi
 from .budget import Budget
 from .errors import ModelLoadError
 from .wire import strip_payloads
 
-ModelSource = Union[str, os.PathLike, bytes, onnx.ModelProto]
+ModelSource = Union[str, os.PathLike, bytes, onnxapi.ModelProto]
 
 #: Initializers with more elements than this keep only their dims and type.
 SMALL_CONSTANT = 1 << 16
@@ -40,17 +40,17 @@ _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat
           (stat.S_ISSOCK, "a socket"))
 
 
-def load_model(source: ModelSource, budget: Budget = Budget()) -> onnx.ModelProto:
+def load_model(source: ModelSource, budget: Budget = Budget()) -> onnxapi.ModelProto:
     """Read a model from a path, raw bytes or a ModelProto, validating the basics."""
     return load_model_and_digest(source, budget)[0]
 
 
-def load_model_and_digest(source: ModelSource, budget: Budget = Budget()) -> tuple[onnx.ModelProto, Digest]:
+def load_model_and_digest(source: ModelSource, budget: Budget = Budget()) -> tuple[onnxapi.ModelProto, Digest]:
     """`load_model`, with the SHA-256 of the bytes it parsed (None for a ModelProto): hashed in
     memory, so a file is read once (a 100 MB model: one read instead of two), and beside the
     rest of the analysis (`Digest`)."""
     digest = Digest(None)
-    if isinstance(source, onnx.ModelProto):
+    if isinstance(source, onnxapi.ModelProto):
         model = source
         label = "model"
     elif isinstance(source, (bytes, bytearray)):
@@ -97,7 +97,7 @@ class Digest:
         return self._value
 
 
-def load_for_analysis(source: ModelSource, budget: Budget = Budget()) -> tuple[onnx.ModelProto, Digest, dict[str, memoryview]]:
+def load_for_analysis(source: ModelSource, budget: Budget = Budget()) -> tuple[onnxapi.ModelProto, Digest, dict[str, memoryview]]:
     """`load_model_and_digest`, and for a file, without parsing the payloads of large
     initializers (`wire.strip_payloads`): the file is mapped, not read, and the payloads stay
     there, returned by initializer name for what reads their values (parameter counting). The
@@ -178,10 +178,10 @@ def open_regular(path: str | os.PathLike) -> Iterator[tuple[int, int]]:
         os.close(fd)
 
 
-def _parse(data: bytes, label: str) -> onnx.ModelProto:
+def _parse(data: bytes, label: str) -> onnxapi.ModelProto:
     if not data:
         raise ModelLoadError(f"{label}: file is empty")
-    model = onnx.ModelProto()
+    model = onnxapi.ModelProto()
     try:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
@@ -189,7 +189,7 @@ def _parse(data: bytes, label: str) -> onnx.ModelProto:
     return model
 
 
-def _validate(model: onnx.ModelProto, label: str) -> None:
+def _validate(model: onnxapi.ModelProto, label: str) -> None:
     if not model.HasField("graph"):
         raise ModelLoadError(f"{label}: not an ONNX model (no graph)")
     if model.ir_version <= 0:
@@ -268,32 +268,34 @@ def is_repeated(field: FieldDescriptor) -> bool:
     return field.label == FieldDescriptor.LABEL_REPEATED if repeated is None else repeated
 
 
-def default_opset(model: onnx.ModelProto) -> int:
+def default_opset(model: onnxapi.ModelProto) -> int:
     """The model's ai.onnx opset: the one it imports; opset 1 for an IR < 3 model, which imports
     none; the installed onnx's newest for a model importing other domains only (ai.onnx.ml,
     ai.onnx.preview.training), which can hold no ai.onnx op, so that no version is wrong for it."""
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
             return int(entry.version)
-    return onnx.defs.onnx_opset_version() if model.opset_import else 1
+    return onnxapi.defs.onnx_opset_version() if model.opset_import else 1
 
 
-def version_warnings(model: onnx.ModelProto) -> list[str]:
+def version_warnings(model: onnxapi.ModelProto) -> list[str]:
     """Warnings for an IR version or opset newer than the installed onnx knows: its ops are
     read with the newest schemas onnx has, which may not be what the producer meant."""
-    known_ir = onnx.IR_VERSION
-    known = {"": onnx.defs.onnx_opset_version(), "ai.onnx.ml": onnx.defs.onnx_ml_opset_version()}
-    installed = f"the installed onnx {onnx.__version__}"
-    notes = []
+    known_ir = onnxapi.IR_VERSION
+    known = {"": onnxapi.defs.onnx_opset_version(), "ai.onnx.ml": onnxapi.defs.onnx_ml_opset_version()}
+    newer = []  # (what is newer, what onnx knows and how it is read)
     if model.ir_version > known_ir:
-        notes.append(f"IR version {model.ir_version} is newer than {installed} knows ({known_ir}); read as IR {known_ir}")
+        newer.append((f"IR version {model.ir_version}", f"({known_ir}); read as IR {known_ir}"))
     for entry in model.opset_import:
         domain = "" if entry.domain == "ai.onnx" else entry.domain
         newest = known.get(domain)
         if newest is not None and entry.version > newest:
-            notes.append(f"opset {entry.version} of {domain or 'ai.onnx'} is newer than {installed} knows ({newest}); "
-                         f"its ops are read with their opset {newest} schemas")
-    return notes
+            newer.append((f"opset {entry.version} of {domain or 'ai.onnx'}",
+                          f"({newest}); its ops are read with their opset {newest} schemas"))
+    if not newer:
+        return []
+    installed = f"the installed onnx {onnxapi.version()}"
+    return [f"{what} is newer than {installed} knows {known_here}" for what, known_here in newer]
 
 
 #: What a skeleton keeps of a model and of its graph (training graphs, annotations and the
@@ -305,7 +307,7 @@ SKELETON_GRAPH_FIELDS = frozenset({"name", "node", "input", "output", "value_inf
 STUB_FIELDS = frozenset({"name", "data_type", "dims"})
 
 
-def skeleton(model: onnx.ModelProto, limit: int = SMALL_CONSTANT, in_place: bool = False) -> onnx.ModelProto:
+def skeleton(model: onnxapi.ModelProto, limit: int = SMALL_CONSTANT, in_place: bool = False) -> onnxapi.ModelProto:
     """A copy of `model` whose large initializers keep dims and type but no payload (`stub`);
     `in_place`: `model` itself made so, for a caller that owns it (no copy of the graph)."""
     if in_place:
@@ -331,22 +333,22 @@ def _clear_fields(message: Message, names: tuple[str, ...]) -> None:
         message.ClearField(name)
 
 
-def is_large(init: onnx.TensorProto, limit: int = SMALL_CONSTANT) -> bool:
+def is_large(init: onnxapi.TensorProto, limit: int = SMALL_CONSTANT) -> bool:
     """Whether a skeleton keeps only the dims and type of `init`: more than `limit` elements, or
     stored outside the model."""
-    return math.prod(init.dims) > limit or init.data_location == onnx.TensorProto.EXTERNAL
+    return math.prod(init.dims) > limit or init.data_location == onnxapi.TensorProto.EXTERNAL
 
 
-def copy_model(model: onnx.ModelProto, skip: tuple[str, ...] = (), skip_graph: tuple[str, ...] = ()) -> onnx.ModelProto:
+def copy_model(model: onnxapi.ModelProto, skip: tuple[str, ...] = (), skip_graph: tuple[str, ...] = ()) -> onnxapi.ModelProto:
     """A copy of `model` without its fields named in `skip` nor its graph's named in `skip_graph`
     (never copied, rather than copied and cleared: protobuf keeps a cleared field's memory)."""
-    out = onnx.ModelProto()
+    out = onnxapi.ModelProto()
     copy_fields(model, out, skip=(*skip, "graph"))
     copy_fields(model.graph, out.graph, skip=skip_graph)
     return out
 
 
-def copy_fields(source: onnx.ModelProto | onnx.GraphProto, target: onnx.ModelProto | onnx.GraphProto,
+def copy_fields(source: onnxapi.ModelProto | onnxapi.GraphProto, target: onnxapi.ModelProto | onnxapi.GraphProto,
                 skip: tuple[str, ...]) -> None:
     """Copy every field of `source` into `target` but those named in `skip`."""
     for field, value in source.ListFields():
@@ -360,27 +362,27 @@ def copy_fields(source: onnx.ModelProto | onnx.GraphProto, target: onnx.ModelPro
             setattr(target, field.name, value)
 
 
-def stub(init: onnx.TensorProto) -> onnx.TensorProto:
+def stub(init: onnxapi.TensorProto) -> onnxapi.TensorProto:
     """The initializer's name, type and dims, its payload left out (marked as stored elsewhere)."""
-    stub = onnx.TensorProto(name=init.name, data_type=init.data_type)
+    stub = onnxapi.TensorProto(name=init.name, data_type=init.data_type)
     stub.dims.extend(init.dims)
     _mark_stripped(stub)
     return stub
 
 
-def _stub_in_place(init: onnx.TensorProto) -> None:
+def _stub_in_place(init: onnxapi.TensorProto) -> None:
     """`stub`, made of `init` itself: every field but its name, type and dims cleared."""
     _clear_fields(init, _set_fields_but(init, STUB_FIELDS))
     _mark_stripped(init)
 
 
-def _mark_stripped(init: onnx.TensorProto) -> None:
-    init.data_location = onnx.TensorProto.EXTERNAL
+def _mark_stripped(init: onnxapi.TensorProto) -> None:
+    init.data_location = onnxapi.TensorProto.EXTERNAL
     entry = init.external_data.add()
     entry.key, entry.value = "location", "onnxlayer-stripped"
 
 
-def upgrade_if_old(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
+def upgrade_if_old(model: onnxapi.ModelProto) -> tuple[onnxapi.ModelProto, str | None]:
     """Upgrade models older than opset 7 (our rules follow opset 7 and later)."""
     opset = default_opset(model)
     if opset >= MIN_OPSET:

@@ -1,8 +1,7 @@
 """Access to the architecture zoo (`onnxlayer.models`) with onnxlayer's errors."""
 from __future__ import annotations
 
-import onnx
-
+from . import onnxapi
 from .errors import SettingsError
 
 
@@ -12,7 +11,7 @@ def zoo_module():
     return models
 
 
-def zoo_model(name: str, weights: bool = False) -> onnx.ModelProto:
+def zoo_model(name: str, weights: bool = False) -> onnxapi.ModelProto:
     """Build a zoo model (graph-only by default: the metrics need no weight values)."""
     zoo = zoo_module()
     if name not in zoo.names():

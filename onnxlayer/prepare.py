@@ -17,8 +17,8 @@ import signal
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-import onnx
 
+from . import onnxapi
 from .budget import Budget, FoldBudget
 from .dedupe import merge_duplicate_nodes
 from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
@@ -48,7 +48,7 @@ INFERENCE_HAZARDS = frozenset({("", "RegexFullMatch"), ("", "EyeLike"), ("ai.onn
 
 
 def prepare(
-    model: onnx.ModelProto,
+    model: onnxapi.ModelProto,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     has_rule: Callable[[str, str, int], bool] | None = None,
     budget: Budget = Budget(),
@@ -69,7 +69,7 @@ def prepare(
     hazards = _precheck(model, budget)
     fold_budget = FoldBudget(budget)
     # what the skeleton leaves out and parameter counting may read (smaller ones: view.constants)
-    large = [init for init in model.graph.initializer if init.data_location != onnx.TensorProto.EXTERNAL and is_large(init)]
+    large = [init for init in model.graph.initializer if init.data_location != onnxapi.TensorProto.EXTERNAL and is_large(init)]
     stored = {init.name: _detached(init) if owned else init for init in large}
     # stripped in place only when no stored initializer is a part of the model (its payload would go)
     model = skeleton(model, in_place=owned and all(stored[init.name] is not init for init in large))
@@ -138,13 +138,13 @@ def _forget_inferred_types(view: GraphView) -> None:
 DETACHED_BYTES = 4096
 
 
-def _detached(init: onnx.TensorProto) -> onnx.TensorProto:
+def _detached(init: onnxapi.TensorProto) -> onnxapi.TensorProto:
     """An initializer whose payload loading left in the file, copied into a message of its own
     (a part of a protobuf message keeps the whole message alive: the loaded graph could not be let
     go); one that holds its payload, itself (a copy would hold the payload twice)."""
     if init.ByteSize() > DETACHED_BYTES:
         return init
-    copy = onnx.TensorProto()
+    copy = onnxapi.TensorProto()
     copy.CopyFrom(init)
     return copy
 
@@ -154,7 +154,7 @@ def _dims_of(view: GraphView) -> Callable[[str], tuple | None]:
     return lambda name: view.tensors[name].shape if name in view.tensors else None
 
 
-def _view(model: onnx.ModelProto, warnings: list[str], fold_budget: FoldBudget) -> GraphView:
+def _view(model: onnxapi.ModelProto, warnings: list[str], fold_budget: FoldBudget) -> GraphView:
     """The view of `model` with data/static roles assigned."""
     merge_duplicate_nodes(model)  # identical nodes are one computation, one leaf
     view = build_view(model, warnings, fold_budget)
@@ -165,7 +165,7 @@ def _view(model: onnx.ModelProto, warnings: list[str], fold_budget: FoldBudget) 
 # --------------------------------------------------------------------------- checks before anything reads the model
 
 
-def _precheck(model: onnx.ModelProto, budget: Budget) -> tuple[str, ...]:
+def _precheck(model: onnxapi.ModelProto, budget: Budget) -> tuple[str, ...]:
     """Before any copy and before native code reads the model: its nodes (local functions
     inlined) within the budget, its stored sizes within int64, its references, producers and
     schemas sound. Returns the `INFERENCE_HAZARDS` ops it holds (shape inference then runs
@@ -179,7 +179,7 @@ def _precheck(model: onnx.ModelProto, budget: Budget) -> tuple[str, ...]:
     return hazards
 
 
-def _subgraph_holders(graphs: Iterable[onnx.GraphProto | onnx.FunctionProto]) -> int:
+def _subgraph_holders(graphs: Iterable[onnxapi.GraphProto | onnxapi.FunctionProto]) -> int:
     """Nodes holding subgraphs in `graphs` and in the subgraphs inside them."""
     count, pending = 0, list(graphs)
     while pending:
@@ -190,7 +190,7 @@ def _subgraph_holders(graphs: Iterable[onnx.GraphProto | onnx.FunctionProto]) ->
     return count
 
 
-def _inlined_size(model: onnx.ModelProto) -> tuple[int, tuple[str, ...]]:
+def _inlined_size(model: onnxapi.ModelProto) -> tuple[int, tuple[str, ...]]:
     """Nodes of the model, subgraphs included, once every call of a local function is inlined;
     and the `INFERENCE_HAZARDS` op types among them."""
     functions = {(f.domain, f.name): f for f in model.functions}
@@ -198,7 +198,7 @@ def _inlined_size(model: onnx.ModelProto) -> tuple[int, tuple[str, ...]]:
     calling: list[tuple[str, str]] = []
     hazards: set[str] = set()
 
-    def count(nodes: Iterable[onnx.NodeProto]) -> int:
+    def count(nodes: Iterable[onnxapi.NodeProto]) -> int:
         total = 0
         for node in nodes:
             key = (node.domain, node.op_type)
@@ -225,7 +225,7 @@ def _inlined_size(model: onnx.ModelProto) -> tuple[int, tuple[str, ...]]:
     return total, tuple(sorted(hazards))
 
 
-def _check_stored(tensor: onnx.TensorProto, what: str) -> None:
+def _check_stored(tensor: onnxapi.TensorProto, what: str) -> None:
     """A stored tensor's dims must be sizes, its element count one int64 can hold."""
     dims = list(tensor.dims)
     if dims and min(dims) < 0:
@@ -236,7 +236,7 @@ def _check_stored(tensor: onnx.TensorProto, what: str) -> None:
                          "more than the int64 sizes of ONNX can count", tensor=tensor.name)
 
 
-def _check_element_counts(model: onnx.ModelProto, overrides: Mapping[str, Sequence[int]]) -> None:
+def _check_element_counts(model: onnxapi.ModelProto, overrides: Mapping[str, Sequence[int]]) -> None:
     """Every graph input, its shape now fixed, must count its elements within int64."""
     for inp in model.graph.input:
         if not inp.type.tensor_type.HasField("shape"):
@@ -258,7 +258,7 @@ def _dims_text(dims: Iterable[int]) -> str:
 # --------------------------------------------------------------------------- local functions
 
 
-def _inline_local_functions(model: onnx.ModelProto, has_rule: Callable[[str, str, int], bool]) -> onnx.ModelProto:
+def _inline_local_functions(model: onnxapi.ModelProto, has_rule: Callable[[str, str, int], bool]) -> onnxapi.ModelProto:
     """Inline the model's local functions, except those the registry has a rule for."""
     if not model.functions:
         return model
@@ -276,13 +276,13 @@ def _inline_local_functions(model: onnx.ModelProto, has_rule: Callable[[str, str
         raise ModelLoadError(f"could not inline the model's local functions: {exc}") from None
 
 
-def _bind_function_defaults(model: onnx.ModelProto, inline: Sequence[tuple[str, str]]) -> None:
+def _bind_function_defaults(model: onnxapi.ModelProto, inline: Sequence[tuple[str, str]]) -> None:
     """Give each call of a function about to be inlined the attribute defaults the function
     declares (`attribute_proto`) where the call sets none: onnx's inliner drops a reference to an
     attribute the call omits, so the inner op's schema default (or none: Cast's `to`) would stand
     in for the function's own."""
     defaults = {(f.domain, f.name): f.attribute_proto for f in model.functions if (f.domain, f.name) in inline}
-    pending: list[onnx.GraphProto | onnx.FunctionProto] = [model.graph, *model.functions]
+    pending: list[onnxapi.GraphProto | onnxapi.FunctionProto] = [model.graph, *model.functions]
     while pending:
         for node in pending.pop().node:
             declared = defaults.get((node.domain, node.op_type))
@@ -295,7 +295,7 @@ def _bind_function_defaults(model: onnx.ModelProto, inline: Sequence[tuple[str, 
 # --------------------------------------------------------------------------- input shapes
 
 
-def _fix_input_shapes(model: onnx.ModelProto, overrides: dict[str, Sequence[int]]) -> None:
+def _fix_input_shapes(model: onnxapi.ModelProto, overrides: dict[str, Sequence[int]]) -> None:
     """Make every graph input's dims concrete in place: the overrides, 1 for a symbolic batch
     dim, a symbol's value where an override fixed it; any other open dim is an error."""
     inits = {i.name for i in model.graph.initializer}
@@ -364,7 +364,7 @@ def _check_overrides(overrides: Mapping[str, object], names: Sequence[str]) -> N
                 raise SettingsError(f"{name}: dim {d} exceeds the int64 limit of ONNX", setting="input_shapes", tensor=name)
 
 
-def _update_declared_shapes(model: onnx.ModelProto, symbols: Mapping[str, int], resized: bool) -> None:
+def _update_declared_shapes(model: onnxapi.ModelProto, symbols: Mapping[str, int], resized: bool) -> None:
     """Bring the shapes the model declares downstream in line with the fixed input shapes."""
     if resized:
         for vi in list(model.graph.value_info) + list(model.graph.output):
@@ -381,7 +381,7 @@ def _update_declared_shapes(model: onnx.ModelProto, symbols: Mapping[str, int], 
                         dim.dim_value = value
 
 
-def _example_dims(shape: onnx.TensorShapeProto) -> str:
+def _example_dims(shape: onnxapi.TensorShapeProto) -> str:
     """The input's dims as the hint shows them: known sizes, 1 for the batch, symbols or N for the rest."""
     parts = []
     for axis, d in enumerate(shape.dim):
@@ -405,7 +405,7 @@ SHAPE_BLIND = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub"
 BLIND_ELEMENTS = 1 << 18
 
 
-def _infer(model: onnx.ModelProto, hazards: Sequence[str] = (), budget: Budget = Budget()) -> onnx.ModelProto:
+def _infer(model: onnxapi.ModelProto, hazards: Sequence[str] = (), budget: Budget = Budget()) -> onnxapi.ModelProto:
     """ONNX shape inference (with data propagation); in a child process when the model holds
     `hazards` (ops whose inference can crash), so that a crash is an error, not the end.
 
@@ -420,7 +420,7 @@ def _infer(model: onnx.ModelProto, hazards: Sequence[str] = (), budget: Budget =
         inferred = _infer_in_child(sent, hazards, budget)
     else:
         try:
-            inferred = onnx.shape_inference.infer_shapes(sent, check_type=False, strict_mode=False, data_prop=True)
+            inferred = onnxapi.infer_shapes(sent, check_type=False, strict_mode=False, data_prop=True)
         except Exception as exc:
             raise ShapeError(f"ONNX shape inference failed: {_first_line(exc)}") from None
     if blind:
@@ -429,13 +429,13 @@ def _infer(model: onnx.ModelProto, hazards: Sequence[str] = (), budget: Budget =
     return inferred
 
 
-def _shape_blind_weights(model: onnx.ModelProto) -> set[str]:
+def _shape_blind_weights(model: onnxapi.ModelProto) -> set[str]:
     """Names of the float initializers of more than 64 elements that only `SHAPE_BLIND` ops of the
     main graph read (no subgraph, no graph output): nothing shape inference computes depends
     on their values. Empty when they hold fewer than `BLIND_ELEMENTS`."""
     g = model.graph
     candidates = {init.name: init for init in g.initializer
-                  if init.data_type in FLOAT_TYPES and init.data_location != onnx.TensorProto.EXTERNAL
+                  if init.data_type in FLOAT_TYPES and init.data_location != onnxapi.TensorProto.EXTERNAL
                   and math.prod(init.dims) > 64}
     if not candidates:
         return set()
@@ -452,7 +452,7 @@ def _shape_blind_weights(model: onnx.ModelProto) -> set[str]:
     return set(candidates)
 
 
-def _infer_in_child(model: onnx.ModelProto, hazards: Sequence[str], budget: Budget) -> onnx.ModelProto:
+def _infer_in_child(model: onnxapi.ModelProto, hazards: Sequence[str], budget: Budget) -> onnxapi.ModelProto:
     """`_infer` in a forked child bounded by the memory budget; the inferred model comes back
     serialized through a pipe."""
     import resource
@@ -484,7 +484,7 @@ def _infer_in_child(model: onnx.ModelProto, hazards: Sequence[str], budget: Budg
         reply = pipe.read()
     _, status = os.waitpid(pid, 0)
     if reply[:1] == b"+":
-        return onnx.ModelProto.FromString(reply[1:])
+        return onnxapi.ModelProto.FromString(reply[1:])
     if reply[:1] == b"-":
         raise ShapeError(reply[1:].decode())
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSEGV:
@@ -504,12 +504,12 @@ def _first_line(exc: Exception) -> str:
 # --------------------------------------------------------------------------- ops expanded into their ONNX function bodies
 
 
-def _expand_schema_functions(model: onnx.ModelProto, has_rule: Callable[[str, str, int], bool],
+def _expand_schema_functions(model: onnxapi.ModelProto, has_rule: Callable[[str, str, int], bool],
                              budget: Budget = Budget()) -> bool:
     """Replace nodes that have no registry rule but an ONNX function body by that body."""
     opsets = {e.domain or "": e.version for e in model.opset_import}
-    types: dict[str, onnx.TypeProto] | None = None  # the value types, read at the first node without a rule
-    bodies: list[onnx.FunctionProto | None] = []
+    types: dict[str, onnxapi.TypeProto] | None = None  # the value types, read at the first node without a rule
+    bodies: list[onnxapi.FunctionProto | None] = []
     versions: list[int] = []
     for node in model.graph.node:
         domain = node.domain or ""
@@ -523,7 +523,7 @@ def _expand_schema_functions(model: onnx.ModelProto, has_rule: Callable[[str, st
     if not any(bodies):
         return False
     budget.check_nodes(sum(len(b.node) if b else 1 for b in bodies), "expanding ops into their ONNX function bodies makes")
-    new_nodes: list[onnx.NodeProto] = []
+    new_nodes: list[onnxapi.NodeProto] = []
     changed = False
     for k, (node, body, version) in enumerate(zip(model.graph.node, bodies, versions)):
         if body is None:
@@ -541,11 +541,11 @@ def _expand_schema_functions(model: onnx.ModelProto, has_rule: Callable[[str, st
     return changed
 
 
-def _value_types(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
+def _value_types(model: onnxapi.ModelProto) -> dict[str, onnxapi.TypeProto]:
     g = model.graph
     types = {v.name: v.type for v in list(g.input) + list(g.value_info) + list(g.output)}
     for init in g.initializer:
-        t = onnx.TypeProto()
+        t = onnxapi.TypeProto()
         t.tensor_type.elem_type = init.data_type
         for d in init.dims:
             t.tensor_type.shape.dim.add().dim_value = d
@@ -553,18 +553,18 @@ def _value_types(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
     return types
 
 
-def _function_body(node: onnx.NodeProto, version: int, types: dict[str, onnx.TypeProto]) -> onnx.FunctionProto | None:
+def _function_body(node: onnxapi.NodeProto, version: int, types: dict[str, onnxapi.TypeProto]) -> onnxapi.FunctionProto | None:
     try:
-        schema = onnx.defs.get_schema(node.op_type, version, node.domain or "")
+        schema = onnxapi.defs.get_schema(node.op_type, version, node.domain or "")
     except Exception:
         return None
     try:
         if schema.has_function:
-            return schema.function_body
+            return onnxapi.function_body(schema)
         if schema.has_context_dependent_function:
-            arg_types = [types[i].SerializeToString() if i in types else onnx.TypeProto().SerializeToString() for i in node.input]
+            arg_types = [types[i].SerializeToString() if i in types else onnxapi.TypeProto().SerializeToString() for i in node.input]
             raw = schema.get_context_dependent_function(node.SerializeToString(), arg_types)
-            body = onnx.FunctionProto()
+            body = onnxapi.FunctionProto()
             body.ParseFromString(raw)
             return body if body.node else None
     except Exception:
@@ -572,8 +572,8 @@ def _function_body(node: onnx.NodeProto, version: int, types: dict[str, onnx.Typ
     return None
 
 
-def _instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str,
-                 defaults: Mapping[str, onnx.AttributeProto]) -> list[onnx.NodeProto]:
+def _instantiate(node: onnxapi.NodeProto, body: onnxapi.FunctionProto, prefix: str,
+                 defaults: Mapping[str, onnxapi.AttributeProto]) -> list[onnxapi.NodeProto]:
     """Copy a function body in place of `node`: rename formals (an optional formal the node does
     not give becomes empty) and the body's own tensors, also where subgraphs of the body read them
     from the enclosing scope; bind attribute references, to the schema's `defaults` where the node
@@ -587,7 +587,7 @@ def _instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str,
     attrs = {**defaults, **{a.name: a for a in node.attribute}}
     out = []
     for inner in body.node:
-        copy = onnx.NodeProto()
+        copy = onnxapi.NodeProto()
         copy.CopyFrom(inner)
         copy.name = prefix + (inner.name or inner.op_type)
         for seq in (copy.input, copy.output):
@@ -601,14 +601,14 @@ def _instantiate(node: onnx.NodeProto, body: onnx.FunctionProto, prefix: str,
     return out
 
 
-def _bind_attribute_refs(node: onnx.NodeProto, attrs: Mapping[str, onnx.AttributeProto]) -> None:
+def _bind_attribute_refs(node: onnxapi.NodeProto, attrs: Mapping[str, onnxapi.AttributeProto]) -> None:
     """Replace `node`'s attribute references (`ref_attr_name`) by the values in `attrs`, in its
     subgraphs too; a reference with no value is dropped (the inner op's own default applies)."""
     kept = []
     for a in node.attribute:
         if a.ref_attr_name:
             if a.ref_attr_name in attrs:
-                bound = onnx.AttributeProto()
+                bound = onnxapi.AttributeProto()
                 bound.CopyFrom(attrs[a.ref_attr_name])
                 bound.name = a.name
                 kept.append(bound)
@@ -621,14 +621,15 @@ def _bind_attribute_refs(node: onnx.NodeProto, attrs: Mapping[str, onnx.Attribut
             _bind_attribute_refs(inner, attrs)
 
 
-def _schema_defaults(node: onnx.NodeProto, version: int) -> dict[str, onnx.AttributeProto]:
+def _schema_defaults(node: onnxapi.NodeProto, version: int) -> dict[str, onnxapi.AttributeProto]:
     """The default values the op's schema gives its attributes (what a reference to an attribute
     the node leaves unset stands for)."""
     try:
-        schema = onnx.defs.get_schema(node.op_type, version, node.domain or "")
-    except onnx.defs.SchemaError:
+        schema = onnxapi.defs.get_schema(node.op_type, version, node.domain or "")
+    except onnxapi.defs.SchemaError:
         return {}
-    return {name: spec.default_value for name, spec in schema.attributes.items() if spec.default_value.type}
+    defaults = {name: onnxapi.default_value(spec) for name, spec in schema.attributes.items()}
+    return {name: value for name, value in defaults.items() if value.type}
 
 
 # --------------------------------------------------------------------------- folding static inputs
@@ -653,7 +654,7 @@ def _resolve_shapes(view: GraphView) -> None:
 def _infer_alone(view: GraphView, node: Node) -> None:
     """The node's open output shapes as ONNX infers them for the node alone."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(single_node_model(view, node), check_type=False,
+        inferred = onnxapi.infer_shapes(single_node_model(view, node), check_type=False,
                                                      strict_mode=False, data_prop=True)
     except Exception:
         return
@@ -694,7 +695,7 @@ def _resolve_ml_rows(view: GraphView, node: Node) -> None:
             one_row = (1, *t.shape[1:]) if batched else t.shape
             if math.prod(one_row) > FOLD_LIMIT:
                 return
-            value = np.zeros(one_row, onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
+            value = np.zeros(one_row, onnxapi.helper.tensor_dtype_to_np_dtype(t.elem_type))
         feeds[name] = value
     results = evaluate_node(view, node, feeds)
     if results is None:
@@ -706,7 +707,7 @@ def _resolve_ml_rows(view: GraphView, node: Node) -> None:
         if batched and (result.ndim == 0 or result.shape[0] != 1):
             continue  # not one row out for the row in: leave it to the check's message
         t.shape = (rows, *result.shape[1:]) if batched else tuple(result.shape)
-        t.elem_type = t.elem_type or onnx.helper.np_dtype_to_tensor_dtype(result.dtype)
+        t.elem_type = t.elem_type or onnxapi.helper.np_dtype_to_tensor_dtype(result.dtype)
 
 
 def _drop_unread_open_outputs(view: GraphView) -> None:
@@ -728,11 +729,11 @@ def _drop_unread_open_outputs(view: GraphView) -> None:
 def _optional_output(node: Node, k: int, opsets: Mapping[str, int]) -> bool:
     """Whether output `k` of `node` is optional in its ONNX schema."""
     try:
-        schema = onnx.defs.get_schema(node.op_type, opsets.get(node.domain, 1), node.domain)
-    except onnx.defs.SchemaError:
+        schema = onnxapi.defs.get_schema(node.op_type, opsets.get(node.domain, 1), node.domain)
+    except onnxapi.defs.SchemaError:
         return False
     formal = schema.outputs[min(k, len(schema.outputs) - 1)] if schema.outputs else None
-    return formal is not None and formal.option == onnx.defs.OpSchema.FormalParameterOption.Optional
+    return formal is not None and formal.option == onnxapi.defs.OpSchema.FormalParameterOption.Optional
 
 
 # --------------------------------------------------------------------------- the result: every data shape concrete
@@ -759,7 +760,7 @@ def _require_shape(view: GraphView, t: Tensor, node: Node | None = None) -> None
         raise ShapeError(f"input {t.name!r} is {describe_type(declared)}: onnxlayer measures tensors, and a sequence's "
                          "length (an optional's presence) is not part of its type", tensor=t.name)
     if t.shape is None:
-        if node is not None and not onnx.defs.has(node.op_type, node.domain):
+        if node is not None and not onnxapi.defs.has(node.op_type, node.domain):
             # inputs' shapes cannot help: ONNX has no shape function for an op it does not know
             op = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
             raise ShapeError(f"tensor {t.name!r}{where} has no known shape: ONNX cannot infer the outputs of {op}",
@@ -804,7 +805,7 @@ def _node_inference_error(view: GraphView, node: Node) -> str | None:
     """What ONNX's strict shape inference says about `node` alone, its inputs as the view knows
     them: its error, or the negative size it computes (a window larger than its input)."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(single_node_model(view, node), check_type=False, strict_mode=True,
+        inferred = onnxapi.infer_shapes(single_node_model(view, node), check_type=False, strict_mode=True,
                                                      data_prop=True)
     except Exception as exc:
         return _first_line(exc).replace("[ShapeInferenceError] ", "").replace("[TypeInferenceError] ", "")

@@ -16,9 +16,8 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
+from . import onnxapi
 from .expansion import QUANTIZED_RANGES
 from .graph import subgraphs
 
@@ -35,7 +34,7 @@ SIGN_OF_FIRST_INPUT = frozenset({
 SIGN_OF_ALL_INPUTS = frozenset({"Concat", "Add", "Mul", "Max", "Min", "Sum", "Mean"})
 
 
-def fold_quantization(model: onnx.ModelProto) -> bool:
+def fold_quantization(model: onnxapi.ModelProto) -> bool:
     """Rewrite `model` in place into the canonical forms above; whether anything changed."""
     if not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
         return False  # each form starts at one of these nodes: a float model costs one scan
@@ -45,13 +44,13 @@ def fold_quantization(model: onnx.ModelProto) -> bool:
     return changed
 
 
-def _is_default(node: onnx.NodeProto) -> bool:
+def _is_default(node: onnxapi.NodeProto) -> bool:
     return node.domain in ("", "ai.onnx")
 
 
-def _rename_reads(model: onnx.ModelProto, rename: dict[str, str]) -> None:
+def _rename_reads(model: onnxapi.ModelProto, rename: dict[str, str]) -> None:
     """Every node (and subgraph node) reading a renamed tensor reads its new name."""
-    def visit(graph: onnx.GraphProto) -> None:
+    def visit(graph: onnxapi.GraphProto) -> None:
         for node in graph.node:
             for k, name in enumerate(node.input):
                 if name in rename:
@@ -62,7 +61,7 @@ def _rename_reads(model: onnx.ModelProto, rename: dict[str, str]) -> None:
     visit(model.graph)
 
 
-def _merge_repeated_dequantize(model: onnx.ModelProto) -> bool:
+def _merge_repeated_dequantize(model: onnxapi.ModelProto) -> bool:
     """One DequantizeLinear per (input, scale, zero point, attributes): the others' readers read it."""
     first: dict[tuple, str] = {}
     rename: dict[str, str] = {}
@@ -84,14 +83,14 @@ def _merge_repeated_dequantize(model: onnx.ModelProto) -> bool:
     return True
 
 
-def _dequantize_before_lookup(model: onnx.ModelProto) -> bool:
+def _dequantize_before_lookup(model: onnxapi.ModelProto) -> bool:
     """DequantizeLinear(Gather(table, ids)) with a per-tensor scale → Gather(DequantizeLinear(table), ids)."""
     g = model.graph
     stored = {t.name: t for t in g.initializer}
     producers = {o: n for n in g.node for o in n.output if o}
     readers = _readers(g.node)
     outputs = {o.name for o in g.output}
-    swapped: dict[int, list[onnx.NodeProto]] = {}
+    swapped: dict[int, list[onnxapi.NodeProto]] = {}
     gone: set[int] = set()
     for node in g.node:
         if node.op_type != "DequantizeLinear" or not _is_default(node):
@@ -101,8 +100,8 @@ def _dequantize_before_lookup(model: onnx.ModelProto) -> bool:
                 or _size(stored.get(node.input[1])) != 1):
             continue
         table = f"{lookup.input[0]}__dequantized"
-        dq = helper.make_node("DequantizeLinear", [lookup.input[0], *node.input[1:]], [table], name=f"{node.name}/table")
-        gather = helper.make_node("Gather", [table, lookup.input[1]], list(node.output), name=node.name, axis=_axis(lookup))
+        dq = onnxapi.helper.make_node("DequantizeLinear", [lookup.input[0], *node.input[1:]], [table], name=f"{node.name}/table")
+        gather = onnxapi.helper.make_node("Gather", [table, lookup.input[1]], list(node.output), name=node.name, axis=_axis(lookup))
         swapped[id(node)] = [dq, gather]
         if all(r is node for r in readers.get(lookup.output[0], ())) and lookup.output[0] not in outputs:
             gone.add(id(lookup))
@@ -117,16 +116,16 @@ def _dequantize_before_lookup(model: onnx.ModelProto) -> bool:
     return True
 
 
-def _axis(node: onnx.NodeProto) -> int:
+def _axis(node: onnxapi.NodeProto) -> int:
     return next((a.i for a in node.attribute if a.name == "axis"), 0)
 
 
-def _size(tensor: onnx.TensorProto | None) -> int | None:
+def _size(tensor: onnxapi.TensorProto | None) -> int | None:
     return None if tensor is None else int(np.prod(tensor.dims, dtype=np.int64))
 
 
-def _readers(nodes: Iterable[onnx.NodeProto]) -> dict[str, list[onnx.NodeProto]]:
-    found: dict[str, list[onnx.NodeProto]] = {}
+def _readers(nodes: Iterable[onnxapi.NodeProto]) -> dict[str, list[onnxapi.NodeProto]]:
+    found: dict[str, list[onnxapi.NodeProto]] = {}
     for n in nodes:
         for i in dict.fromkeys(n.input):
             if i:
@@ -134,7 +133,7 @@ def _readers(nodes: Iterable[onnx.NodeProto]) -> dict[str, list[onnx.NodeProto]]
     return found
 
 
-def _fold_pairs(model: onnx.ModelProto) -> bool:
+def _fold_pairs(model: onnxapi.ModelProto) -> bool:
     """Q→DQ pairs on data: readers rewired to the input (identity) or to a Relu (bottom zero point)."""
     g = model.graph
     constants = _constants(model)
@@ -145,7 +144,7 @@ def _fold_pairs(model: onnx.ModelProto) -> bool:
     data = _data_tensors(model)
     nonnegative: set[str] = set()
     rename: dict[str, str] = {}
-    replace: dict[int, onnx.NodeProto | None] = {}  # node id -> its replacement (None: dropped)
+    replace: dict[int, onnxapi.NodeProto | None] = {}  # node id -> its replacement (None: dropped)
     for node in g.node:
         if not _is_default(node):
             continue
@@ -160,7 +159,7 @@ def _fold_pairs(model: onnx.ModelProto) -> bool:
             for dq in dqs:
                 y = dq.output[0]
                 if relu or y in outputs:
-                    replace[id(dq)] = helper.make_node("Relu" if relu else "Identity", [x], [y], name=dq.name)
+                    replace[id(dq)] = onnxapi.helper.make_node("Relu" if relu else "Identity", [x], [y], name=dq.name)
                     nonnegative.update([y] if relu or x in nonnegative else [])
                 else:
                     replace[id(dq)] = None
@@ -177,7 +176,7 @@ def _fold_pairs(model: onnx.ModelProto) -> bool:
     return True
 
 
-def _subgraph_reads(graph: onnx.GraphProto) -> set[str]:
+def _subgraph_reads(graph: onnxapi.GraphProto) -> set[str]:
     """Names the nodes inside the graph's subgraphs (If branches, Loop bodies) read."""
     found: set[str] = set()
     for node in graph.node:
@@ -187,7 +186,7 @@ def _subgraph_reads(graph: onnx.GraphProto) -> set[str]:
     return found
 
 
-def _propagate_sign(node: onnx.NodeProto, nonnegative: set[str], constants: dict[str, np.ndarray],
+def _propagate_sign(node: onnxapi.NodeProto, nonnegative: set[str], constants: dict[str, np.ndarray],
                     rename: dict[str, str] | None = None) -> None:
     """Mark the node's outputs non-negative when its op guarantees it (the set grows in file order)."""
     rename = rename or {}
@@ -211,7 +210,7 @@ def _propagate_sign(node: onnx.NodeProto, nonnegative: set[str], constants: dict
         nonnegative.update(o for o in node.output if o)
 
 
-def _bottom_zero_point(q: onnx.NodeProto, constants: dict[str, np.ndarray], elem_type: int) -> bool:
+def _bottom_zero_point(q: onnxapi.NodeProto, constants: dict[str, np.ndarray], elem_type: int) -> bool:
     """Whether the QuantizeLinear's zero point is the bottom of its integer range (no zero point: uint8 0)."""
     low = QUANTIZED_RANGES.get(elem_type, (None,))[0]
     if len(q.input) < 3 or not q.input[2]:
@@ -220,32 +219,32 @@ def _bottom_zero_point(q: onnx.NodeProto, constants: dict[str, np.ndarray], elem
     return zp is not None and low is not None and zp.size > 0 and bool(np.all(zp == low))
 
 
-def _value_type(q: onnx.NodeProto, types: dict[str, int | np.dtype]) -> int:
+def _value_type(q: onnxapi.NodeProto, types: dict[str, int | np.dtype]) -> int:
     """The integer type a QuantizeLinear writes: its zero point's, its output_dtype, else uint8."""
     if len(q.input) >= 3 and q.input[2]:
         t = types.get(q.input[2], 0)
-        return helper.np_dtype_to_tensor_dtype(t) if isinstance(t, np.dtype) else t
-    return next((a.i for a in q.attribute if a.name == "output_dtype" and a.i), onnx.TensorProto.UINT8)
+        return onnxapi.helper.np_dtype_to_tensor_dtype(t) if isinstance(t, np.dtype) else t
+    return next((a.i for a in q.attribute if a.name == "output_dtype" and a.i), onnxapi.TensorProto.UINT8)
 
 
-def _constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+def _constants(model: onnxapi.ModelProto) -> dict[str, np.ndarray]:
     """Values of the small stored tensors and Constant nodes."""
     values = {}
     for t in model.graph.initializer:
-        if t.data_location != onnx.TensorProto.EXTERNAL:
+        if t.data_location != onnxapi.TensorProto.EXTERNAL:
             try:
-                values[t.name] = numpy_helper.to_array(t)
+                values[t.name] = onnxapi.to_array(t)
             except Exception:
                 pass
     for n in model.graph.node:
         if n.op_type == "Constant" and _is_default(n):
             for a in n.attribute:
-                if a.name == "value" and a.t.data_location != onnx.TensorProto.EXTERNAL:
-                    values[n.output[0]] = numpy_helper.to_array(a.t)
+                if a.name == "value" and a.t.data_location != onnxapi.TensorProto.EXTERNAL:
+                    values[n.output[0]] = onnxapi.to_array(a.t)
     return values
 
 
-def _data_tensors(model: onnx.ModelProto) -> set[str]:
+def _data_tensors(model: onnxapi.ModelProto) -> set[str]:
     """Tensors that depend on a graph input (the file's order need not be topological)."""
     g = model.graph
     stored = {t.name for t in g.initializer}

@@ -19,9 +19,8 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
-import onnx
-from onnx import helper
 
+from . import onnxapi
 from .expansion import Expander, Expansion
 from .graph import GraphView, Node, Tensor, axis_index
 from .transfer import KINDS, LTA, ScalarFunction, Settings, UnitGroup, function_pieces, is_exact
@@ -227,13 +226,14 @@ expands = REGISTRY.expands
 def schema_defaults(op_type: str, domain: str, opset: int) -> dict[str, Any]:
     """Attribute defaults from the ONNX op schema (one source of truth)."""
     try:
-        schema = onnx.defs.get_schema(op_type, opset, domain)
+        schema = onnxapi.defs.get_schema(op_type, opset, domain)
     except Exception:
         return {}
     out = {}
     for name, attr in schema.attributes.items():
-        if attr.default_value is not None and attr.default_value.type != 0:
-            out[name] = helper.get_attribute_value(attr.default_value)
+        default = onnxapi.default_value(attr)
+        if default.type != 0:
+            out[name] = onnxapi.attribute_value(default)
     return out
 
 

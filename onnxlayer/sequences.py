@@ -14,9 +14,8 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
+from . import onnxapi
 from .loading import default_opset
 from .unroll import FreshNames, add_constant, node_attribute, unsqueeze_node
 
@@ -26,12 +25,12 @@ BUILDERS = frozenset({"SequenceEmpty", "SequenceConstruct", "SequenceInsert", "S
 READERS = frozenset({"SequenceAt", "SequenceLength", "ConcatFromSequence", "OptionalGetElement", "OptionalHasElement"})
 
 
-def has_sequence_ops(graph: onnx.GraphProto) -> bool:
+def has_sequence_ops(graph: onnxapi.GraphProto) -> bool:
     """Whether `graph` itself builds or reads a sequence or an optional."""
     return any(n.op_type in BUILDERS | READERS and n.domain in ("", "ai.onnx") for n in graph.node)
 
 
-def flatten_sequences(model: onnx.ModelProto, value: Callable[[str], np.ndarray | None],
+def flatten_sequences(model: onnxapi.ModelProto, value: Callable[[str], np.ndarray | None],
                       dims: Callable[[str], tuple | None]) -> int:
     """Rewrite, in place, the readers of sequences (and optionals) that are static lists of
     tensors; remove the builders no longer read. Returns the number of readers rewritten."""
@@ -40,7 +39,7 @@ def flatten_sequences(model: onnx.ModelProto, value: Callable[[str], np.ndarray 
     names = FreshNames({n for node in g.node for n in list(node.input) + list(node.output)}
                        | {i.name for i in g.initializer} | {i.name for i in g.input})
     lists: dict[str, list[str]] = {}  # sequence or optional name -> its elements
-    out_nodes: list[onnx.NodeProto] = []
+    out_nodes: list[onnxapi.NodeProto] = []
     rewrites = 0
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):
@@ -63,7 +62,7 @@ def flatten_sequences(model: onnx.ModelProto, value: Callable[[str], np.ndarray 
     return rewrites
 
 
-def _flatten_outputs(g: onnx.GraphProto, lists: dict[str, list[str]]) -> int:
+def _flatten_outputs(g: onnxapi.GraphProto, lists: dict[str, list[str]]) -> int:
     """A graph output that is a static list becomes its elements (the tensors it hands out)."""
     outputs, flattened = [], 0
     for vi in g.output:
@@ -72,8 +71,8 @@ def _flatten_outputs(g: onnx.GraphProto, lists: dict[str, list[str]]) -> int:
             outputs.append(vi)
             continue
         inner = vi.type.sequence_type.elem_type if kind == "sequence_type" else vi.type.optional_type.elem_type
-        elem = inner.tensor_type.elem_type if inner.HasField("tensor_type") else onnx.TensorProto.UNDEFINED
-        outputs += [helper.make_tensor_value_info(name, elem, None) for name in lists[vi.name]]
+        elem = inner.tensor_type.elem_type if inner.HasField("tensor_type") else onnxapi.TensorProto.UNDEFINED
+        outputs += [onnxapi.helper.make_tensor_value_info(name, elem, None) for name in lists[vi.name]]
         flattened += 1
     if flattened:
         del g.output[:]
@@ -84,8 +83,8 @@ def _flatten_outputs(g: onnx.GraphProto, lists: dict[str, list[str]]) -> int:
 # --------------------------------------------------------------------------- builders
 
 
-def _build(node: onnx.NodeProto, lists: dict[str, list[str]], value, dims, names: FreshNames, opset: int,
-           main: onnx.GraphProto) -> list[onnx.NodeProto] | None:
+def _build(node: onnxapi.NodeProto, lists: dict[str, list[str]], value, dims, names: FreshNames, opset: int,
+           main: onnxapi.GraphProto) -> list[onnxapi.NodeProto] | None:
     """Record the list a builder makes (None if `node` is not one or its list is not static);
     returns the nodes it needs besides itself (SplitToSequence's Split)."""
     op, inputs = node.op_type, list(node.input)
@@ -114,8 +113,8 @@ def _build(node: onnx.NodeProto, lists: dict[str, list[str]], value, dims, names
     return []
 
 
-def _split_to_sequence(node: onnx.NodeProto, lists: dict[str, list[str]], value, dims, names: FreshNames, opset: int,
-                       main: onnx.GraphProto) -> list[onnx.NodeProto] | None:
+def _split_to_sequence(node: onnxapi.NodeProto, lists: dict[str, list[str]], value, dims, names: FreshNames, opset: int,
+                       main: onnxapi.GraphProto) -> list[onnxapi.NodeProto] | None:
     """SplitToSequence as a Split (and a Squeeze per part when keepdims=0 splits into units)."""
     shape = dims(node.input[0])
     if not shape or not all(isinstance(d, int) for d in shape):
@@ -154,8 +153,8 @@ def _split_to_sequence(node: onnx.NodeProto, lists: dict[str, list[str]], value,
 # --------------------------------------------------------------------------- readers
 
 
-def _read(node: onnx.NodeProto, lists: dict[str, list[str]], value, names: FreshNames, opset: int,
-          main: onnx.GraphProto) -> list[onnx.NodeProto] | None:
+def _read(node: onnxapi.NodeProto, lists: dict[str, list[str]], value, names: FreshNames, opset: int,
+          main: onnxapi.GraphProto) -> list[onnxapi.NodeProto] | None:
     """The tensor ops a reader of a static list becomes, or None."""
     op = node.op_type
     if op not in READERS or not node.input or node.input[0] not in lists or not node.output or not node.output[0]:
@@ -166,32 +165,32 @@ def _read(node: onnx.NodeProto, lists: dict[str, list[str]], value, names: Fresh
         pos = 0 if op == "OptionalGetElement" else _position(value, node.input[1] if len(node.input) > 1 else "")
         if pos is None or not -len(items) <= pos < len(items):
             return None
-        return [helper.make_node("Identity", [items[pos]], [out], name=label)]
+        return [onnxapi.helper.make_node("Identity", [items[pos]], [out], name=label)]
     if op in ("SequenceLength", "OptionalHasElement"):
         result = np.array(len(items), np.int64) if op == "SequenceLength" else np.array(bool(items))
-        return [helper.make_node("Constant", [], [out], name=label, value=numpy_helper.from_array(result, out))]
+        return [onnxapi.helper.make_node("Constant", [], [out], name=label, value=onnxapi.numpy_helper.from_array(result, out))]
     # ConcatFromSequence
     if not items:
         return None
     axis = node_attribute(node, "axis", 0)
     parts = list(items)
-    made: list[onnx.NodeProto] = []
+    made: list[onnxapi.NodeProto] = []
     if node_attribute(node, "new_axis", 0):
         parts = [names.fresh(f"{label}/{p}/unsqueezed") for p in items]
         made = [unsqueeze_node(p, u, main, names, opset, axis) for p, u in zip(items, parts)]
-    return made + [helper.make_node("Concat", parts, [out], name=label, axis=axis)]
+    return made + [onnxapi.helper.make_node("Concat", parts, [out], name=label, axis=axis)]
 
 
-def _without_unread_builders(nodes: list[onnx.NodeProto], outputs: set[str]) -> list[onnx.NodeProto]:
+def _without_unread_builders(nodes: list[onnxapi.NodeProto], outputs: set[str]) -> list[onnxapi.NodeProto]:
     """Drop the sequence builders whose result nothing reads (walking back from the readers)."""
     needed = set(outputs)
-    kept: list[onnx.NodeProto] = []
+    kept: list[onnxapi.NodeProto] = []
     for node in reversed(nodes):
         builder = node.op_type in BUILDERS and node.domain in ("", "ai.onnx")
         if builder and not any(o in needed for o in node.output if o):
             continue
         needed.update(node.input)
-        for sub in (a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH):
+        for sub in (a.g for a in node.attribute if a.type == onnxapi.AttributeProto.GRAPH):
             needed.update(i for n in sub.node for i in n.input)
         kept.append(node)
     return kept[::-1]
@@ -208,16 +207,16 @@ def _position(value, name: str) -> int | None:
     return int(np.asarray(found).reshape(-1)[0])
 
 
-def _split(x: str, parts: list[str], sizes: list[int], axis: int, names: FreshNames, opset: int, main, base: str) -> onnx.NodeProto:
+def _split(x: str, parts: list[str], sizes: list[int], axis: int, names: FreshNames, opset: int, main, base: str) -> onnxapi.NodeProto:
     """Split `x` along `axis` into `parts` of `sizes` (sizes an input from opset 13, an attribute before)."""
     if opset >= 13:
         split = add_constant(main, names, f"{base}split", np.array(sizes, np.int64))
-        return helper.make_node("Split", [x, split], parts, name=names.fresh(base + "Split"), axis=axis)
-    return helper.make_node("Split", [x], parts, name=names.fresh(base + "Split"), axis=axis, split=sizes)
+        return onnxapi.helper.make_node("Split", [x, split], parts, name=names.fresh(base + "Split"), axis=axis)
+    return onnxapi.helper.make_node("Split", [x], parts, name=names.fresh(base + "Split"), axis=axis, split=sizes)
 
 
-def _squeeze(x: str, out: str, axis: int, names: FreshNames, opset: int, main) -> onnx.NodeProto:
+def _squeeze(x: str, out: str, axis: int, names: FreshNames, opset: int, main) -> onnxapi.NodeProto:
     if opset >= 13:
         axes = add_constant(main, names, f"{out}/axes", np.array([axis], np.int64))
-        return helper.make_node("Squeeze", [x, axes], [out], name=names.fresh(out + "/Squeeze"))
-    return helper.make_node("Squeeze", [x], [out], name=names.fresh(out + "/Squeeze"), axes=[axis])
+        return onnxapi.helper.make_node("Squeeze", [x, axes], [out], name=names.fresh(out + "/Squeeze"))
+    return onnxapi.helper.make_node("Squeeze", [x], [out], name=names.fresh(out + "/Squeeze"), axes=[axis])

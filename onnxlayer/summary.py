@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
+from . import onnxapi
 from .algebra import Dominators, LeafWalk, log2_ratio
 from .bounds import vc_bound
 from .graph import DATA, FLOAT_TYPES, STATIC, GraphView, Node
@@ -322,16 +321,16 @@ def _stored_values(view: GraphView, name: str) -> np.ndarray | None:
             return None  # a payload that does not fit its dims holds no values to compare
         return np.frombuffer(raw, dtype=dtype).reshape(tuple(stored.dims))
     if left is not None:
-        stored = onnx.TensorProto(name=stored.name, data_type=stored.data_type, dims=stored.dims, raw_data=left.tobytes())
+        stored = onnxapi.TensorProto(name=stored.name, data_type=stored.data_type, dims=stored.dims, raw_data=left.tobytes())
     try:
-        return numpy_helper.to_array(stored)
+        return onnxapi.to_array(stored)
     except Exception:
         return None
 
 
 #: Element types read straight from `raw_data` (no copy of a large weight).
-RAW_DTYPES = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16, onnx.TensorProto.DOUBLE: np.float64,
-              onnx.TensorProto.INT8: np.int8, onnx.TensorProto.UINT8: np.uint8}
+RAW_DTYPES = {onnxapi.TensorProto.FLOAT: np.float32, onnxapi.TensorProto.FLOAT16: np.float16, onnxapi.TensorProto.DOUBLE: np.float64,
+              onnxapi.TensorProto.INT8: np.int8, onnxapi.TensorProto.UINT8: np.uint8}
 
 
 def _one_value(values: np.ndarray) -> bool:

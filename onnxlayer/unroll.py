@@ -19,9 +19,8 @@ import math
 from typing import Callable
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
+from . import onnxapi
 from .errors import GraphError
 from .graph import axis_in_range, axis_index, schema_problem, subgraphs
 from .loading import default_opset
@@ -48,7 +47,7 @@ class FreshNames:
         return name
 
 
-def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarray | None],
+def unroll_control_flow(model: onnxapi.ModelProto, value: Callable[[str], np.ndarray | None],
                         dims: Callable[[str], tuple | None]) -> tuple[int, list[str]]:
     """Rewrite control-flow nodes of the main graph in place; return (rewrites, notes)."""
     g = model.graph
@@ -60,7 +59,7 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
     names = FreshNames(used)
     notes: list[str] = []
     rewrites = 0
-    out_nodes: list[onnx.NodeProto] = []
+    out_nodes: list[onnxapi.NodeProto] = []
     for node in g.node:
         rewrite = None
         check_signature(node, opset)
@@ -89,26 +88,26 @@ def unroll_control_flow(model: onnx.ModelProto, value: Callable[[str], np.ndarra
 _DONE = {"If": "subgraph inlined", "Loop": "unrolled", "Scan": "unrolled"}
 
 
-def has_control_flow(graph: onnx.GraphProto) -> bool:
+def has_control_flow(graph: onnxapi.GraphProto) -> bool:
     """Whether `graph` itself (not its subgraphs) holds an If, Loop or Scan node."""
     return any(n.op_type in CONTROL_FLOW and n.domain in ("", "ai.onnx") for n in graph.node)
 
 
-def node_attribute(node: onnx.NodeProto, name: str, default=None):
+def node_attribute(node: onnxapi.NodeProto, name: str, default=None):
     """The value of the node's attribute `name`, else `default`."""
     for a in node.attribute:
         if a.name == name:
-            return helper.get_attribute_value(a)
+            return onnxapi.attribute_value(a)
     return default
 
 
-def _inline(body: onnx.GraphProto, inputs: dict[str, str], prefix: str, names: FreshNames, main: onnx.GraphProto,
-            shared_inits: dict[str, str]) -> tuple[list[onnx.NodeProto], list[str]]:
+def _inline(body: onnxapi.GraphProto, inputs: dict[str, str], prefix: str, names: FreshNames, main: onnxapi.GraphProto,
+            shared_inits: dict[str, str]) -> tuple[list[onnxapi.NodeProto], list[str]]:
     """Copy `body`'s nodes with fresh names; formals bound by `inputs`; returns (nodes, output names)."""
     rename = dict(inputs)
     for init in body.initializer:  # weights: once per control-flow node, not per iteration
         if init.name not in shared_inits:
-            copy = onnx.TensorProto()
+            copy = onnxapi.TensorProto()
             copy.CopyFrom(init)
             copy.name = names.fresh(prefix.split("#")[0] + init.name)
             main.initializer.append(copy)
@@ -116,7 +115,7 @@ def _inline(body: onnx.GraphProto, inputs: dict[str, str], prefix: str, names: F
         rename[init.name] = shared_inits[init.name]
     nodes = []
     for inner in body.node:
-        copy = onnx.NodeProto()
+        copy = onnxapi.NodeProto()
         copy.CopyFrom(inner)
         copy.name = names.fresh(prefix + (inner.name or inner.op_type))
         for k, name in enumerate(copy.input):
@@ -132,7 +131,7 @@ def _inline(body: onnx.GraphProto, inputs: dict[str, str], prefix: str, names: F
     return nodes, results
 
 
-def rename_outer_refs(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
+def rename_outer_refs(graph: onnxapi.GraphProto, rename: dict[str, str]) -> None:
     """Rename, in place, the names `graph` (and its nested subgraphs) reads from the enclosing scope."""
     local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
     for n in graph.node:
@@ -144,22 +143,22 @@ def rename_outer_refs(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
             rename_outer_refs(sub, {k: v for k, v in rename.items() if k not in local})
 
 
-def add_constant(main: onnx.GraphProto, names: FreshNames, base: str, array: np.ndarray) -> str:
+def add_constant(main: onnxapi.GraphProto, names: FreshNames, base: str, array: np.ndarray) -> str:
     """A new initializer of `main` holding `array`, under a fresh name from `base`."""
     name = names.fresh(base)
-    main.initializer.append(numpy_helper.from_array(np.asarray(array), name))
+    main.initializer.append(onnxapi.numpy_helper.from_array(np.asarray(array), name))
     return name
 
 
-def unsqueeze_node(x: str, out: str, main, names: FreshNames, opset: int, axis: int) -> onnx.NodeProto:
+def unsqueeze_node(x: str, out: str, main, names: FreshNames, opset: int, axis: int) -> onnxapi.NodeProto:
     """Unsqueeze `x` at `axis` into `out` (axes an input from opset 13, an attribute before)."""
     if opset >= 13:
         axes = add_constant(main, names, f"{out}/axes", np.array([axis], dtype=np.int64))
-        return helper.make_node("Unsqueeze", [x, axes], [out], name=names.fresh(out + "/Unsqueeze"))
-    return helper.make_node("Unsqueeze", [x], [out], name=names.fresh(out + "/Unsqueeze"), axes=[axis])
+        return onnxapi.helper.make_node("Unsqueeze", [x, axes], [out], name=names.fresh(out + "/Unsqueeze"))
+    return onnxapi.helper.make_node("Unsqueeze", [x], [out], name=names.fresh(out + "/Unsqueeze"), axes=[axis])
 
 
-def _if(node, value, names: FreshNames, main) -> list[onnx.NodeProto] | None:
+def _if(node, value, names: FreshNames, main) -> list[onnxapi.NodeProto] | None:
     then_g, else_g = node_attribute(node, "then_branch"), node_attribute(node, "else_branch")
     if then_g is None or else_g is None:
         return None
@@ -169,16 +168,16 @@ def _if(node, value, names: FreshNames, main) -> list[onnx.NodeProto] | None:
     if cond is not None:
         branch = then_g if cond else else_g
         nodes, results = _inline(branch, {}, base, names, main, inits)
-        nodes += [helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity")) for r, o in zip(results, node.output) if o]
+        nodes += [onnxapi.helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity")) for r, o in zip(results, node.output) if o]
         return nodes
     then_nodes, then_out = _inline(then_g, {}, base + "then/", names, main, inits)
     else_nodes, else_out = _inline(else_g, {}, base + "else/", names, main, {})
-    merges = [helper.make_node("Where", [node.input[0], t, e], [o], name=names.fresh(base + "Where"))
+    merges = [onnxapi.helper.make_node("Where", [node.input[0], t, e], [o], name=names.fresh(base + "Where"))
               for t, e, o in zip(then_out, else_out, node.output) if o]
     return then_nodes + else_nodes + merges
 
 
-def _loop(node, value, names: FreshNames, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
+def _loop(node, value, names: FreshNames, opset: int, main, notes: list[str]) -> list[onnxapi.NodeProto] | None:
     body = node_attribute(node, "body")
     steps = _trip_count(node, value)
     if body is None or steps is None:
@@ -191,7 +190,7 @@ def _loop(node, value, names: FreshNames, opset: int, main, notes: list[str]) ->
         return None
     base = (node.name or node.output[0]) + "/"
     cond = node.input[1] if len(node.input) > 1 and node.input[1] else add_constant(main, names, base + "cond", np.array(True))
-    nodes: list[onnx.NodeProto] = []
+    nodes: list[onnxapi.NodeProto] = []
     scans: list[list[str]] = [[] for _ in range(n_scan)]
     inits: dict[str, str] = {}
     for i in range(steps):
@@ -206,7 +205,7 @@ def _loop(node, value, names: FreshNames, opset: int, main, notes: list[str]) ->
     return nodes + _assemble_outputs(node, carried, scans, [0] * n_scan, main, names, opset, base)
 
 
-def _scan(node, dims, names: FreshNames, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
+def _scan(node, dims, names: FreshNames, opset: int, main, notes: list[str]) -> list[onnxapi.NodeProto] | None:
     body = node_attribute(node, "body")
     n_scan_in = node_attribute(node, "num_scan_inputs")
     if body is None or n_scan_in is None:
@@ -233,12 +232,12 @@ def _scan(node, dims, names: FreshNames, opset: int, main, notes: list[str]) -> 
     return nodes + _assemble_outputs(node, states, ordered, out_axes, main, names, opset, base)
 
 
-def _scan_steps(body: onnx.GraphProto, states: list[str], scan_inputs: list[str], axes: list[int], dirs: list[int],
-                length: int, base: str, names: FreshNames, main: onnx.GraphProto, inits: dict[str, str]
-                ) -> tuple[list[onnx.NodeProto], list[str], list[list[str]]]:
+def _scan_steps(body: onnxapi.GraphProto, states: list[str], scan_inputs: list[str], axes: list[int], dirs: list[int],
+                length: int, base: str, names: FreshNames, main: onnxapi.GraphProto, inits: dict[str, str]
+                ) -> tuple[list[onnxapi.NodeProto], list[str], list[list[str]]]:
     """A Scan body unrolled over `length` steps, each scan input sliced along its axis in its
     direction; returns (nodes, final states, each scan output's per-step values in step order)."""
-    nodes: list[onnx.NodeProto] = []
+    nodes: list[onnxapi.NodeProto] = []
     scans: list[list[str]] = [[] for _ in range(len(body.output) - len(states))]
     for t in range(length):
         slices = []
@@ -246,7 +245,7 @@ def _scan_steps(body: onnx.GraphProto, states: list[str], scan_inputs: list[str]
             index = length - 1 - t if dirs[j] else t
             idx = add_constant(main, names, f"{base}t{t}_{j}", np.array(index, dtype=np.int64))
             s = names.fresh(f"{base}#{t}/{x}/slice")
-            nodes.append(helper.make_node("Gather", [x, idx], [s], name=names.fresh(s + "/Gather"), axis=axes[j]))
+            nodes.append(onnxapi.helper.make_node("Gather", [x, idx], [s], name=names.fresh(s + "/Gather"), axis=axes[j]))
             slices.append(s)
         bind = dict(zip([b.name for b in body.input], states + slices))
         inlined, results = _inline(body, bind, f"{base}#{t}/", names, main, inits)
@@ -257,7 +256,7 @@ def _scan_steps(body: onnx.GraphProto, states: list[str], scan_inputs: list[str]
     return nodes, states, scans
 
 
-def _scan8(node, value, dims, names: FreshNames, opset: int, main, notes: list[str]) -> list[onnx.NodeProto] | None:
+def _scan8(node, value, dims, names: FreshNames, opset: int, main, notes: list[str]) -> list[onnxapi.NodeProto] | None:
     """Scan-8: inputs and outputs carry a batch axis first, the sequence axis second; each
     batch element is scanned on its own (its slices gathered first), then the results stacked.
     `sequence_lens`, when given, must be static and the full length for every element."""
@@ -282,7 +281,7 @@ def _scan8(node, value, dims, names: FreshNames, opset: int, main, notes: list[s
         notes.append(f"Scan {label!r}: not unrolled ({batch}×{length} steps of {len(body.node)} nodes)")
         return None
     base = label + "/"
-    nodes: list[onnx.NodeProto] = []
+    nodes: list[onnxapi.NodeProto] = []
     inits: dict[str, str] = {}
     finals: list[list[str]] = [[] for _ in range(n_state)]
     scans: list[list[str]] = [[] for _ in range(len(body.output) - n_state)]
@@ -292,7 +291,7 @@ def _scan8(node, value, dims, names: FreshNames, opset: int, main, notes: list[s
         sliced = []
         for x in node.input[1:]:
             s = names.fresh(f"{element}{x}")
-            nodes.append(helper.make_node("Gather", [x, idx], [s], name=names.fresh(s + "/Gather"), axis=0))
+            nodes.append(onnxapi.helper.make_node("Gather", [x, idx], [s], name=names.fresh(s + "/Gather"), axis=0))
             sliced.append(s)
         steps, states, per_step = _scan_steps(body, sliced[:n_state], sliced[n_state:], [0] * n_scan_in, dirs, length,
                                               element, names, main, inits)
@@ -312,11 +311,11 @@ def _scan8(node, value, dims, names: FreshNames, opset: int, main, notes: list[s
 # --------------------------------------------------------------------------- what unrolling reads, checked
 
 
-def _label(node: onnx.NodeProto) -> str:
+def _label(node: onnxapi.NodeProto) -> str:
     return f"{node.op_type} node {node.name or (node.output[0] if node.output else '')!r}"
 
 
-def _condition(node: onnx.NodeProto, value: Callable[[str], np.ndarray | None]) -> bool | None:
+def _condition(node: onnxapi.NodeProto, value: Callable[[str], np.ndarray | None]) -> bool | None:
     """An If's condition, if static; it must be one boolean."""
     cond = value(node.input[0]) if node.input and node.input[0] else None
     if cond is None:
@@ -327,7 +326,7 @@ def _condition(node: onnx.NodeProto, value: Callable[[str], np.ndarray | None]) 
     return bool(cond.reshape(-1)[0])
 
 
-def _trip_count(node: onnx.NodeProto, value: Callable[[str], np.ndarray | None]) -> int | None:
+def _trip_count(node: onnxapi.NodeProto, value: Callable[[str], np.ndarray | None]) -> int | None:
     """A Loop's trip count, if static (None without one: the exit condition alone decides)."""
     trip = value(node.input[0]) if node.input and node.input[0] else None
     if trip is None:
@@ -338,7 +337,7 @@ def _trip_count(node: onnx.NodeProto, value: Callable[[str], np.ndarray | None])
     return int(trip.reshape(-1)[0])
 
 
-def _scan_length(node: onnx.NodeProto, dims: Callable[[str], tuple | None]) -> int | None:
+def _scan_length(node: onnxapi.NodeProto, dims: Callable[[str], tuple | None]) -> int | None:
     """A Scan's sequence length, if its first scan input's shape is known."""
     n_scan_in = node_attribute(node, "num_scan_inputs")
     in_axes = list(node_attribute(node, "scan_input_axes") or [0] * n_scan_in)
@@ -351,7 +350,7 @@ def _scan_length(node: onnx.NodeProto, dims: Callable[[str], tuple | None]) -> i
     return shape[axis]
 
 
-def check_signature(node: onnx.NodeProto, opset: int) -> None:
+def check_signature(node: onnxapi.NodeProto, opset: int) -> None:
     """A control-flow node's subgraphs must fit its inputs and outputs (ONNX's own checker would
     refuse them; unrolling would index past their ends). Before opset 9, Scan's first input is
     `sequence_lens`, which its body does not see."""
@@ -399,7 +398,7 @@ def check_signature(node: onnx.NodeProto, opset: int) -> None:
 # --------------------------------------------------------------------------- the size unrolling will make
 
 
-def unrolled_size(graph: onnx.GraphProto, value: Callable[[str], np.ndarray | None],
+def unrolled_size(graph: onnxapi.GraphProto, value: Callable[[str], np.ndarray | None],
                   dims: Callable[[str], tuple | None], opset: int) -> tuple[int, str]:
     """Nodes `graph` will hold once its control flow is unrolled, nested control flow multiplied
     out as far as its trip counts are static (a node left rolled counts with the nodes its
@@ -413,7 +412,7 @@ def unrolled_size(graph: onnx.GraphProto, value: Callable[[str], np.ndarray | No
     return total, culprit[1]
 
 
-def _graph_size(graph: onnx.GraphProto, value, dims, culprit: list, opset: int) -> int:
+def _graph_size(graph: onnxapi.GraphProto, value, dims, culprit: list, opset: int) -> int:
     total = 0
     for node in graph.node:
         size = _node_size(node, value, dims, culprit, opset)
@@ -423,7 +422,7 @@ def _graph_size(graph: onnx.GraphProto, value, dims, culprit: list, opset: int) 
     return total
 
 
-def _node_size(node: onnx.NodeProto, value, dims, culprit: list, opset: int) -> int:
+def _node_size(node: onnxapi.NodeProto, value, dims, culprit: list, opset: int) -> int:
     rolled = 1
     for sub in subgraphs(node):
         rolled += _graph_size(sub, *_scope(sub, value, dims), culprit, opset)
@@ -465,7 +464,7 @@ def _node_size(node: onnx.NodeProto, value, dims, culprit: list, opset: int) -> 
     return max(rolled, steps * (inner + per_step + scanned) + outs)
 
 
-def _scope(graph: onnx.GraphProto, value, dims):
+def _scope(graph: onnxapi.GraphProto, value, dims):
     """`value` and `dims` inside `graph`: its Constant nodes, initializers and declared shapes first."""
     local_values = {i.name: i for i in graph.initializer}
     local_values.update({n.output[0]: n for n in graph.node if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output})
@@ -476,12 +475,12 @@ def _scope(graph: onnx.GraphProto, value, dims):
         found = local_values.get(name)
         if found is None:
             return None if name in local else value(name)
-        tensor = found if isinstance(found, onnx.TensorProto) else next(
-            (a.t for a in found.attribute if a.name == "value" and a.type == onnx.AttributeProto.TENSOR), None)
-        if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL or math.prod(tensor.dims) > 1:
+        tensor = found if isinstance(found, onnxapi.TensorProto) else next(
+            (a.t for a in found.attribute if a.name == "value" and a.type == onnxapi.AttributeProto.TENSOR), None)
+        if tensor is None or tensor.data_location == onnxapi.TensorProto.EXTERNAL or math.prod(tensor.dims) > 1:
             return None
         try:
-            return numpy_helper.to_array(tensor)
+            return onnxapi.to_array(tensor)
         except Exception:
             return None
 
@@ -497,11 +496,11 @@ def _scope(graph: onnx.GraphProto, value, dims):
 
 
 def _assemble_outputs(node, finals: list[str], scans: list[list[str]], axes: list[int], main, names: FreshNames,
-                      opset: int, base: str) -> list[onnx.NodeProto]:
+                      opset: int, base: str) -> list[onnxapi.NodeProto]:
     """The node's outputs from an unrolled body: final states by Identity, then each scan
     output's per-step values stacked along its axis (Unsqueeze + Concat)."""
     outs = list(node.output)
-    nodes = [helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity"))
+    nodes = [onnxapi.helper.make_node("Identity", [r], [o], name=names.fresh(base + "Identity"))
              for r, o in zip(finals, outs[: len(finals)]) if o]
     for k, o in enumerate(outs[len(finals):]):
         if o:
@@ -509,12 +508,12 @@ def _assemble_outputs(node, finals: list[str], scans: list[list[str]], axes: lis
     return nodes
 
 
-def _stack(parts: list[str], out: str, axis: int, main, names: FreshNames, opset: int, base: str) -> list[onnx.NodeProto]:
+def _stack(parts: list[str], out: str, axis: int, main, names: FreshNames, opset: int, base: str) -> list[onnxapi.NodeProto]:
     """`out` = the `parts` stacked along a new `axis` (Unsqueeze each, Concat)."""
     nodes, unsqueezed = [], []
     for r in parts:
         u = names.fresh(r + "/unsqueezed")
         nodes.append(unsqueeze_node(r, u, main, names, opset, axis))
         unsqueezed.append(u)
-    nodes.append(helper.make_node("Concat", unsqueezed, [out], name=names.fresh(base + "Concat"), axis=axis))
+    nodes.append(onnxapi.helper.make_node("Concat", unsqueezed, [out], name=names.fresh(base + "Concat"), axis=axis))
     return nodes

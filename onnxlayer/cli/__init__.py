@@ -17,9 +17,10 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any, Sequence
 
+from .. import onnxapi
 from ..errors import OnnxLayerError, OpaqueLeafError
-from ..version import __version__
 from ..fitcache import NO_CACHE_ENV
+from ..version import __version__
 from .shared import EXIT_ERROR, EXIT_OK, EXIT_STRICT, say
 
 #: The subcommands (each the module of that name in this package), in the order `--help` lists them.
@@ -102,7 +103,10 @@ def entry_point() -> None:
     tearing the interpreter down. Exit handlers run (temporary files are removed, workers stopped)
     and the output is flushed as at a normal exit; what is skipped is freeing every object of onnx,
     numpy and the analysis one by one, 50–70 ms of a 0.4 s `analyze`. With another thread still
-    running (which a normal exit would wait for), the exit is the normal one."""
+    running (which a normal exit would wait for), the exit is the normal one. Before the command
+    runs, onnx's protobuf classes and C++ extension are loaded without the package's own imports
+    (`onnxapi.load_lightly`): a command that needs the rest of onnx imports it when it does."""
+    onnxapi.load_lightly()
     code = main()
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
     if others or not isinstance(code, int):

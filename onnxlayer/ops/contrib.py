@@ -14,9 +14,10 @@ import math
 from typing import Sequence
 
 import numpy as np
-from onnx import TensorProto, helper
 
+from .. import onnxapi
 from ..expansion import Deferred, Expansion
+from ..onnxapi import TensorProto
 from ..registry import expands
 
 MS = "com.microsoft"
@@ -122,7 +123,7 @@ def causal_mask(x: Expansion, queries_of: str, query_axis: int, keys_of: str, ke
 
 def helper_type(dtype: np.dtype) -> int:
     """The ONNX element type of a numpy type (a Cast's `to`)."""
-    return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    return onnxapi.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
 def positions(x: Expansion, position_ids: str, queries_of: str, query_axis: int, past: str = "") -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import onnx
 
+from .. import onnxapi
 from ..pattern import ExtraOutput, GroupPattern, LeafPattern, PatternContext, argmax_pattern, compact, flat
 from ..registry import LeafContext, groups, products, register
 from ..transfer import LTA
@@ -106,7 +106,7 @@ def max_pool_pattern(ctx: PatternContext) -> LeafPattern:
         indices, extras = node.outputs[1], ()
     else:
         indices = f"{y}::probe_indices"
-        extras = (ExtraOutput(node.index, 1, indices, onnx.TensorProto.INT64),)
+        extras = (ExtraOutput(node.index, 1, indices, onnxapi.TensorProto.INT64),)
     storage = bool(ctx.attr("storage_order"))  # absent before opset 8: row major
     begins = [pad_begin(ctx, a, spatial_in[a], spatial_out[a], kernel[a], strides[a], dil[a]) for a in range(nd)]
     channels = math.prod(in_dims[:2])

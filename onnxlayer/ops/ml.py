@@ -17,8 +17,8 @@ from statistics import NormalDist
 from typing import Any, Iterable
 
 import numpy as np
-from onnx import numpy_helper
 
+from .. import onnxapi
 from ..pattern import GroupPattern, LeafPattern, PatternContext, compact, sign_pattern
 from ..registry import LeafContext, groups, register
 from ..transfer import LTA, ScalarFunction, UnitGroup
@@ -51,7 +51,7 @@ def _values(value: Any) -> list:
     if value is None:
         return []
     if hasattr(value, "dims"):  # a TensorProto
-        return numpy_helper.to_array(value).ravel().tolist()
+        return onnxapi.to_array(value).ravel().tolist()
     return [v.decode() if isinstance(v, bytes) else v for v in value]
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from onnx import TensorProto
 
 from ..expansion import Expansion
 from ..graph import axis_index
+from ..onnxapi import TensorProto
 from ..registry import LeafContext, expands, register
 from ..transfer import LTA
 from .contrib import MS, attention_from_projection, conv_attributes, embed_layer_norm

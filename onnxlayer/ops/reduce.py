@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import onnx
 
+from .. import onnxapi
 from ..pattern import (ExtraOutput, GroupPattern, LeafPattern, NotProbed, PatternContext, argmax_pattern, compact, flat,
                        segmentation, sign_pattern, unary_pattern)
 from ..registry import SQUARE, LeafContext, groups, products, register
@@ -57,7 +57,7 @@ def top_k_pattern(ctx: PatternContext) -> LeafPattern:
         indices, extras = node.outputs[1], ()
     else:
         indices = f"{ctx.out_name()}::probe_indices"
-        extras = (ExtraOutput(node.index, 1, indices, onnx.TensorProto.INT64),)
+        extras = (ExtraOutput(node.index, 1, indices, onnxapi.TensorProto.INT64),)
     units = math.prod(ctx.dims_of(ctx.out_name()))
     return ctx.make([GroupPattern(units, n, (), "top-k")], (indices,), lambda f: [compact(flat(f[indices]), n)], extras)
 
