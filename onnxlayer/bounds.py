@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+from .deferred import numpy as np
 
 #: Below this many terms the sum is done exactly with Python integers.
 EXACT_TERMS = 4096

@@ -8,8 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Callable, Hashable, Mapping, Sequence
 
-import numpy as np
-
+from .deferred import numpy as np
 from .errors import ShapeError
 from .graph import Node
 from .registry import REGISTRY, OpEntry, node_attr

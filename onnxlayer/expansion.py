@@ -15,10 +15,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
-
 from . import onnxapi
 from .budget import Budget
+from .deferred import numpy as np
 from .errors import GraphError, OnnxLayerError
 from .loading import default_opset
 
@@ -231,7 +230,7 @@ class Expansion:
         self.nodes.append(node)
         return names[0] if outputs == 1 or isinstance(outputs, str) else names
 
-    def constant(self, value: Any, dtype: Any = np.float32, hint: str = "const", name: str | None = None) -> str:
+    def constant(self, value: Any, dtype: Any = "float32", hint: str = "const", name: str | None = None) -> str:
         """A small constant (a scale, an axis list, a shape) as a Constant node: part of the
         subgraph, not a stored tensor the model's file would hold; `name`: one of the node's outputs."""
         name = name or self._state.fresh(f"{self._base}/{hint}")

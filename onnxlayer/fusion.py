@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
+from .deferred import numpy as np
 from .elementwise import chain_columns, chain_constants, chain_signature, elementwise_entry, evaluate_columns
 from .fitcache import remembered
 from .graph import DATA, SHAPE_ONLY_OPS, GraphView, Node, axis_in_range

@@ -14,10 +14,9 @@ from functools import lru_cache
 from typing import Any, Mapping, Sequence
 from warnings import catch_warnings, simplefilter
 
-import numpy as np
-
 from . import onnxapi
 from .budget import Budget, FoldBudget
+from .deferred import numpy as np
 from .errors import GraphError, ShapeError
 from .loading import SMALL_CONSTANT, default_opset
 

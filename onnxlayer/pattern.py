@@ -15,13 +15,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-import numpy as np
-
+from .deferred import numpy as np
 from .graph import DATA, GraphView
 from .registry import Leaf, LeafContext, OpEntry
 from .transfer import GRID_POINTS, LTA, ScalarFunction, Settings, chord_breaks
 
-Codes = Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]
+Codes = Callable[[Mapping[str, "np.ndarray"]], "list[np.ndarray]"]
 #: Elements per chunk of the piece lookups (fits in cache).
 CHUNK = 1 << 16
 
@@ -207,8 +206,9 @@ def unary_pattern(ctx: PatternContext, x: str, seg: Segmentation, label: str) ->
     return ctx.make([GroupPattern(units, pieces, (), label)], (x,), lambda f: [compact(seg.index(flat(f[x])), pieces)])
 
 
-def argmax_pattern(ctx: PatternContext, x: str, axes: Sequence[int], label: str, arg=np.argmax) -> LeafPattern:
-    """One unit per vector over `axes` of `x`, on the piece of its arg-extremum."""
+def argmax_pattern(ctx: PatternContext, x: str, axes: Sequence[int], label: str, arg=None) -> LeafPattern:
+    """One unit per vector over `axes` of `x`, on the piece of its arg-extremum (`arg`: np.argmax unless given)."""
+    arg = np.argmax if arg is None else arg
     dims = ctx.dims_of(x)
     rank = len(dims)
     axes = sorted({int(a) % rank for a in axes})

@@ -16,11 +16,10 @@ import os
 import signal
 from typing import Callable, Iterable, Mapping, Sequence
 
-import numpy as np
-
 from . import onnxapi
 from .budget import Budget, FoldBudget
 from .dedupe import merge_duplicate_nodes
+from .deferred import numpy as np
 from .errors import GraphError, ModelLoadError, SettingsError, ShapeError, input_shape_hint
 from .expansion import ExpanderOf, expand_ops
 from .graph import (DATA, FLOAT_TYPES, FOLD_LIMIT, STATIC, GraphView, Node, Tensor, build_view, check_graph, classify, describe_type,

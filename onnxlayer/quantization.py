@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import numpy as np
-
 from . import onnxapi
+from .deferred import numpy as np
 from .expansion import QUANTIZED_RANGES
 from .graph import subgraphs
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
-import numpy as np
-
 from . import onnxapi
+from .deferred import numpy as np
 from .expansion import Expander, Expansion
 from .graph import GraphView, Node, Tensor, axis_index
 from .transfer import KINDS, LTA, ScalarFunction, Settings, UnitGroup, function_pieces, is_exact
@@ -51,7 +50,7 @@ Attr = Callable[[str], Any]
 #: The op's scalar map for one node: the function and its parameters read from the attributes.
 FunctionOf = Callable[[Attr], "tuple[ScalarFunction, tuple]"]
 #: Numpy semantics of an elementwise op: (attributes, input arrays or None) -> output array.
-Evaluate = Callable[[Attr, Sequence["np.ndarray | None"]], np.ndarray]
+Evaluate = Callable[[Attr, Sequence["np.ndarray | None"]], "np.ndarray"]
 #: A probe pattern: (pattern.PatternContext) -> pattern.LeafPattern. Typed loosely here: the
 #: pattern records sit above the registry (they read its entries).
 PatternRule = Callable[[Any], Any]

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-
 from . import onnxapi
+from .deferred import numpy as np
 from .loading import default_opset
 from .unroll import FreshNames, add_constant, node_attribute, unsqueeze_node
 

@@ -8,11 +8,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
-import numpy as np
-
 from . import onnxapi
 from .algebra import Dominators, LeafWalk, log2_ratio
 from .bounds import vc_bound
+from .deferred import numpy as np
 from .graph import DATA, FLOAT_TYPES, STATIC, GraphView, Node
 from .registry import Leaf
 from .result import Bottleneck, LeafResult, Summary
@@ -30,7 +29,7 @@ STATE_INPUTS = {("", "LSTM"): (5, 6), ("", "GRU"): (5,), ("", "RNN"): (5,)}
 #: layer learns none (InstanceNorm2d's default; GroupNorm exported as InstanceNormalization + affine).
 IDENTITY_AFFINE = frozenset({"InstanceNormalization"})
 #: Float types in which a learned tensor's values repeat only by chance (16-bit ones repeat often).
-WIDE_FLOATS = (np.float32, np.float64)
+WIDE_FLOATS = ("float32", "float64")
 #: Quantization parameters (scale, zero point: inputs 1 and 2) are not weights; the quantized tensor is.
 QUANTIZERS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 #: Elementwise arithmetic: a one-element static operand (a Gelu constant, an attention scale, a
@@ -329,8 +328,8 @@ def _stored_values(view: GraphView, name: str) -> np.ndarray | None:
 
 
 #: Element types read straight from `raw_data` (no copy of a large weight).
-RAW_DTYPES = {onnxapi.TensorProto.FLOAT: np.float32, onnxapi.TensorProto.FLOAT16: np.float16, onnxapi.TensorProto.DOUBLE: np.float64,
-              onnxapi.TensorProto.INT8: np.int8, onnxapi.TensorProto.UINT8: np.uint8}
+RAW_DTYPES = {onnxapi.TensorProto.FLOAT: "float32", onnxapi.TensorProto.FLOAT16: "float16",
+              onnxapi.TensorProto.DOUBLE: "float64", onnxapi.TensorProto.INT8: "int8", onnxapi.TensorProto.UINT8: "uint8"}
 
 
 def _one_value(values: np.ndarray) -> bool:

@@ -1,12 +1,12 @@
 """The local transfer approximation (LTA) record and piecewise-linear fitting (SPEC §2)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-import numpy as np
-
+from .deferred import numpy as np
 from .fitcache import function_fingerprint, remembered
 
 #: SPEC §2 kinds of leaves.
@@ -57,9 +57,9 @@ class Settings:
     def __post_init__(self) -> None:
         from .errors import SettingsError
 
-        if not (np.isfinite(self.tolerance) and self.tolerance > 0):
+        if not (math.isfinite(self.tolerance) and self.tolerance > 0):
             raise SettingsError(f"--tolerance must be a positive finite number, got {self.tolerance}")
-        if not (np.isfinite(self.domain) and self.domain > 0):
+        if not (math.isfinite(self.domain) and self.domain > 0):
             raise SettingsError(f"--domain must be a positive finite number, got {self.domain}")
 
 

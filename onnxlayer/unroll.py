@@ -18,9 +18,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import numpy as np
-
 from . import onnxapi
+from .deferred import numpy as np
 from .errors import GraphError
 from .graph import axis_in_range, axis_index, schema_problem, subgraphs
 from .loading import default_opset

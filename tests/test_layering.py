@@ -20,7 +20,7 @@ PACKAGE = "onnxlayer"
 #: Lowest first. A module belongs to the layer naming it or its closest enclosing package.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("onnxlayer.errors", "onnxlayer.version", "onnxlayer.budget", "onnxlayer.fitcache", "onnxlayer.wire",
-                    "onnxlayer.onnxapi")),
+                    "onnxlayer.onnxapi", "onnxlayer.deferred")),
     ("loading", ("onnxlayer.loading",)),
     ("graph view", ("onnxlayer.graph", "onnxlayer.prepare", "onnxlayer.unroll", "onnxlayer.sequences", "onnxlayer.bounds",
                     "onnxlayer.transfer", "onnxlayer.expansion", "onnxlayer.quantization", "onnxlayer.dedupe")),

@@ -132,3 +132,13 @@ def test_onnx_imported_after_the_light_load_is_whole():
                  "out = onnx.reference.ReferenceEvaluator(model).run(None, {'x': np.array([-1.0, 2.0], np.float32)})\n"
                  "assert out[0].tolist() == [0.0, 2.0]\n"
                  "assert onnxapi.load_lightly() is False")
+
+
+def test_the_operator_table_needs_neither_onnx_nor_numpy():
+    """`onnxlayer ops` after the command's light load: the registry reads schemas from the
+    extension and defines its functions without computing with arrays."""
+    modules = loaded_after("import contextlib, io\nfrom onnxlayer import onnxapi\nassert onnxapi.load_lightly()\n"
+                           "from onnxlayer.cli import main\n"
+                           "with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['ops']) == 0")
+    assert "onnxlayer.registry" in modules
+    assert not {"onnx", "numpy"} & modules

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Mapping
 
-import numpy as np
-
+from ..deferred import numpy as np
 from ..elementwise import broadcast_error, broadcasts_to
 from ..pattern import (CHUNK, GroupPattern, LeafPattern, NotProbed, PatternContext, Segmentation, compact, flat,
                        segmentation, sign_pattern, unary_pattern)
@@ -42,7 +41,7 @@ def _power_domain(bound: float, exponent: float) -> tuple[float, float]:
 # ----------------------------------------------------------------------------- scalar functions
 
 SIGMOID = ScalarFunction("sigmoid", _sigmoid, increasing=True)
-TANH = ScalarFunction("tanh", np.tanh, increasing=True)
+TANH = ScalarFunction("tanh", lambda x: np.tanh(x), increasing=True)
 SOFTPLUS = ScalarFunction("softplus", _softplus, increasing=True)
 SOFTSIGN = ScalarFunction("softsign", lambda x: x / (1.0 + np.abs(x)), increasing=True)
 GELU = ScalarFunction("gelu", lambda x: 0.5 * x * (1.0 + erf(x / np.sqrt(2.0))))
@@ -50,21 +49,21 @@ GELU_TANH = ScalarFunction("gelu_tanh", lambda x: 0.5 * x * (1.0 + np.tanh(np.sq
 HARDSWISH = ScalarFunction("hardswish", lambda x: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0))
 MISH = ScalarFunction("mish", lambda x: x * np.tanh(_softplus(x)))
 ERF = ScalarFunction("erf", erf, increasing=True)
-EXP = ScalarFunction("exp", np.exp, increasing=True)
-LOG = ScalarFunction("log", np.log, positive, increasing=True)
-SQRT = ScalarFunction("sqrt", np.sqrt, lambda bound: (0.0, bound), increasing=True)
+EXP = ScalarFunction("exp", lambda x: np.exp(x), increasing=True)
+LOG = ScalarFunction("log", lambda x: np.log(x), positive, increasing=True)
+SQRT = ScalarFunction("sqrt", lambda x: np.sqrt(x), lambda bound: (0.0, bound), increasing=True)
 RECIPROCAL = ScalarFunction("reciprocal", lambda x: 1.0 / x, positive)
-ATAN = ScalarFunction("atan", np.arctan, increasing=True)
-SIN = ScalarFunction("sin", np.sin)
-COS = ScalarFunction("cos", np.cos)
-TAN = ScalarFunction("tan", np.tan, lambda bound: (-math.atan(bound), math.atan(bound)), increasing=True)
-ASIN = ScalarFunction("asin", np.arcsin, lambda bound: (-1.0, 1.0), increasing=True)
-ACOS = ScalarFunction("acos", np.arccos, lambda bound: (-1.0, 1.0))
-SINH = ScalarFunction("sinh", np.sinh, increasing=True)
-COSH = ScalarFunction("cosh", np.cosh)
-ASINH = ScalarFunction("asinh", np.arcsinh, increasing=True)
-ACOSH = ScalarFunction("acosh", np.arccosh, lambda bound: (1.0, 1.0 + bound), increasing=True)
-ATANH = ScalarFunction("atanh", np.arctanh, lambda bound: (-math.tanh(bound), math.tanh(bound)), increasing=True)
+ATAN = ScalarFunction("atan", lambda x: np.arctan(x), increasing=True)
+SIN = ScalarFunction("sin", lambda x: np.sin(x))
+COS = ScalarFunction("cos", lambda x: np.cos(x))
+TAN = ScalarFunction("tan", lambda x: np.tan(x), lambda bound: (-math.atan(bound), math.atan(bound)), increasing=True)
+ASIN = ScalarFunction("asin", lambda x: np.arcsin(x), lambda bound: (-1.0, 1.0), increasing=True)
+ACOS = ScalarFunction("acos", lambda x: np.arccos(x), lambda bound: (-1.0, 1.0))
+SINH = ScalarFunction("sinh", lambda x: np.sinh(x), increasing=True)
+COSH = ScalarFunction("cosh", lambda x: np.cosh(x))
+ASINH = ScalarFunction("asinh", lambda x: np.arcsinh(x), increasing=True)
+ACOSH = ScalarFunction("acosh", lambda x: np.arccosh(x), lambda bound: (1.0, 1.0 + bound), increasing=True)
+ATANH = ScalarFunction("atanh", lambda x: np.arctanh(x), lambda bound: (-math.tanh(bound), math.tanh(bound)), increasing=True)
 ELU = ScalarFunction("elu", lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))))
 SELU = ScalarFunction("selu", lambda x, alpha, gamma: gamma * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))))
 CELU = ScalarFunction("celu", lambda x, alpha: np.maximum(0, x) + np.minimum(0, alpha * np.expm1(x / alpha)))
@@ -73,7 +72,7 @@ POWER = ScalarFunction("pow", _power, _power_domain)
 # exact PWL maps: fusion evaluates them on the grid, their pieces are counted, not fitted
 RELU = ScalarFunction("relu", lambda x: np.maximum(x, 0.0))
 LEAKY_RELU = ScalarFunction("leaky relu", lambda x, alpha: np.where(x >= 0, x, alpha * x))
-ABS = ScalarFunction("abs", np.abs)
+ABS = ScalarFunction("abs", lambda x: np.abs(x))
 HARD_SIGMOID = ScalarFunction("hard sigmoid", lambda x, alpha, beta: np.clip(alpha * x + beta, 0.0, 1.0))
 THRESHOLDED_RELU = ScalarFunction("thresholded relu", lambda x, alpha: np.where(x > alpha, x, 0.0))
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import math
 import re
 
-import numpy as np
-
+from ..deferred import numpy as np
 from ..pattern import GroupPattern, LeafPattern, NotProbed, PatternContext, Segmentation, compact, flat, segmentation, unary_pattern
 from ..registry import SQUARE, Elementwise, LeafContext, groups, products, register
 from ..transfer import LTA
@@ -156,8 +155,9 @@ def div(ctx: LeafContext) -> LTA:
     return ctx.lta(groups(reciprocal, products(size, ctx)), size, kind="product")
 
 
-def _extremum(op: np.ufunc) -> Elementwise:
-    return Elementwise("map", lambda attr, a: op.reduce(np.broadcast_arrays(*a)))
+def _extremum(ufunc: str) -> Elementwise:
+    """numpy's `ufunc` ("maximum", "minimum") over the broadcast operands."""
+    return Elementwise("map", lambda attr, a: getattr(np, ufunc).reduce(np.broadcast_arrays(*a)))
 
 
 def max_min(ctx: LeafContext) -> LTA:
@@ -169,8 +169,8 @@ def max_min(ctx: LeafContext) -> LTA:
     return ctx.lta(groups((size, operands)), size)
 
 
-register("Max", kind="pwl", elementwise=_extremum(np.maximum), pattern=max_min_pattern)(max_min)
-register("Min", kind="pwl", elementwise=_extremum(np.minimum), pattern=max_min_pattern)(max_min)
+register("Max", kind="pwl", elementwise=_extremum("maximum"), pattern=max_min_pattern)(max_min)
+register("Min", kind="pwl", elementwise=_extremum("minimum"), pattern=max_min_pattern)(max_min)
 
 
 @register("MatMul", kind="linear|product", pattern=matmul_pattern)

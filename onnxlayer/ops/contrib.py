@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
-
 from .. import onnxapi
+from ..deferred import numpy as np
 from ..expansion import Deferred, Expansion
 from ..onnxapi import TensorProto
 from ..registry import expands

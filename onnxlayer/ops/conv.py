@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import onnxapi
+from ..deferred import numpy as np
 from ..pattern import ExtraOutput, GroupPattern, LeafPattern, PatternContext, argmax_pattern, compact, flat
 from ..registry import LeafContext, groups, products, register
 from ..transfer import LTA

@@ -1,8 +1,7 @@
 """The leaves SPEC §4 fusion makes (domain `onnxlayer`): fused elementwise chains."""
 from __future__ import annotations
 
-import numpy as np
-
+from ..deferred import numpy as np
 from ..elementwise import chain_constants, evaluate_chain
 from ..graph import DATA
 from ..pattern import LeafPattern, NotProbed, PatternContext, Segmentation, unary_pattern

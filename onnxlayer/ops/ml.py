@@ -16,9 +16,8 @@ import math
 from statistics import NormalDist
 from typing import Any, Iterable
 
-import numpy as np
-
 from .. import onnxapi
+from ..deferred import numpy as np
 from ..pattern import GroupPattern, LeafPattern, PatternContext, compact, sign_pattern
 from ..registry import LeafContext, groups, register
 from ..transfer import LTA, ScalarFunction, UnitGroup
@@ -33,7 +32,7 @@ ML_DOMAIN = "ai.onnx.ml"
 RBF = ScalarFunction("rbf", lambda s: np.exp(-s), lambda bound: (0.0, bound))
 #: The probit link Φ⁻¹(p) on (0, 1), fitted where p is 1/(2B) away from the poles (as artanh on
 #: [-tanh B, tanh B] keeps away from its own).
-PROBIT = ScalarFunction("probit", np.vectorize(NormalDist().inv_cdf, otypes=[np.float64]),
+PROBIT = ScalarFunction("probit", lambda p: np.vectorize(NormalDist().inv_cdf, otypes=[np.float64])(p),
                         lambda bound: (0.5 / bound, 1.0 - 0.5 / bound), increasing=True)
 #: TreeEnsemble's set-membership branch (its nodes_modes code).
 BRANCH_MEMBER = 6

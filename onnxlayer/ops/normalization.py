@@ -4,8 +4,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
-
+from ..deferred import numpy as np
 from ..pattern import GroupPattern, LeafPattern, NotProbed, PatternContext, argmax_pattern, compact, segmentation
 from ..registry import SQUARE, LeafContext, groups, register
 from ..transfer import LTA, ScalarFunction, UnitGroup, positive
@@ -14,7 +13,7 @@ from .activations import LOG, POWER, RECIPROCAL
 #: 1/√x, the unit of a normalised group, fitted on [1/B, B].
 RSQRT = ScalarFunction("rsqrt", lambda x: 1.0 / np.sqrt(x), positive)
 #: Softmax's exponentials act on max-subtracted inputs, so on [-B, 0].
-EXP_SHIFTED = ScalarFunction("exp_shifted", np.exp, lambda bound: (-bound, 0.0))
+EXP_SHIFTED = ScalarFunction("exp_shifted", lambda x: np.exp(x), lambda bound: (-bound, 0.0))
 
 
 def normalization(ctx: LeafContext, group_count: int) -> LTA:

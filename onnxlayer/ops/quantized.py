@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..deferred import numpy as np
 from ..expansion import Expansion
 from ..graph import axis_index
 from ..onnxapi import TensorProto

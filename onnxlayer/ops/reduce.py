@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import onnxapi
+from ..deferred import numpy as np
 from ..pattern import (ExtraOutput, GroupPattern, LeafPattern, NotProbed, PatternContext, argmax_pattern, compact, flat,
                        segmentation, sign_pattern, unary_pattern)
 from ..registry import SQUARE, LeafContext, groups, products, register
