@@ -6,11 +6,12 @@ Fusion measures a fused chain's pieces with it; the fused leaf's probe pattern s
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 from .deferred import numpy as np
 from .errors import ShapeError
-from .graph import Node
+from .graph import Node, RawValues
 from .registry import REGISTRY, OpEntry, node_attr
 from .transfer import GRID_POINTS
 
@@ -24,20 +25,60 @@ def elementwise_entry(node: Node, opset: int) -> OpEntry | None:
 
 
 def chain_constants(members: Sequence[Node], is_data: Callable[[str], bool],
-                    value: Callable[[str], np.ndarray | None], opset: int) -> dict[str, np.ndarray] | None:
-    """The static operands of a fused chain (None if one is unknown); a layout op's static
-    inputs (target shape, axes) are parameters, not operands."""
-    constants: dict[str, np.ndarray] = {}
+                    value: Callable[[str], np.ndarray | None], opset: int,
+                    stored: Callable[[str], RawValues | None] | None = None) -> dict[str, Any] | None:
+    """The static operands of a fused chain as float64 arrays (None if one is unknown); a layout
+    op's static inputs (target shape, axes) are parameters, not operands. `stored`: the stored
+    values of an operand not decoded yet (`Constants.raw`), kept as a `StoredOperand` when it is a
+    FLOAT or DOUBLE tensor (`as_arrays` decodes them)."""
+    constants: dict[str, Any] = {}
     for node in members:
         layout = elementwise_entry(node, opset).elementwise.role == "layout"
         operands = node.inputs[:1] if layout else node.inputs
         for i in operands:
             if i and not is_data(i) and i not in constants:
+                raw = stored(i) if stored is not None else None
+                if raw is not None and raw.float64_bytes() is not None:
+                    constants[i] = StoredOperand(raw)
+                    continue
                 v = value(i)
                 if v is None:
                     return None
                 constants[i] = np.asarray(v, dtype=np.float64)
     return constants
+
+
+@dataclass(frozen=True)
+class StoredOperand:
+    """A chain's constant as its initializer stores it (FLOAT or DOUBLE raw data): its shape and
+    the digest of its float64 values make the chain's signature without numpy; `array()` is what
+    `chain_constants` gives for a decoded one."""
+
+    values: RawValues
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+    @property
+    def size(self) -> int:
+        return self.values.size
+
+    @property
+    def ndim(self) -> int:
+        return len(self.values.shape)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.values.float64_bytes()).hexdigest()
+
+    def array(self) -> np.ndarray:
+        stored = np.frombuffer(self.values.raw, dtype=self.values.dtype_str).reshape(self.shape)
+        return np.asarray(stored, dtype=np.float64)
+
+
+def as_arrays(constants: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """A chain's constants (`chain_constants`) as float64 arrays."""
+    return {name: v.array() if isinstance(v, StoredOperand) else v for name, v in constants.items()}
 
 
 def chain_signature(members: Sequence[Node], x: str, y: str, constants: Mapping[str, np.ndarray], dims: Sequence[int],
@@ -63,7 +104,8 @@ def chain_signature(members: Sequence[Node], x: str, y: str, constants: Mapping[
         refs.update((name, ("m", k, j)) for j, name in enumerate(node.outputs) if name)
     if y not in refs:
         return None
-    values = tuple((v.dtype.str, v.shape, hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest())
+    values = tuple(("<f8", v.shape, v.digest()) if isinstance(v, StoredOperand)
+                   else (v.dtype.str, v.shape, hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest())
                    for v in constants.values())
     scalar = all(v.size == 1 and v.ndim <= len(dims) for v in constants.values())
     return ("chain", opset, tuple(steps), refs[y], values, None if scalar else tuple(dims))

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from .deferred import numpy as np
-from .elementwise import chain_columns, chain_constants, chain_signature, elementwise_entry, evaluate_columns
+from .elementwise import as_arrays, chain_columns, chain_constants, chain_signature, elementwise_entry, evaluate_columns
 from .fitcache import remembered
 from .graph import DATA, SHAPE_ONLY_OPS, GraphView, Node, axis_in_range
 from .ops.fused import FUSED_DOMAIN  # importing the ops registers the entries fusion reads
@@ -233,13 +233,13 @@ def _extend_forward(ctx: _Ctx, region: list[Node], exit_: str, after_normalizati
 def region_pieces(ctx: _Ctx, region: Sequence[Node], x: str, y: str) -> int | None:
     """Pieces of the fused map x ↦ y: the most over its distinct constant columns."""
     opset = ctx.view.opset
-    constants = chain_constants(region, ctx.is_data, ctx.view.value, opset)
+    constants = chain_constants(region, ctx.is_data, ctx.view.value, opset, ctx.view.constants.raw)
     if constants is None:
         return None
     dims, settings = ctx.t(x).dims, ctx.settings
 
     def fit() -> int | None:
-        columns, _, count = chain_columns(constants, dims, MAX_COLUMNS)
+        columns, _, count = chain_columns(as_arrays(constants), dims, MAX_COLUMNS)
         shapes = _Shapes(settings.tolerance)
         most = 0
         for start in range(0, count, COLUMN_BATCH):  # a batch at a time: 4096 columns of the grid are 0.5 GB

@@ -7,11 +7,13 @@ preparation's job (`prepare.py`).
 from __future__ import annotations
 
 import math
+import struct
+import sys
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from functools import lru_cache, partial
+from typing import Any, Callable, Mapping, Sequence
 from warnings import catch_warnings, simplefilter
 
 from . import onnxapi
@@ -145,6 +147,132 @@ class Node:
         return default
 
 
+@dataclass(frozen=True, slots=True)
+class RawValues:
+    """A stored tensor's values as the model holds them (little-endian `raw_data` of one of the
+    `RAW_FORMATS` types), read without numpy: what W's copy detection and a fused chain's
+    signature need of most weights, without decoding them."""
+
+    data_type: int
+    shape: tuple[int, ...]
+    raw: bytes | memoryview
+
+    @staticmethod
+    def of(data_type: int, dims: Sequence[int], raw: bytes | memoryview) -> RawValues | None:
+        """The record, or None for another element type or a payload that does not fit its dims."""
+        spec = RAW_FORMATS.get(data_type)
+        shape = tuple(dims)
+        if spec is None or not raw or len(raw) != math.prod(shape) * spec[1] or sys.byteorder != "little":
+            return None
+        return RawValues(data_type, shape, raw)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def dtype_str(self) -> str:
+        """numpy's `dtype.str` of the values ('<f4', '|u1', ...)."""
+        return RAW_FORMATS[self.data_type][2]
+
+    def item(self, k: int) -> float | int:
+        """Element k (negative: from the end) as a Python number: its exact value."""
+        fmt, width, _ = RAW_FORMATS[self.data_type]
+        start = (k % self.size) * width
+        return struct.unpack_from("<" + fmt, self.raw, start)[0]
+
+    def end_bytes(self) -> tuple[bytes, bytes]:
+        """The bytes of the first and of the last element."""
+        width = RAW_FORMATS[self.data_type][1]
+        return bytes(self.raw[:width]), bytes(self.raw[len(self.raw) - width:])
+
+    def one_value(self) -> bool | None:
+        """Whether every element equals the first (as numbers: -0.0 equals 0.0, NaN nothing), or
+        None where only numpy can tell (equal first and last, but bits that differ somewhere)."""
+        if not self.item(0) == self.item(-1):
+            return False
+        first = self.end_bytes()[0]
+        if self.raw == first * self.size:
+            return True
+        return False if self.data_type not in FLOAT_TYPES else None
+
+    def float64_bytes(self) -> bytes | None:
+        """The values as float64, in order (numpy's `asarray(values, float64).tobytes()`), for
+        FLOAT and DOUBLE tensors; None for the others."""
+        if self.data_type == onnxapi.TensorProto.DOUBLE:
+            return bytes(self.raw)
+        if self.data_type == onnxapi.TensorProto.FLOAT:
+            return array("d", array("f", bytes(self.raw))).tobytes()
+        return None
+
+
+#: Element types `RawValues` reads: struct format, bytes per element, numpy's dtype.str.
+RAW_FORMATS = {onnxapi.TensorProto.FLOAT: ("f", 4, "<f4"), onnxapi.TensorProto.FLOAT16: ("e", 2, "<f2"),
+               onnxapi.TensorProto.DOUBLE: ("d", 8, "<f8"), onnxapi.TensorProto.INT8: ("b", 1, "|i1"),
+               onnxapi.TensorProto.UINT8: ("B", 1, "|u1")}
+
+
+class Constants(dict):
+    """The values of the small static tensors known so far, by name (numpy arrays).
+
+    A stored initializer's value and a Constant node's are decoded on their first read (`in`,
+    `[]`, `get`), so an analysis that reads none computes nothing with numpy (and never imports
+    it). A value that does not decode is absent, as when every value was decoded up front; one
+    set (`[]=`, `update`) replaces any still to decode. Iteration sees the values decoded so far."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: dict[str, Callable[[], Any]] = {}  # name -> its decoder (None: no value)
+        self.initializers: dict[str, onnxapi.TensorProto] = {}  # the pending ones that are initializers
+
+    def defer(self, name: str, decode: Callable[[], Any]) -> None:
+        """Decode `name`'s value on its first read; a value deferred before stands in when this one
+        does not decode (an initializer behind a Constant node of the same name)."""
+        earlier = self.pending.get(name)
+        self.pending[name] = decode if earlier is None else partial(_first_decoded, decode, earlier)
+        self.initializers.pop(name, None)
+
+    def defer_initializer(self, init: onnxapi.TensorProto) -> None:
+        self.defer(init.name, partial(_initializer_value, init))
+        self.initializers[init.name] = init
+
+    def raw(self, name: str) -> RawValues | None:
+        """The values of initializer `name` as stored, if not decoded yet (`RawValues.of`)."""
+        init = self.initializers.get(name) if name in self.pending else None
+        return None if init is None else RawValues.of(init.data_type, init.dims, init.raw_data)
+
+    def _decode(self, name: str) -> bool:
+        decode = self.pending.pop(name, None)
+        self.initializers.pop(name, None)
+        if decode is None:
+            return False
+        value = decode()
+        if value is None:
+            return False
+        dict.__setitem__(self, name, value)
+        return True
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or self._decode(name)
+
+    def __getitem__(self, name: str) -> Any:
+        if not dict.__contains__(self, name):
+            self._decode(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.pending.pop(name, None)
+        self.initializers.pop(name, None)
+        dict.__setitem__(self, name, value)
+
+    def update(self, values: Mapping[str, Any]) -> None:  # type: ignore[override]
+        for name, value in values.items():
+            self[name] = value
+
+
 @dataclass
 class GraphView:
     """The prepared model: nodes in topological order and every tensor's shape and role."""
@@ -156,7 +284,7 @@ class GraphView:
     outputs: list[str]
     opsets: dict[str, int]
     warnings: list[str]
-    constants: dict[str, np.ndarray] = field(default_factory=dict)
+    constants: Constants = field(default_factory=Constants)
     fold_budget: FoldBudget = field(default_factory=lambda: FoldBudget(Budget()))
     unfoldable: set[str] = field(default_factory=set)  # static tensors whose value is out of reach
     #: the loaded model's initializers with their payload (the view's own model keeps small ones
@@ -317,18 +445,13 @@ def build_view(model: onnxapi.ModelProto, warnings: list[str] | None = None, fol
     `fold_budget`: what constant folding may still compute (shared by the views of one preparation).
     """
     nodes, tensors, inputs, outputs, opsets = _index(model)
-    constants: dict[str, np.ndarray] = {}
+    constants = Constants()
     for init in model.graph.initializer:
         if init.data_location != onnxapi.TensorProto.EXTERNAL and tensors[init.name].size <= FOLD_LIMIT:
-            try:
-                constants[init.name] = onnxapi.to_array(init)
-            except Exception:
-                pass
+            constants.defer_initializer(init)
     for node in nodes:
         if node.op_type == "Constant" and node.domain == "" and node.outputs:
-            value = _constant_value(node)
-            if value is not None:
-                constants[node.outputs[0]] = value
+            constants.defer(node.outputs[0], partial(_constant_value, node))
     ordered = _topological(nodes, tensors)
     return GraphView(model, ordered, tensors, inputs, outputs, opsets, list(warnings or []), constants,
                      fold_budget or FoldBudget(Budget()))
@@ -490,6 +613,17 @@ def _schema_problem(op_type: str, domain: str, version: int, inputs: tuple[bool,
             got = onnxapi.AttributeProto.AttributeType.Name(kind) if kind in onnxapi.AttributeProto.AttributeType.values() else kind
             return f"has attribute {name!r} of type {got}; {opset} expects {spec.type.name}"
     return None
+
+
+def _first_decoded(*decoders: Callable[[], Any]) -> Any:
+    return next((value for value in (decode() for decode in decoders) if value is not None), None)
+
+
+def _initializer_value(init: onnxapi.TensorProto) -> np.ndarray | None:
+    try:
+        return onnxapi.to_array(init)
+    except Exception:
+        return None
 
 
 def _constant_value(node: Node) -> np.ndarray | None:

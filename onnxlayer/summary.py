@@ -12,7 +12,7 @@ from . import onnxapi
 from .algebra import Dominators, LeafWalk, log2_ratio
 from .bounds import vc_bound
 from .deferred import numpy as np
-from .graph import DATA, FLOAT_TYPES, STATIC, GraphView, Node
+from .graph import DATA, FLOAT_TYPES, STATIC, GraphView, Node, RawValues
 from .registry import Leaf
 from .result import Bottleneck, LeafResult, Summary
 
@@ -203,6 +203,11 @@ class _Ledger:
         placeholder = producer is not None or len(set(t.consumers)) > 1
         if not table and not placeholder and self._size_is_unique(t.size):
             return t.size  # no other static tensor has its size: none can be its copy, its values are not read
+        raw = _raw_values(view, name)
+        if raw is not None:
+            counted = self._count_raw(name, raw, t.size, placeholder, table)
+            if counted is not None:
+                return counted
         values = _stored_values(view, name)
         if values is None:
             self.valueless.setdefault(t.size, []).append(name)
@@ -224,6 +229,25 @@ class _Ledger:
                 if repeated or 2 * distinct <= values.size:
                     return distinct
         return t.size
+
+    def _count_raw(self, name: str, raw: RawValues, size: int, placeholder: bool, table: bool) -> int | None:
+        """`count`'s reading of the values, on the stored bytes (no numpy): the same answer, or
+        None where it takes numpy (a copy to compare in full, a table's distinct values, equal
+        ends whose bits differ)."""
+        if raw.size <= 1:
+            return size
+        one = raw.one_value()
+        if one is None:
+            return None
+        if one:  # a constant tensor: zeros an exporter wrote for an absent bias, or a parameter at its initial value
+            return 0 if placeholder and not raw.item(0) else size
+        if table:
+            return None
+        ends = (raw.size, raw.dtype_str, *raw.end_bytes())
+        if self.by_ends.get(ends):  # a tensor with the same ends: compared in full
+            return None
+        self.by_ends[ends] = [name]
+        return size
 
     def _from_weights(self, name: str) -> bool:
         """Whether static tensor `name` is computed from a stored float (or quantized) tensor of more
@@ -303,6 +327,20 @@ def _repeats_entries(view: GraphView, gather: Node) -> bool:
         return False
     entries = index.reshape(-1, index.shape[-1]) if gather.op_type == "GatherND" and index.ndim > 1 else index.reshape(-1, 1)
     return len(np.unique(entries, axis=0)) < len(entries)
+
+
+def _raw_values(view: GraphView, name: str) -> RawValues | None:
+    """What `_stored_values` reads, as stored bytes, where it would read them from an
+    initializer's raw data (a small one not decoded yet, or a large one); else None."""
+    if name in view.constants.pending:
+        return view.constants.raw(name)
+    if dict.__contains__(view.constants, name):
+        return None
+    stored = view.stored.get(name)
+    if stored is None:
+        return None
+    left = view.payloads.get(name)
+    return RawValues.of(stored.data_type, stored.dims, left if left is not None else stored.raw_data)
 
 
 def _stored_values(view: GraphView, name: str) -> np.ndarray | None:

@@ -31,6 +31,16 @@ def test_covered_positions():
     assert covered(9, 3, 3, 3, 2, 0) == 8  # dilation 2: {0,2,4}, {3,5,7}, {6,8,(10)}
 
 
+
+def test_covered_positions_are_the_windows_union():
+    """Against the definition: the positions i·s − pad + j·d (i < n_out, j < k) inside [0, n_in),
+    over strides, dilations, kernels and pads (negative: cropping) of every size up to a few."""
+    import itertools
+
+    for n_in, n_out, k, s, d, pad in itertools.product(range(10), range(8), range(1, 5), range(1, 5), range(1, 4), range(-3, 5)):
+        union = {i * s - pad + j * d for i in range(n_out) for j in range(k)} & set(range(n_in))
+        assert covered(n_in, n_out, k, s, d, pad) == len(union), (n_in, n_out, k, s, d, pad)
+
 def test_maxpool_window_pieces_and_cap():
     leaf = one("MaxPool", [(1, 2, 6, 6)], (1, 2, 2, 2), kernel_shape=[3, 3], strides=[3, 3])
     assert units(leaf) == [(8, 9)]

@@ -36,13 +36,14 @@ def covered(n_in: int, n_out: int, k: int, s: int, d: int, pad_begin: int) -> in
         return max(0, hi - lo)
     if n_in > _MASK_LIMIT:
         return min(n_in, n_out * k)
-    mask = np.zeros(n_in, dtype=bool)
-    starts = np.arange(n_out, dtype=np.int64) * s - pad_begin
-    for j in range(k):
-        pos = starts + j * d
-        pos = pos[(pos >= 0) & (pos < n_in)]
-        mask[pos] = True
-    return int(mask.sum())
+    mask = bytearray(n_in)
+    for j in range(k):  # kernel tap j reads positions i·s − pad_begin + j·d, i < n_out: a strided slice
+        offset = j * d - pad_begin
+        first = max(0, -(offset // s))  # the first window whose tap is at or after position 0
+        last = min(n_out - 1, (n_in - 1 - offset) // s)  # the last whose tap is before n_in
+        if first <= last:
+            mask[first * s + offset:last * s + offset + 1:s] = b"\x01" * (last - first + 1)
+    return mask.count(1)
 
 
 def used_positions(ctx: LeafContext, kernel: tuple[int, ...]) -> int:
