@@ -409,8 +409,10 @@ def _infer(model: onnxapi.ModelProto, hazards: Sequence[str] = (), budget: Budge
     `hazards` (ops whose inference can crash), so that a crash is an error, not the end.
 
     Shape inference serialises the model, parses it in C++ and back: the float weights no shape
-    depends on (`_shape_blind_weights`) go as dims and type, and the inferred model gets the
-    model's own initializers back (inference adds types; it never changes an initializer)."""
+    depends on (`_shape_blind_weights`) go as dims and type, and what comes back is `model` with
+    the types inference wrote (value_info, the graph's inputs and outputs): inference adds types
+    and changes nothing else, and such a graph holds no subgraph whose types it would write too.
+    The weights are not copied back into the inferred model."""
     blind = _shape_blind_weights(model)
     sent = copy_model(model, skip_graph=("initializer",)) if blind else model
     if blind:
@@ -423,8 +425,11 @@ def _infer(model: onnxapi.ModelProto, hazards: Sequence[str] = (), budget: Budge
         except Exception as exc:
             raise ShapeError(f"ONNX shape inference failed: {_first_line(exc)}") from None
     if blind:
-        del inferred.graph.initializer[:]
-        inferred.graph.initializer.extend(model.graph.initializer)
+        for name in ("value_info", "input", "output"):
+            field = getattr(model.graph, name)
+            del field[:]
+            field.extend(getattr(inferred.graph, name))
+        return model
     return inferred
 
 

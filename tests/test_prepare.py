@@ -255,8 +255,9 @@ def test_shape_inference_gets_weights_whose_values_decide_no_shape_as_dims_only(
     ONNX's own on the whole model, and the inferred model holds the weights, values included."""
     m = _weights_and_a_shape_from_values()
     assert prepare_module._shape_blind_weights(m) == {"conv_w"}
-    ours = prepare_module._infer(m)
     onnx_own = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False, data_prop=True)
+    ours = prepare_module._infer(m)
+    assert ours == onnx_own  # every field: types, initializers with their values, nodes, opsets
     assert [v.SerializeToString() for v in ours.graph.value_info] == [v.SerializeToString() for v in onnx_own.graph.value_info]
     assert [o.SerializeToString() for o in ours.graph.output] == [o.SerializeToString() for o in onnx_own.graph.output]
     assert [i.SerializeToString() for i in ours.graph.initializer] == [i.SerializeToString() for i in m.graph.initializer]
