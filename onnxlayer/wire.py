@@ -31,22 +31,24 @@ def strip_payloads(buf: memoryview, limit: int) -> tuple[bytes, dict[str, tuple[
     None when nothing is cut or the walk meets anything irregular."""
     payloads: dict[str, tuple[int, int]] = {}
 
-    def tensor(start: int, end: int) -> bytes | None:
+    def tensor(start: int, end: int) -> list | None:
         return _cut_tensor(buf, start, end, limit, payloads)
 
-    def graph(start: int, end: int) -> bytes | None:
+    def graph(start: int, end: int) -> list | None:
         return _rewrite(buf, start, end, GRAPH_INITIALIZER, tensor)
 
     try:
         out = _rewrite(buf, 0, len(buf), MODEL_GRAPH, graph)
     except _Malformed:
         return None
-    return (out, payloads) if out is not None and payloads else None
+    return (b"".join(out), payloads) if out is not None and payloads else None
 
 
-def _rewrite(buf: memoryview, start: int, end: int, number: int, edit) -> bytes | None:
+def _rewrite(buf: memoryview, start: int, end: int, number: int, edit) -> list | None:
     """buf[start:end] with each length-delimited field `number` replaced by `edit(value start,
-    value end)` where that gives new bytes; None when nothing changed."""
+    value end)` where that gives new pieces, as the pieces (slices of buf and bytes) that join
+    into it: the bytes are copied once, by the caller's join, however deep the edit. None when
+    nothing changed."""
     pieces: list = []
     last = start
     for field, wire, begin, value_start, value_end in _fields(buf, start, end):
@@ -54,17 +56,19 @@ def _rewrite(buf: memoryview, start: int, end: int, number: int, edit) -> bytes 
             continue
         new = edit(value_start, value_end)
         if new is not None:
-            pieces += [buf[last:begin], _varint_bytes(field << 3 | LENGTH), _varint_bytes(len(new)), new]
+            pieces += [buf[last:begin], _varint_bytes(field << 3 | LENGTH), _varint_bytes(sum(map(len, new)))]
+            pieces += new
             last = value_end
     if not pieces:
         return None
     pieces.append(buf[last:end])
-    return b"".join(pieces)
+    return pieces
 
 
-def _cut_tensor(buf: memoryview, start: int, end: int, limit: int, payloads: dict[str, tuple[int, int]]) -> bytes | None:
-    """The TensorProto in buf[start:end] without its raw_data, if it has more than `limit`
-    elements and keeps its values there; records the payload under the tensor's name."""
+def _cut_tensor(buf: memoryview, start: int, end: int, limit: int, payloads: dict[str, tuple[int, int]]) -> list | None:
+    """The TensorProto in buf[start:end] without its raw_data (as the pieces around it), if it
+    has more than `limit` elements and keeps its values there; records the payload under the
+    tensor's name."""
     dims: list[int] = []
     data_type, name, raw, location = 0, None, None, 0
     for field, wire, begin, value_start, value_end in _fields(buf, start, end):
@@ -97,7 +101,7 @@ def _cut_tensor(buf: memoryview, start: int, end: int, limit: int, payloads: dic
         raise _Malformed
     begin, value_start, value_end = raw
     payloads[name] = (value_start, value_end - value_start)
-    return b"".join((buf[start:begin], buf[value_end:end]))
+    return [buf[start:begin], buf[value_end:end]]
 
 
 def _fields(buf: memoryview, start: int, end: int):
@@ -105,13 +109,20 @@ def _fields(buf: memoryview, start: int, end: int):
     i = start
     while i < end:
         begin = i
-        tag, i = _varint(buf, i, end)
+        tag = buf[i]
+        if tag < 0x80:  # one byte (fields 1-15): most of them
+            i += 1
+        else:
+            tag, i = _varint(buf, i, end)
         field, wire = tag >> 3, tag & 7
         if wire == VARINT:
             value_start = i
             i = _varint(buf, i, end)[1]
         elif wire == LENGTH:
-            length, value_start = _varint(buf, i, end)
+            if i < end and buf[i] < 0x80:
+                length, value_start = buf[i], i + 1
+            else:
+                length, value_start = _varint(buf, i, end)
             i = value_start + length
         elif wire == FIXED64:
             value_start, i = i, i + 8
