@@ -5,16 +5,14 @@ the probes); `onnxlayer.api.analyze` is the public entry that returns the result
 """
 from __future__ import annotations
 
-import gc
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from . import ops as _ops  # noqa: F401  (registers every rule)
 from .algebra import Dominators, LeafWalk, log2_ratio, walk
-from .budget import Budget
+from .budget import Budget, gc_paused
 from .errors import OpaqueLeafError
 from .fusion import build_leaves
 from .graph import GraphView
@@ -25,19 +23,6 @@ from .result import AnalysisResult, GroupResult, LeafResult, ModelInfo
 from .summary import count_weights, summarize
 from .transfer import Settings
 from .version import __version__
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """The analysis builds many small acyclic objects; Python's cyclic collector would rescan
-    the growing heap over and over (superlinear on 100k-node graphs). Pause it, then restore."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass

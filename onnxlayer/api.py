@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from . import onnxapi
-from .analysis import gc_paused, run_analysis
-from .budget import Budget
-from .comparison import CompareRow, Comparison
-from .decompose import decompose
+from .analysis import run_analysis
+from .budget import Budget, gc_paused
 from .errors import OnnxLayerError, out_of_memory_as_error
-from .expression import LayerExpression
 from .loading import ModelSource, load_model
 from .models_access import zoo_input_shapes, zoo_model
 from .result import AnalysisResult
 from .transfer import Settings
+
+if TYPE_CHECKING:  # compare and layer_expression import these when called: analyze needs neither
+    from .comparison import Comparison
+    from .expression import LayerExpression
 
 __all__ = ["analyze", "compare", "layer_expression", "probe", "to_onnx_source", "ZOO_PREFIX"]
 
@@ -106,6 +107,8 @@ def compare(
     (graph-only), or a `(label, source)` pair. `input_shapes` applies to every model that has
     an input of that name; zoo models get their defaults (`onnxlayer.models.default_input_shapes`) underneath.
     """
+    from .comparison import CompareRow, Comparison
+
     Settings(float(tolerance), float(domain))  # validate once, before any model runs
     shapes = dict(input_shapes or {})
     used: set[str] = set()
@@ -169,6 +172,9 @@ def layer_expression(
     budget: Budget = Budget(),
 ) -> LayerExpression:
     """Analyse `model` and decompose it into series/parallel/DAG blocks with their metrics."""
+    from .decompose import decompose
+    from .expression import LayerExpression
+
     settings = Settings(float(tolerance), float(domain))
     with gc_paused(), out_of_memory_as_error(budget.max_memory):  # the decomposition builds many small objects too
         a = run_analysis(model, input_shapes, settings, strict=strict, fuse=fuse, path=path, budget=budget)

@@ -3,11 +3,15 @@
 A few hundred bytes of ONNX can ask for billions of nodes (nested Loops), elements (a static
 `ConstantOfShape`) or bytes. Each limit is checked against an estimate *before* the work it
 bounds, so a hostile file costs nothing; exceeding one raises `BudgetError`, which names the
-limit and the command-line flag that raises it.
+limit and the command-line flag that raises it. `gc_paused` keeps Python's cyclic collector from
+spending the analysis's time (and a command's start) walking objects that are not garbage.
 """
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from .errors import BudgetError, SettingsError
 
@@ -83,3 +87,17 @@ class FoldBudget:
 
 def _gib(count: int) -> str:
     return f"{count / GIB:.3g} GB"
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The analysis builds many small acyclic objects, and importing its modules many classes and
+    functions: Python's cyclic collector would rescan the growing heap over and over (superlinear
+    on 100k-node graphs; 5-7 ms of a command's 0.16 s start). Pause it, then restore."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -97,6 +97,33 @@ class Digest:
         return self._value
 
 
+#: Model files mapped, and their digests begun, before the analysis reads them (`begin_reading`):
+#: by path, with the file's identity then (device, inode, size, modification time).
+_begun: dict[str, tuple[tuple[int, int, int, int], memoryview, Digest]] = {}
+
+
+def _identity(fd: int) -> tuple[int, int, int, int]:
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def begin_reading(path: str | os.PathLike) -> None:
+    """Map the model file at `path` and start its SHA-256 now, for the `load_for_analysis` to come:
+    the command does this before it imports the analysis, so a large file's hash runs beside the
+    imports instead of after them (and its pages are read in by then). A path that is not a
+    regular file of a size loading accepts begins nothing: loading reports it. The file loading
+    opens must still be the one mapped here (same identity), or it is mapped again."""
+    try:
+        with open_regular(path) as (fd, size):
+            if size < Digest.THREADED or size > MAX_PROTOBUF_BYTES:  # small: nothing worth beginning
+                return
+            identity = _identity(fd)
+            mapped = memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ))
+    except (ModelLoadError, OSError, ValueError):
+        return
+    _begun[str(Path(path))] = (identity, mapped, Digest(mapped))
+
+
 def load_for_analysis(source: ModelSource, budget: Budget = Budget()) -> tuple[onnxapi.ModelProto, Digest, dict[str, memoryview]]:
     """`load_model_and_digest`, and for a file, without parsing the payloads of large
     initializers (`wire.strip_payloads`): the file is mapped, not read, and the payloads stay
@@ -106,16 +133,21 @@ def load_for_analysis(source: ModelSource, budget: Budget = Budget()) -> tuple[o
     if not isinstance(source, (str, os.PathLike)):
         return (*load_model_and_digest(source, budget), {})
     label = str(Path(source))
+    begun = _begun.pop(label, None)
     with open_regular(source) as (fd, size):
         _check_size(source, size, budget)
-        try:
-            mapped = memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ)) if size else None
-        except (OSError, ValueError):  # a file system without mappings: read it
-            mapped = None
+        if begun is not None and begun[0] == _identity(fd):
+            mapped, digest = begun[1], begun[2]
+        else:
+            try:
+                mapped = memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ)) if size else None
+            except (OSError, ValueError):  # a file system without mappings: read it
+                mapped = None
+            digest = None
     if mapped is None:
         model, digest = load_model_and_digest(source, budget)
         return model, digest, {}
-    digest = Digest(mapped)  # from here on, beside the walk and the parse
+    digest = digest or Digest(mapped)  # from here on, beside the walk and the parse
     cut = strip_payloads(mapped, SMALL_CONSTANT) if size > SMALL_CONSTANT else None  # smaller: nothing to cut
     if cut is None:
         model, payloads = _parse(mapped.tobytes(), label), {}

@@ -101,3 +101,56 @@ def test_damaged_files_end_as_their_bytes_do(tmp_path_factory, data):
     if isinstance(from_file, tuple):  # the file's errors name its path where the bytes' say "bytes"
         from_file = (from_file[0], from_file[1].replace(str(path), "<source>"))
     assert from_file == from_bytes
+
+
+def _large_model(seed: int) -> onnx.ModelProto:
+    """x · W with W of 1.2M floats (4.8 MB: past `Digest.THREADED`, hashed on its own thread)."""
+    w = np.random.default_rng(seed).standard_normal((1200, 1000)).astype(np.float32)
+    return model([helper.make_node("MatMul", ["x", "W"], ["y"])], [value("x", 1, 1200)], [value("y", 1, 1000)],
+                 [numpy_helper.from_array(w, "W")])
+
+
+def test_a_file_begun_early_is_the_file_analysed(tmp_path):
+    """`begin_reading` (the command, before its imports) maps the file and starts its hash; the
+    analysis then reads that mapping: the same result as from the file's bytes, the digest the
+    file's SHA-256 (hashlib on the bytes read here)."""
+    import hashlib
+
+    from onnxlayer import loading
+
+    path = tmp_path / "large.onnx"
+    path.write_bytes(_large_model(0).SerializeToString())
+    loading.begin_reading(path)
+    assert str(path) in loading._begun
+    begun = onnxlayer.analyze(path).to_dict()
+    assert not loading._begun
+    assert begun["model"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    from_bytes = onnxlayer.analyze(path.read_bytes()).to_dict()
+    begun["model"].pop("path"), from_bytes["model"].pop("path")
+    assert begun == from_bytes and begun["summary"]["params"] == 1200 * 1000
+
+
+def test_a_file_replaced_after_it_was_begun_is_read_again(tmp_path):
+    import hashlib
+    import os
+
+    from onnxlayer import loading
+
+    path = tmp_path / "large.onnx"
+    path.write_bytes(_large_model(0).SerializeToString())
+    loading.begin_reading(path)
+    replacement = tmp_path / "other.onnx"
+    replacement.write_bytes(_large_model(1).SerializeToString())
+    os.replace(replacement, path)  # another file under the same name
+    assert onnxlayer.analyze(path).model.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not loading._begun
+
+
+def test_beginning_what_loading_refuses_begins_nothing(tmp_path):
+    from onnxlayer import loading
+
+    for path in (tmp_path / "missing.onnx", tmp_path):
+        loading.begin_reading(path)
+    (tmp_path / "small.onnx").write_bytes(b"\x08\x07")  # below the threaded hash: nothing worth beginning
+    loading.begin_reading(tmp_path / "small.onnx")
+    assert not loading._begun

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any, Sequence
 
 from .. import onnxapi
+from ..budget import gc_paused
 from ..errors import OnnxLayerError, OpaqueLeafError
 from ..fitcache import NO_CACHE_ENV
 from ..version import __version__
@@ -66,7 +67,8 @@ def commands_for(argv: Sequence[str]) -> tuple[str, ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; errors become one line on stderr (exit 2, or 1 for --strict's opaque leaves)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(commands_for(argv)).parse_args(argv)
+    with gc_paused():  # the command's modules load here
+        args = build_parser(commands_for(argv)).parse_args(argv)
     before = os.environ.get(NO_CACHE_ENV)
     if getattr(args, "no_cache", False):  # for this command and the workers it starts
         os.environ[NO_CACHE_ENV] = "1"

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..api import analyze
+from ..budget import gc_paused
 from ..errors import SettingsError
+from ..loading import begin_reading
 from ..present import analysis as present
 from .shared import (EXIT_OK, add_budget, add_framework, add_settings, budget, framework_options, input_shapes,
                      model_source, say, write_output)
@@ -42,6 +43,11 @@ def parse_group_by(text: str | None) -> int | None | bool:
 def run(args: argparse.Namespace) -> int:
     group_by = parse_group_by(args.group_by)
     source, label, shapes = model_source(args, input_shapes(args))
+    if not args.zoo and str(source).lower().endswith(".onnx"):
+        begin_reading(source)  # the file's hash runs beside the imports of the analysis
+    with gc_paused():
+        from ..api import analyze
+
     settings = dict(tolerance=args.tolerance, domain=args.domain, strict=args.strict, fuse=not args.no_fuse, budget=budget(args))
     if args.zoo:
         result = analyze(source, shapes, path=label, **settings)
