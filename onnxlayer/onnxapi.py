@@ -3,8 +3,8 @@
 They come from two modules inside the onnx package: the generated protobuf module
 (`onnx.onnx_ml_pb2`) and the C++ extension (`onnx.onnx_cpp2py_export`). In a library process onnx
 is imported as usual and these are its own modules. The `onnxlayer` command calls `load_lightly()`
-before anything imports onnx: the two modules are then loaded from the package's directory under
-their own names without running the package's `__init__`, which imports numpy, the helpers, the
+first: unless something imports onnx before the analysis needs them, the two modules are then
+loaded from the package's directory under their own names without running the package's `__init__`, which imports numpy, the helpers, the
 reference evaluator, hub and compose (60-75 ms of a 0.25 s `analyze` of a CNN). When onnx itself
 is imported later (a probe, a converter, `helper` or `numpy_helper` below), it finds the two
 modules in `sys.modules` and uses them, so the classes are the same objects either way.
@@ -37,10 +37,21 @@ def _load_by_file(name: str, path: str) -> ModuleType:
     return module
 
 
-def load_lightly() -> bool:
-    """Load onnx's protobuf module and C++ extension without the package's `__init__`, unless
-    onnx is already imported (or loads only as a whole: another layout, a build without ONNX-ML).
-    True when they were loaded this way."""
+#: Whether the command asked for the light load (`load_lightly`).
+_light = False
+
+
+def load_lightly() -> None:
+    """From now on, load onnx's protobuf module and C++ extension by file, without the package's
+    `__init__`, when the analysis first needs them (a command that needs neither, `--version`,
+    loads nothing); unless onnx is imported by then."""
+    global _light
+    _light = True
+
+
+def _load_by_files() -> bool:
+    """Load the two modules by file; False (nothing loaded) when onnx is already imported, or
+    loads only as a whole (another layout, a build without ONNX-ML)."""
     if "onnx" in sys.modules or _EXTENSION in sys.modules:
         return False
     spec = importlib.util.find_spec("onnx")
@@ -60,9 +71,11 @@ def load_lightly() -> bool:
 
 
 def _modules() -> tuple[ModuleType, ModuleType]:
-    """onnx's C++ extension and protobuf module: loaded (by `load_lightly` or by importing onnx)."""
+    """onnx's C++ extension and protobuf module, loaded on first use (by file after
+    `load_lightly`, else by importing onnx)."""
     if _PROTOS not in sys.modules or _EXTENSION not in sys.modules:
-        import onnx  # noqa: F401  (loads both)
+        if not (_light and _load_by_files()):
+            import onnx  # noqa: F401  (loads both)
     return sys.modules[_EXTENSION], sys.modules[_PROTOS]
 
 

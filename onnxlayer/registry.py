@@ -12,7 +12,6 @@ preparation and the probes all read this one registry.
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -196,6 +195,8 @@ class Registry:
         text = f"no registry rule for {op_type}{where}"
         elsewhere = sorted({d or "ai.onnx" for d, op in self._entries if op == op_type})
         names = sorted({op for d, op in self._entries if d == dom})
+        import difflib
+
         close = difflib.get_close_matches(op_type, names, n=3)
         if elsewhere:
             return f"{text}; {op_type} is registered in {', '.join(elsewhere)}"

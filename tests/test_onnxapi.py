@@ -103,13 +103,13 @@ def test_schema_fields_are_onnxs():
     assert onnxapi.defs.onnx_opset_version() == onnx.defs.onnx_opset_version()
     assert onnxapi.defs.onnx_ml_opset_version() == onnx.defs.onnx_ml_opset_version()
     assert onnxapi.version() == onnx.__version__
-    assert onnxapi.load_lightly() is False  # onnx is imported here
+    assert onnxapi._load_by_files() is False  # onnx is imported here: nothing to load by file
 
 
 def test_the_command_analyses_without_onnx_s_python_layer(model_path):  # noqa: F811
     """What `entry_point` does: the light load, then the command. onnx's generated classes and
     extension are there; its package, helpers and numpy_helper are not."""
-    modules = loaded_after("import contextlib, io\nfrom onnxlayer import onnxapi\nassert onnxapi.load_lightly()\n"
+    modules = loaded_after("import contextlib, io\nfrom onnxlayer import onnxapi\nonnxapi.load_lightly()\n"
                            "from onnxlayer.cli import main\n"
                            "with contextlib.redirect_stdout(io.StringIO()):\n"
                            f"    assert main(['analyze', {model_path!r}, '--format', 'json']) == 0")
@@ -118,7 +118,7 @@ def test_the_command_analyses_without_onnx_s_python_layer(model_path):  # noqa: 
 
 
 def test_onnx_imported_after_the_light_load_is_whole():
-    loaded_after("from onnxlayer import onnxapi\nassert onnxapi.load_lightly()\nclasses = onnxapi.ModelProto, onnxapi.TensorProto\n"
+    loaded_after("from onnxlayer import onnxapi\nonnxapi.load_lightly()\nclasses = onnxapi.ModelProto, onnxapi.TensorProto\n"
                  "import onnx, onnx.numpy_helper, onnx.reference\n"
                  "assert (onnx.ModelProto, onnx.TensorProto) == classes\n"
                  "node = onnx.helper.make_node('Relu', ['x'], ['y'])\n"
@@ -131,14 +131,23 @@ def test_onnx_imported_after_the_light_load_is_whole():
                  "import numpy as np\n"
                  "out = onnx.reference.ReferenceEvaluator(model).run(None, {'x': np.array([-1.0, 2.0], np.float32)})\n"
                  "assert out[0].tolist() == [0.0, 2.0]\n"
-                 "assert onnxapi.load_lightly() is False")
+                 "assert onnxapi._load_by_files() is False")
 
 
 def test_the_operator_table_needs_neither_onnx_nor_numpy():
     """`onnxlayer ops` after the command's light load: the registry reads schemas from the
     extension and defines its functions without computing with arrays."""
-    modules = loaded_after("import contextlib, io\nfrom onnxlayer import onnxapi\nassert onnxapi.load_lightly()\n"
+    modules = loaded_after("import contextlib, io\nfrom onnxlayer import onnxapi\nonnxapi.load_lightly()\n"
                            "from onnxlayer.cli import main\n"
                            "with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['ops']) == 0")
     assert "onnxlayer.registry" in modules
     assert not {"onnx", "numpy"} & modules
+
+
+def test_the_light_load_waits_for_the_first_use():
+    """`onnxlayer --version` after the light load: no part of onnx or protobuf is loaded."""
+    modules = loaded_after("from onnxlayer import onnxapi\nonnxapi.load_lightly()\nfrom onnxlayer.cli import main\n"
+                           "import contextlib, io\n"
+                           "with contextlib.redirect_stdout(io.StringIO()):\n"
+                           "    try:\n        main(['--version'])\n    except SystemExit:\n        pass")
+    assert not [m for m in modules if m == "onnx" or m.startswith(("onnx.", "google"))]

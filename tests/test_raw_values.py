@@ -120,7 +120,7 @@ def test_a_cnn_is_analysed_without_numpy(small_cnn, tmp_path):
     define the fused unary chain's function (fitted once per channel) and are not counted."""
     code = ("import contextlib, io, json, os, sys\n"
             f"os.environ['ONNXLAYER_CACHE_DIR'] = {str(tmp_path)!r}\n"
-            "from onnxlayer import onnxapi\nassert onnxapi.load_lightly()\nfrom onnxlayer.cli import main\n"
+            "from onnxlayer import onnxapi\nonnxapi.load_lightly()\nfrom onnxlayer.cli import main\n"
             "out = io.StringIO()\n"
             f"with contextlib.redirect_stdout(out):\n    assert main(['analyze', {small_cnn!r}, '--format', 'json']) == 0\n"
             "summary = json.loads(out.getvalue())['summary']\n"

@@ -13,7 +13,6 @@ float output is a source (SPEC §1), and of float data they are piecewise consta
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from typing import Any, Iterable
 
 from .. import onnxapi
@@ -27,12 +26,20 @@ from .shape import moves
 
 ML_DOMAIN = "ai.onnx.ml"
 
+
+def _normal_quantile(p: float) -> float:
+    """Φ⁻¹(p), the standard normal quantile (statistics, imported when a probit link is fitted)."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)
+
+
 #: The RBF kernel's unit exp(−γr) of the squared distance r, fitted over γr ∈ [0, B] (beyond B it
 #: is within e^{−B} of 0): the same curve for every γ.
 RBF = ScalarFunction("rbf", lambda s: np.exp(-s), lambda bound: (0.0, bound))
 #: The probit link Φ⁻¹(p) on (0, 1), fitted where p is 1/(2B) away from the poles (as artanh on
 #: [-tanh B, tanh B] keeps away from its own).
-PROBIT = ScalarFunction("probit", lambda p: np.vectorize(NormalDist().inv_cdf, otypes=[np.float64])(p),
+PROBIT = ScalarFunction("probit", lambda p: np.vectorize(_normal_quantile, otypes=[np.float64])(p),
                         lambda bound: (0.5 / bound, 1.0 - 0.5 / bound), increasing=True)
 #: TreeEnsemble's set-membership branch (its nodes_modes code).
 BRANCH_MEMBER = 6
