@@ -236,6 +236,15 @@ class Constants(dict):
         self.defer(init.name, partial(_initializer_value, init))
         self.initializers[init.name] = init
 
+    def rebind(self, initializers: Sequence[onnxapi.TensorProto]) -> None:
+        """Read the initializers still to decode from `initializers` (those of a copy of the
+        model): a part of a protobuf message keeps the whole message alive, and the model they
+        were taken from is to be let go."""
+        for init in initializers:
+            if init.name in self.initializers:
+                self.initializers[init.name] = init
+                self.pending[init.name] = partial(_initializer_value, init)
+
     def raw(self, name: str) -> RawValues | None:
         """The values of initializer `name` as stored, if not decoded yet (`RawValues.of`)."""
         init = self.initializers.get(name) if name in self.pending else None

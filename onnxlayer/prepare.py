@@ -131,6 +131,7 @@ def _forget_inferred_types(view: GraphView) -> None:
     graph_nodes = view.model.graph.node
     for node in view.nodes:
         node.graph_nodes = graph_nodes
+    view.constants.rebind(view.model.graph.initializer)
 
 
 #: An initializer this small (in serialized bytes) holds no payload: its dims, type and name.

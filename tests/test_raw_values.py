@@ -128,3 +128,22 @@ def test_a_cnn_is_analysed_without_numpy(small_cnn, tmp_path):
             "assert [leaf['op_type'] for leaf in json.loads(out.getvalue())['leaves']] == ['Conv', 'FusedUnary', 'Conv', 'Relu']\n")
     loaded_after(code)  # the first run fills the fit cache
     assert "numpy" not in loaded_after(code)
+
+
+def test_a_view_that_lets_its_inferred_types_go_reads_its_constants_from_the_copy(monkeypatch):
+    """A large graph's view keeps its model without the inferred types (a copy: prepare's
+    `_forget_inferred_types`); the constants not decoded yet then read the copy's initializers,
+    not the model that is let go (whose every part they would keep alive)."""
+    from onnxlayer import prepare as prepare_module
+
+    monkeypatch.setattr(prepare_module, "FORGOTTEN_TYPES", 1)
+    nodes = [helper.make_node("Mul", ["x", "a"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", T.FLOAT, None)],
+                              [numpy_helper.from_array(np.full(3, 2, np.float32), "a"),
+                               numpy_helper.from_array(np.full(3, 5, np.float32), "b")])
+    view = prepare_module.prepare(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert not view.model.graph.value_info and set(view.constants.pending) >= {"a", "b"}
+    copy = next(init for init in view.model.graph.initializer if init.name == "a")
+    copy.raw_data = np.full(3, 7, np.float32).tobytes()  # a change to the copy is what the constants read
+    assert view.constants["a"].tolist() == [7, 7, 7] and view.constants["b"].tolist() == [5, 5, 5]
