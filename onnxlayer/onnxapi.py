@@ -67,7 +67,32 @@ def _load_by_files() -> bool:
         del sys.modules[_EXTENSION]
         return False
     _load_by_file(_PROTOS, protos)
+    sys.meta_path.insert(0, _BindWhenImported())
     return True
+
+
+class _BindWhenImported:
+    """A finder for onnx itself, imported after the light load: the package then finds the two
+    modules in `sys.modules`, and this binds them on it as its own import would have
+    (`onnx.onnx_ml_pb2`, `onnx.onnx_cpp2py_export`). Once: it gives the usual spec, whose loader
+    binds them after running the package's `__init__`, and leaves `sys.meta_path`."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "onnx":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("onnx")
+        if spec is None or spec.loader is None:
+            return None
+        run = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            for full in (_EXTENSION, _PROTOS):
+                setattr(module, full.rpartition(".")[2], sys.modules[full])
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def _modules() -> tuple[ModuleType, ModuleType]:

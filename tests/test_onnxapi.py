@@ -121,6 +121,8 @@ def test_onnx_imported_after_the_light_load_is_whole():
     loaded_after("from onnxlayer import onnxapi\nonnxapi.load_lightly()\nclasses = onnxapi.ModelProto, onnxapi.TensorProto\n"
                  "import onnx, onnx.numpy_helper, onnx.reference\n"
                  "assert (onnx.ModelProto, onnx.TensorProto) == classes\n"
+                 "assert onnx.onnx_ml_pb2.ModelProto is classes[0] and onnx.onnx_cpp2py_export.ONNX_ML\n"
+                 "assert onnx.onnx_pb.TensorProto is classes[1]\n"
                  "node = onnx.helper.make_node('Relu', ['x'], ['y'])\n"
                  "graph = onnx.helper.make_graph([node], 'g', [onnx.helper.make_tensor_value_info('x', 1, [2])],"
                  " [onnx.helper.make_tensor_value_info('y', 1, [2])])\n"
