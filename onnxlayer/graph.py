@@ -222,7 +222,7 @@ class Constants(dict):
 
     def __init__(self) -> None:
         super().__init__()
-        self.pending: dict[str, Callable[[], Any]] = {}  # name -> its decoder (None: no value)
+        self.pending: dict[str, Callable[[], Any]] = {}  # name -> its decoder (which gives None for no value)
         self.initializers: dict[str, onnxapi.TensorProto] = {}  # the pending ones that are initializers
 
     def defer(self, name: str, decode: Callable[[], Any]) -> None:

@@ -257,25 +257,37 @@ def _non_utf8_field(message: Message, path: str = "model") -> str | None:
 
 def _non_utf8_in(message: Message) -> str | None:
     """`_non_utf8_field`'s path below `message` (".field[k]..."); the path is spelled out only
-    for the field found (a model's thousands of sound fields make no strings)."""
-    for name, is_text, repeated in _text_fields(message.DESCRIPTOR):
+    for the field found (a model's thousands of sound fields make no strings). A tensor's text
+    and message fields are read by name (its payload is never read); any other message's fields
+    come from `ListFields`, the fields set, in field-number order: one call, where reading each
+    text and message field an attribute or node could hold was ten."""
+    if message.DESCRIPTOR.full_name == "onnx.TensorProto":
+        fields = [(name, is_text, repeated, getattr(message, name)) for name, is_text, repeated in
+                  _text_fields(message.DESCRIPTOR) if repeated or is_text or message.HasField(name)]
+    else:
+        fields = [(f.name, f.type == _STRING, is_repeated(f), value) for f, value in message.ListFields()
+                  if f.type in _TEXT_OR_MESSAGE and f.name != "doc_string"]
+    for name, is_text, repeated, value in fields:
         if is_text:
-            value = getattr(message, name)
             if repeated:
                 if bytes in map(type, value):
                     return f".{name}[{[type(v) for v in value].index(bytes)}]"
             elif type(value) is bytes:
                 return f".{name}"
         elif repeated:
-            for k, item in enumerate(getattr(message, name)):
+            for k, item in enumerate(value):
                 found = _non_utf8_in(item)
                 if found is not None:
                     return f".{name}[{k}]{found}"
-        elif message.HasField(name):
-            found = _non_utf8_in(getattr(message, name))
+        else:
+            found = _non_utf8_in(value)
             if found is not None:
                 return f".{name}{found}"
     return None
+
+
+_STRING = FieldDescriptor.TYPE_STRING
+_TEXT_OR_MESSAGE = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE)
 
 
 _TEXT_FIELDS: dict[str, tuple[tuple[str, bool, bool], ...]] = {}
