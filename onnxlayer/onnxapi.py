@@ -4,10 +4,11 @@ They come from two modules inside the onnx package: the generated protobuf modul
 (`onnx.onnx_ml_pb2`) and the C++ extension (`onnx.onnx_cpp2py_export`). In a library process onnx
 is imported as usual and these are its own modules. The `onnxlayer` command calls `load_lightly()`
 first: unless something imports onnx before the analysis needs them, the two modules are then
-loaded from the package's directory under their own names without running the package's `__init__`, which imports numpy, the helpers, the
-reference evaluator, hub and compose (60-75 ms of a 0.25 s `analyze` of a CNN). When onnx itself
-is imported later (a probe, a converter, `helper` or `numpy_helper` below), it finds the two
-modules in `sys.modules` and uses them, so the classes are the same objects either way.
+loaded from the package's directory under their own names, without running the package's
+`__init__` (which imports numpy, the helpers, the reference evaluator, hub and compose: 60-75 ms
+of a 0.25 s `analyze` of a CNN). When onnx itself is imported later (a probe, a converter,
+`helper` or `numpy_helper` below), it finds the two modules in `sys.modules` and uses them, so the
+classes are the same objects either way.
 
 `helper` and `numpy_helper` are onnx's, imported on first use. `attribute_value`,
 `function_body` and `default_value` do what onnx's Python layer does (helper.get_attribute_value,
@@ -144,7 +145,8 @@ def default_value(attribute: Any) -> Any:
     return _modules()[1].AttributeProto.FromString(attribute._default_value)
 
 
-#: An attribute's value by its AttributeProto type: the field holding it, and whether it is repeated.
+#: An attribute's value by its AttributeProto type (FLOAT 1, INT 2, STRING 3, TENSOR 4, GRAPH 5,
+#: FLOATS 6 ... TYPE_PROTOS 14): the field holding it, and whether it is repeated.
 _VALUE_FIELDS = {1: ("f", False), 2: ("i", False), 3: ("s", False), 4: ("t", False), 11: ("sparse_tensor", False),
                  5: ("g", False), 13: ("tp", False), 6: ("floats", True), 7: ("ints", True), 8: ("strings", True),
                  9: ("tensors", True), 12: ("sparse_tensors", True), 10: ("graphs", True), 14: ("type_protos", True)}
