@@ -206,7 +206,8 @@ class RawValues:
         return None
 
 
-#: Element types `RawValues` reads: struct format, bytes per element, numpy's dtype.str.
+#: Element types read straight from `raw_data` (`RawValues`, and W reading a weight with numpy):
+#: struct format, bytes per element, numpy's dtype.str (ONNX stores raw data little-endian).
 RAW_FORMATS = {onnxapi.TensorProto.FLOAT: ("f", 4, "<f4"), onnxapi.TensorProto.FLOAT16: ("e", 2, "<f2"),
                onnxapi.TensorProto.DOUBLE: ("d", 8, "<f8"), onnxapi.TensorProto.INT8: ("b", 1, "|i1"),
                onnxapi.TensorProto.UINT8: ("B", 1, "|u1")}

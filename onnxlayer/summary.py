@@ -12,7 +12,7 @@ from . import onnxapi
 from .algebra import Dominators, LeafWalk, log2_ratio
 from .bounds import vc_bound
 from .deferred import numpy as np
-from .graph import DATA, FLOAT_TYPES, STATIC, GraphView, Node, RawValues
+from .graph import DATA, FLOAT_TYPES, RAW_FORMATS, STATIC, GraphView, Node, RawValues
 from .registry import Leaf
 from .result import Bottleneck, LeafResult, Summary
 
@@ -352,8 +352,8 @@ def _stored_values(view: GraphView, name: str) -> np.ndarray | None:
     if stored is None:
         return view.value(name)
     left = view.payloads.get(name)  # left in the model file by loading
-    if stored.data_type in RAW_DTYPES and (raw := left if left is not None else stored.raw_data):  # a read copies: once
-        dtype = np.dtype(RAW_DTYPES[stored.data_type])
+    if stored.data_type in RAW_FORMATS and (raw := left if left is not None else stored.raw_data):  # a read copies: once
+        dtype = np.dtype(RAW_FORMATS[stored.data_type][2])  # ONNX's raw data is little-endian
         if len(raw) != math.prod(stored.dims) * dtype.itemsize:
             return None  # a payload that does not fit its dims holds no values to compare
         return np.frombuffer(raw, dtype=dtype).reshape(tuple(stored.dims))
@@ -363,11 +363,6 @@ def _stored_values(view: GraphView, name: str) -> np.ndarray | None:
         return onnxapi.to_array(stored)
     except Exception:
         return None
-
-
-#: Element types read straight from `raw_data` (no copy of a large weight).
-RAW_DTYPES = {onnxapi.TensorProto.FLOAT: "float32", onnxapi.TensorProto.FLOAT16: "float16",
-              onnxapi.TensorProto.DOUBLE: "float64", onnxapi.TensorProto.INT8: "int8", onnxapi.TensorProto.UINT8: "uint8"}
 
 
 def _one_value(values: np.ndarray) -> bool:
