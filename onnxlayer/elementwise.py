@@ -38,8 +38,9 @@ def chain_constants(members: Sequence[Node], is_data: Callable[[str], bool],
         for i in operands:
             if i and not is_data(i) and i not in constants:
                 raw = stored(i) if stored is not None else None
-                if raw is not None and raw.float64_bytes() is not None:
-                    constants[i] = StoredOperand(raw)
+                values = raw.float64_bytes() if raw is not None else None
+                if values is not None:
+                    constants[i] = StoredOperand(raw.shape, values)
                     continue
                 v = value(i)
                 if v is None:
@@ -50,30 +51,26 @@ def chain_constants(members: Sequence[Node], is_data: Callable[[str], bool],
 
 @dataclass(frozen=True)
 class StoredOperand:
-    """A chain's constant as its initializer stores it (FLOAT or DOUBLE raw data): its shape and
-    the digest of its float64 values make the chain's signature without numpy; `array()` is what
-    `chain_constants` gives for a decoded one."""
+    """A chain's constant read from its initializer's stored bytes (FLOAT or DOUBLE raw data), as
+    its float64 values in order: with its shape, they make the chain's signature without numpy;
+    `array()` is what `chain_constants` gives for a decoded one."""
 
-    values: RawValues
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.values.shape
+    shape: tuple[int, ...]
+    float64: bytes
 
     @property
     def size(self) -> int:
-        return self.values.size
+        return len(self.float64) // 8
 
     @property
     def ndim(self) -> int:
-        return len(self.values.shape)
+        return len(self.shape)
 
     def digest(self) -> str:
-        return hashlib.sha256(self.values.float64_bytes()).hexdigest()
+        return hashlib.sha256(self.float64).hexdigest()
 
     def array(self) -> np.ndarray:
-        stored = np.frombuffer(self.values.raw, dtype=self.values.dtype_str).reshape(self.shape)
-        return np.asarray(stored, dtype=np.float64)
+        return np.frombuffer(self.float64, dtype=np.float64).reshape(self.shape)
 
 
 def as_arrays(constants: Mapping[str, Any]) -> dict[str, np.ndarray]:

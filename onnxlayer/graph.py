@@ -246,6 +246,10 @@ class Constants(dict):
                 self.initializers[init.name] = init
                 self.pending[init.name] = partial(_initializer_value, init)
 
+    def holds(self, name: str) -> bool:
+        """Whether `name` is one of these constants, decoded or not (nothing is decoded here)."""
+        return name in self.pending or dict.__contains__(self, name)
+
     def raw(self, name: str) -> RawValues | None:
         """The values of initializer `name` as stored, if not decoded yet (`RawValues.of`)."""
         init = self.initializers.get(name) if name in self.pending else None

@@ -332,10 +332,8 @@ def _repeats_entries(view: GraphView, gather: Node) -> bool:
 def _raw_values(view: GraphView, name: str) -> RawValues | None:
     """What `_stored_values` reads, as stored bytes, where it would read them from an
     initializer's raw data (a small one not decoded yet, or a large one); else None."""
-    if name in view.constants.pending:
+    if view.constants.holds(name):  # a decoded one is read as an array
         return view.constants.raw(name)
-    if dict.__contains__(view.constants, name):
-        return None
     stored = view.stored.get(name)
     if stored is None:
         return None
