@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -128,9 +129,7 @@ def _child(request: dict, out: int, err: int) -> None:
     except SystemExit as exc:  # argparse
         code = exc.code if isinstance(exc.code, int) else 2
     except BaseException:  # noqa: BLE001 - reported as a traceback on stderr: the test names it
-        import traceback
-
-        traceback.print_exc()
+        traceback.print_exc()  # imported by the worker: a child without privileges may not read it
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -164,9 +163,13 @@ def _serve(request: dict) -> dict:
 def main() -> None:
     import onnx.reference  # noqa: F401  (warm: every child starts from these imports)
 
+    # A child that dropped privileges may not read the sources, nor the standard library where
+    # Python lives in root's home: what the commands import is imported here.
     import onnxlayer.analysis  # noqa: F401
     import onnxlayer.cli  # noqa: F401
-    import onnxlayer.converters  # noqa: F401  (a child that dropped privileges may not read the sources)
+    import onnxlayer.cli.analyze  # noqa: F401
+    import onnxlayer.converters  # noqa: F401
+    import onnxlayer.present.analysis  # noqa: F401
 
     for line in sys.stdin:
         sys.stdout.write(json.dumps(_serve(json.loads(line))) + "\n")
