@@ -11,6 +11,11 @@ import pytest
 import builders
 import onnxlayer
 from onnxlayer.present.analysis import FORMATS, group_by_scope, render, top_leaves
+from onnxlayer.present.tables import display_width
+
+#: The summary's keys, in order.
+KEYS = ("model", "producer / opset", "settings", "leaves", "complexity C", "intrinsic power P", "mean intrinsic power P̄",
+        "input dim D0 / output dim", "nonlinear depth L", "units U", "params W", "MACs", "bottleneck", "VC bound")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +36,15 @@ def test_table_summary_and_top_leaves(cnn):
     assert lines[top + 4].split() == ["/pool/MaxPool", "MaxPool", "pwl", "64", "64", "64×4", "128.00", "0.000"]
     assert [l.name for l in top_leaves(cnn, 1)] == ["/relu/Relu"]
 
+
+
+def test_table_summary_values_start_in_one_terminal_column(cnn):
+    """The key "mean intrinsic power P̄" is 23 code points but 22 columns (the bar is a combining
+    mark): its value starts where the others do, 2 columns after the widest key (25)."""
+    lines = render(cnn).splitlines()[:14]
+    starts = {display_width(line[:len(line) - len(line[len(key):].lstrip())]) for line, key in zip(lines, KEYS)}
+    assert starts == {27}
+    assert lines[6].startswith("mean intrinsic power P̄" + " " * 5)
 
 def test_csv_one_row_per_leaf(cnn):
     rows = list(csv.DictReader(io.StringIO(render(cnn, "csv"))))

@@ -1,7 +1,7 @@
 """Number formats and the text table shared by the presenters."""
 from __future__ import annotations
 
-from onnxlayer.present.tables import fmt_float, fmt_int, shorten, text_table
+from onnxlayer.present.tables import display_width, fmt_float, fmt_int, pad, shorten, text_table
 
 
 def test_fmt_int_exact_with_a_hint_when_huge():
@@ -35,3 +35,19 @@ def test_text_table_without_rule_keeps_trailing_blanks():
     table = text_table(("a", "bb"), [("x", "")], rule=False, strip=False)
     assert table.split("\n") == ["a  bb", "x    "]
     assert text_table(("a", "bb"), [("x", "")]).split("\n")[-1] == "x"
+
+
+def test_display_width_counts_terminal_columns():
+    assert display_width("P̄") == 1  # P and a combining macron (U+0304): one column, two code points
+    assert display_width("ΔP̄") == 2 and display_width("d_in → d_out") == 12
+    assert display_width("模型") == 4  # wide East Asian characters take two columns
+    assert display_width("a\u200bb") == 2  # a zero-width space takes none
+    assert pad("P̄", 3) == "P̄  " and pad("P̄", 3, right=True) == "  P̄"
+
+
+def test_text_table_aligns_a_header_with_a_combining_mark():
+    table = text_table(("P", "P̄", "W"), [("-8.1997", "-1.0566", "11,689,512")], right={0, 1, 2})
+    assert table.split("\n") == [" " * 6 + "P" + "  " + " " * 6 + "P̄" + "  " + " " * 9 + "W",  # 7, 7 and 10 columns
+                                  "-------  -------  ----------",
+                                  "-8.1997  -1.0566  11,689,512"]
+

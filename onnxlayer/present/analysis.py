@@ -6,7 +6,7 @@ import io
 from dataclasses import asdict, dataclass
 
 from ..result import AnalysisResult, LeafResult, json_text
-from .tables import fmt_float, fmt_int, text_table
+from .tables import display_width, fmt_float, fmt_int, pad, text_table
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -67,8 +67,8 @@ def summary_lines(result: AnalysisResult) -> list[tuple[str, str]]:
 
 
 def render_table(result: AnalysisResult, top: int = 10, group_by: int | None | bool = False) -> str:
-    width = max(len(k) for k, _ in summary_lines(result))
-    out = [f"{k.ljust(width)}  {v}" for k, v in summary_lines(result)]
+    width = max(display_width(k) for k, _ in summary_lines(result))
+    out = [f"{pad(k, width)}  {v}" for k, v in summary_lines(result)]
     if group_by is not False:
         aggs = group_by_scope(result, group_by)
         out += ["", f"by scope{'' if group_by is None else f' (depth {group_by})'}:"]
