@@ -23,6 +23,10 @@ from .loading import default_opset
 
 #: The external-data location that marks a placeholder: a tensor of known shape and no value.
 PLACEHOLDER_LOCATION = "onnxlayer-placeholder"
+#: The metadata entry (key, value) of a Constant an expansion made for a quantization parameter:
+#: a DynamicQuantizeLinear's scale or zero point, computed from the data but only rescaling it.
+#: Parameter counting (SPEC §3) takes nothing computed from one for a weight.
+QUANTIZATION_PARAMETER = ("onnxlayer.role", "quantization parameter")
 #: Bottom of each integer range: a zero point there means the quantizer folded a ReLU (SPEC §4 d).
 QUANTIZED_RANGES = {
     onnxapi.TensorProto.UINT8: (0, 255), onnxapi.TensorProto.INT8: (-128, 127),
@@ -237,6 +241,13 @@ class Expansion:
         tensor = onnxapi.numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
         self.op("Constant", [], name, value=tensor)
         self._state.constants[name] = tensor
+        return name
+
+    def quantization_parameter(self, value: Any, dtype: Any, name: str) -> str:
+        """`constant`, marked as a quantization parameter (`QUANTIZATION_PARAMETER`)."""
+        self.constant(value, dtype, name=name)
+        entry = self.nodes[-1].metadata_props.add()
+        entry.key, entry.value = QUANTIZATION_PARAMETER
         return name
 
     def placeholder(self, dims: Sequence[int], elem_type: int = onnxapi.TensorProto.FLOAT, hint: str = "weight") -> str:

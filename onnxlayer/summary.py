@@ -12,6 +12,7 @@ from . import onnxapi
 from .algebra import Dominators, LeafWalk, log2_ratio
 from .bounds import vc_bound
 from .deferred import numpy as np
+from .expansion import QUANTIZATION_PARAMETER
 from .graph import DATA, FLOAT_TYPES, RAW_FORMATS, STATIC, GraphView, Node, RawValues
 from .registry import Leaf
 from .result import Bottleneck, LeafResult, Summary
@@ -385,8 +386,9 @@ def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool, boo
     """The inputs of `node` that can hold weights, each with whether it is a quantized tensor
     (counted whatever its type) and whether it is a table (a static operand of elementwise
     arithmetic spanning two or more axes): not statistics, settings (pads, fill values, scales),
-    initial states, quantization parameters, an identity affine, an arithmetic op's one-element
-    constant, or a mask (at most two values over a matrix: a folded Where of a bool pattern)."""
+    initial states, quantization parameters (also a dynamic quantization's scale times a weight's
+    per-channel scales), an identity affine, an arithmetic op's one-element constant, or a mask (at
+    most two values over a matrix: a folded Where of a bool pattern)."""
     key = (node.domain, node.op_type)
     skip = STATISTICS_INPUTS.get(key, ()) + SETTING_INPUTS.get(key, ()) + STATE_INPUTS.get(key, ())
     default = node.domain in ("", "ai.onnx")
@@ -399,9 +401,25 @@ def _weight_inputs(view: GraphView, node: Node) -> Iterator[tuple[str, bool, boo
                 view, name, 1.0 if i == 1 else 0.0):
             continue
         table = default and node.op_type in ARITHMETIC and static and sum(d > 1 for d in t.dims) >= 2
-        if default and node.op_type in ARITHMETIC and static and (t.size == 1 or (table and _mask(view, name))):
+        if default and node.op_type in ARITHMETIC and static and (
+                t.size == 1 or (table and _mask(view, name)) or _rescales_by_quantization(view, name)):
             continue
         yield name, default and node.op_type == "DequantizeLinear" and i == 0, table
+
+
+def _rescales_by_quantization(view: GraphView, name: str) -> bool:
+    """Whether static tensor `name` is a product (or quotient), through layout ops, of a
+    quantization parameter an expansion made (`QUANTIZATION_PARAMETER`): a dynamically quantized
+    layer multiplies its integer op's output by the input's scale times the weight's scales, one
+    per channel when quantized per channel."""
+    node = view.producer(name)
+    while node is not None and node.op_type in LAYOUT_OPS and node.inputs:
+        node = view.producer(node.inputs[0])
+    if node is None or node.op_type not in ("Mul", "Div"):
+        return False
+    producers = [view.producer(i) for i in node.inputs]
+    return any(p is not None and p.op_type == "Constant" and any(
+        (entry.key, entry.value) == QUANTIZATION_PARAMETER for entry in p.proto.metadata_props) for p in producers)
 
 
 def _mask(view: GraphView, name: str) -> bool:

@@ -70,6 +70,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("transformer_optimizer_mha", "b", "optimize_model, MultiHeadAttention (the GPU form)", "export"),
     Variant("ort_extended", "c", "offline ORT_ENABLE_EXTENDED", "export"),
     Variant("quant_dynamic", "d", "quantize_dynamic", "export"),
+    Variant("quant_dynamic_per_channel", "d", "quantize_dynamic, per_channel=True", "export"),
     Variant("quant_qdq", "e", "quantize_static, QDQ", "export"),
     Variant("quant_qoperator", "e", "quantize_static, QOperator", "export"),
     Variant("matmul_nbits", "f", "MatMulNBits 4-bit weight-only", "export"),
@@ -271,12 +272,16 @@ def _ort_extended(model: str, source: Path, path: Path) -> None:
     ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
 
 
-def _quant_dynamic(model: str, source: Path, path: Path) -> None:
+def _quant_dynamic(model: str, source: Path, path: Path, per_channel: bool = False) -> None:
     import onnx
     from onnxruntime.quantization import quantize_dynamic
 
     # Outputs of contrib ops (an optimized source) have no inferred type: they are float.
-    quantize_dynamic(str(source), str(path), extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_dynamic(str(source), str(path), per_channel=per_channel, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _quant_dynamic_per_channel(model: str, source: Path, path: Path) -> None:
+    _quant_dynamic(model, source, path, per_channel=True)
 
 
 def _quant_static(quant_format_name: str) -> Callable[[str, Path, Path], None]:
@@ -314,6 +319,7 @@ _DERIVE: dict[str, Callable[[str, Path, Path], None]] = {
     "transformer_optimizer_mha": _transformer_optimizer_mha,
     "ort_extended": _ort_extended,
     "quant_dynamic": _quant_dynamic,
+    "quant_dynamic_per_channel": _quant_dynamic_per_channel,
     "quant_qdq": _quant_static("QDQ"),
     "quant_qoperator": _quant_static("QOperator"),
     "matmul_nbits": _matmul_nbits,

@@ -135,6 +135,39 @@ def test_conv_integer_is_the_float_conv():
     computes_the_same(quantized, image_feed(), atol=0.05)
 
 
+def test_per_channel_dynamic_quantization_counts_no_scale():
+    """quantize_dynamic(per_channel=True): the weight's scales, one per output column, multiply
+    into the input's scale, which rescales the integer product: quantization parameters, not
+    weights (SPEC §3), so W is the float layer's k·n + n, not k·n + 2n."""
+    k, n = 8, 6
+    inits = [int_weight("wq", k, n), tensor("ws", RNG.uniform(0.01, 0.03, n), np.float32), tensor("wz", np.zeros(n), I8),
+             random("b", n)]
+    nodes = [node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]), node("MatMulInteger", ["xq", "wq", "xz", "wz"], ["acc"]),
+             node("Cast", ["acc"], ["accf"], to=TensorProto.FLOAT), node("Mul", ["xs", "ws"], ["scale"]),
+             node("Mul", ["accf", "scale"], ["mm"]), node("Add", ["mm", "b"], ["y"])]
+    quantized = ms_model(nodes, [value("x", 1, 5, k)], [value("y", 1, 5, n)], inits)
+    plain = ms_model([node("MatMul", ["x", "w"], ["mm"]), node("Add", ["mm", "b"], ["y"])], [value("x", 1, 5, k)], [value("y", 1, 5, n)],
+                     [random("w", k, n), random("b", n)])
+    got = same_numbers(quantized, plain)
+    assert got["params"] == k * n + n and got["macs"] == 5 * k * n
+    computes_the_same(quantized, {"x": RNG.uniform(-1, 1, (1, 5, k)).astype(np.float32)}, atol=0.05)
+
+
+def test_per_channel_conv_integer_counts_no_scale():
+    """The per-channel scales of a ConvInteger's weight, reshaped to (channels, 1, 1) to rescale its
+    output: W is the float Conv's 4·3·3·3."""
+    inits = [int_weight("wq", 4, 3, 3, 3), tensor("ws", RNG.uniform(0.01, 0.03, 4), np.float32), tensor("wz", 0, I8),
+             tensor("shape", [4, 1, 1], np.int64)]
+    nodes = [node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]), node("ConvInteger", ["xq", "wq", "xz", "wz"], ["acc"], **CONV),
+             node("Cast", ["acc"], ["accf"], to=TensorProto.FLOAT), node("Mul", ["xs", "ws"], ["scale"]),
+             node("Reshape", ["scale", "shape"], ["scale_c"]), node("Mul", ["accf", "scale_c"], ["c"]), node("Relu", ["c"], ["y"])]
+    quantized = ms_model(nodes, [value("x", *IMAGE)], [value("y", 1, 4, 8, 8)], inits)
+    plain = ms_model([node("Conv", ["x", "w"], ["c"], **CONV), node("Relu", ["c"], ["y"])], [value("x", *IMAGE)], [value("y", 1, 4, 8, 8)],
+                     [random("w", 4, 3, 3, 3)])
+    assert same_numbers(quantized, plain)["params"] == 4 * 3 * 3 * 3
+    computes_the_same(quantized, image_feed(), atol=0.05)
+
+
 @pytest.mark.parametrize("op", ["MatMulIntegerToFloat", "DynamicQuantizeMatMul"])
 def test_runtime_fused_integer_matmuls_are_the_float_matmul(op):
     """What a session makes of quantize_dynamic's MatMul (onnxruntime's level-2 fusions)."""

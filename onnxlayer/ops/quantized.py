@@ -54,14 +54,15 @@ def contrib_quantize(x: Expansion) -> bool:
 
 
 def _dynamic_metadata(x: Expansion) -> bool:
-    """The scale and zero point it computes become constants (placeholders of their type): they
-    depend on the data, but only rescale it. The quantized output stays the node's, so that its
-    readers still find what it quantized."""
+    """The scale and zero point it computes become constants (placeholders of their type) marked
+    as quantization parameters: they depend on the data, but only rescale it, and a weight's
+    per-channel scales multiplied into the scale are no weights either. The quantized output stays
+    the node's, so that its readers still find what it quantized."""
     if not (x.is_read(x.output(1)) or x.is_read(x.output(2))):
         return False
     x.op("DynamicQuantizeLinear", [x.input(0)], [x.output(0), x.fresh("unread_scale"), x.fresh("unread_zero_point")])
-    x.constant(1.0, np.float32, name=x.output(1))
-    x.constant(0, np.uint8, name=x.output(2))
+    x.quantization_parameter(1.0, np.float32, x.output(1))
+    x.quantization_parameter(0, np.uint8, x.output(2))
     return True
 
 
@@ -72,9 +73,12 @@ register("DynamicQuantizeLinear", kind="quantizer", expand=_dynamic_metadata,
 # ----------------------------------------------------------------------------- helpers
 
 
-def _one(x: Expansion) -> str:
-    """Scale 1: the integer ops' products are rescaled by a separate Mul."""
-    return x.constant(1.0, np.float32, "unit_scale")
+def _one(x: Expansion, zero_point: str = "") -> str:
+    """Scale 1: the integer ops' products are rescaled by a separate Mul. One per channel where
+    the weight's `zero_point` is one per channel (a per-axis DequantizeLinear takes a scale of the
+    zero point's shape)."""
+    dims = x.static_dims(zero_point) if zero_point else ()
+    return x.constant(np.ones(dims) if math.prod(dims) > 1 else 1.0, np.float32, "unit_scale")
 
 
 def _weight(x: Expansion, q: str, scale: str, zero_point: str, channel_axis: int) -> str:
@@ -120,7 +124,7 @@ def _qlinear_unary(x: Expansion, op_type: str, **attrs) -> bool:
 def matmul_integer(x: Expansion) -> bool:
     """(A − a_zp)·(B − b_zp): a MatMul of the dequantized operands (the scales multiply after it)"""
     a = x.dequantize(x.input(0), _one(x), x.input(2))
-    b = x.dequantize(x.input(1), _one(x), x.input(3))
+    b = _weight(x, x.input(1), _one(x, x.input(3)), x.input(3), x.rank(x.input(1)) - 1)  # a zero point per column of B, or one
     _integer_output(x, x.op("MatMul", [a, b]))
     return True
 
@@ -129,7 +133,7 @@ def matmul_integer(x: Expansion) -> bool:
 def conv_integer(x: Expansion) -> bool:
     """Conv(x − x_zp, w − w_zp): a Conv of the dequantized operands"""
     data = x.dequantize(x.input(0), _one(x), x.input(2))
-    weight = _weight(x, x.input(1), _one(x), x.input(3), 0)
+    weight = _weight(x, x.input(1), _one(x, x.input(3)), x.input(3), 0)
     _integer_output(x, x.op("Conv", [data, weight], **conv_attributes(x)))
     return True
 
