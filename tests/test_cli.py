@@ -157,6 +157,7 @@ def test_zoo_list_and_export(tmp_path, capsys):
 
     code, out, _ = run(capsys, "zoo")
     assert code == 0 and [line.split()[0] for line in out.splitlines()] == zoo_module().names()
+    assert out.splitlines()[0].split(None, 1)[1].startswith("MLP 784-256-256-10 with ReLU; ")  # the name once, as a column
     target = tmp_path / "mlp.onnx"
     code, out, _ = run(capsys, "zoo", "export", "mlp", "-o", str(target), "--graph-only")
     assert code == 0 and out == f"wrote {target}\n"

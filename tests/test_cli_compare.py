@@ -39,6 +39,25 @@ def test_zoo_sources():
         cli_compare.zoo_sources(" , ")
 
 
+def test_zoo_is_repeatable_each_model_once(tmp_path):
+    """`--zoo mlp --zoo lenet5,mlp` adds both models (the second flag does not replace the first), mlp once."""
+    assert cli_compare.zoo_sources(["mlp", "lenet5,mlp"]) == ["zoo:mlp", "zoo:lenet5"]
+    out = tmp_path / "cmp.csv"
+    args = parse(["--zoo", "mlp", "--zoo", "lenet5,mlp", "--format", "csv", "-o", str(out)])
+    assert args.run(args) == 0
+    assert [r["model"] for r in csv.DictReader(out.open())] == ["zoo:mlp", "zoo:lenet5"]
+
+
+@pytest.mark.parametrize("command", ["analyze", "algebra", "probe"])
+def test_one_model_commands_refuse_a_second_zoo(command, capsys):
+    from onnxlayer.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--zoo", "mlp", "--zoo", "lenet5"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "onnxlayer: error: --zoo given twice ('mlp' and 'lenet5'): give one model\n"
+
+
 def test_exit_codes_and_output(files, tmp_path, capsys):
     out = tmp_path / "cmp.csv"
     args = parse([files["mlp"], "--zoo", "lenet5", "--format", "csv", "-o", str(out), "--sort", "C"])

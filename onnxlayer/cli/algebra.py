@@ -6,13 +6,14 @@ import argparse
 from ..api import layer_expression
 from ..errors import SettingsError
 from ..present import expression as present
-from .shared import EXIT_OK, add_budget, add_settings, budget, input_shapes, model_source, require_one_model, write_output
+from .shared import (EXIT_OK, add_budget, add_settings, add_zoo, budget, input_shapes, model_source, require_one_model,
+                     write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("algebra", help="print the network as a series/parallel layer-algebra expression")
     p.add_argument("model", nargs="?", help="path to an ONNX model")
-    p.add_argument("--zoo", metavar="NAME", help="a built-in zoo model instead of a file")
+    add_zoo(p, "a built-in zoo model instead of a file")
     add_settings(p)
     add_budget(p)
     p.add_argument("--format", choices=present.FORMATS, default="text")

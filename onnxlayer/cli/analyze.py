@@ -7,14 +7,14 @@ from ..budget import gc_paused
 from ..errors import SettingsError
 from ..loading import begin_reading
 from ..present import analysis as present
-from .shared import (EXIT_OK, add_budget, add_framework, add_settings, budget, framework_options, input_shapes,
+from .shared import (EXIT_OK, add_budget, add_framework, add_settings, add_zoo, budget, framework_options, input_shapes,
                      model_source, say, write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("analyze", help="analyse one model")
     p.add_argument("model", nargs="?", help="path to an ONNX model")
-    p.add_argument("--zoo", metavar="NAME", help="analyse a built-in zoo model instead of a file")
+    add_zoo(p, "analyse a built-in zoo model instead of a file")
     add_settings(p)
     add_budget(p)
     p.add_argument("--format", choices=present.FORMATS, default="table")

@@ -10,7 +10,8 @@ from ..gate import check, init_policy
 from ..present import check as present
 from ..present import html
 from .compare import zoo_sources
-from .shared import (EXIT_OK, add_framework, add_input_shape, framework_options, input_shapes, say, write_output)
+from .shared import (EXIT_OK, add_framework, add_input_shape, add_zoo_models, framework_options, input_shapes, say,
+                     write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "`check --init MODEL` writes a starter policy from the model's current numbers.")
     p.add_argument("models", nargs="*", metavar="MODEL",
                    help="ONNX or framework files, or zoo:NAME (with --init: the one model to start from)")
-    p.add_argument("--zoo", metavar="all|NAME,NAME", help="add built-in zoo models")
+    add_zoo_models(p, "add built-in zoo models")
     p.add_argument("--policy", metavar="POLICY.toml", help="the policy to check against")
     p.add_argument("--init", action="store_true", help="write a commented starter policy for MODEL (to -o or stdout)")
     p.add_argument("--baseline", metavar="OLD", help="the model or `analyze --format json` result to compare with")

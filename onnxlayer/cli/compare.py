@@ -3,7 +3,7 @@ correlations with published accuracy; with --report, the same as a self-containe
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Sequence
 
 from ..api import ZOO_PREFIX, compare
 from ..comparison import COLUMNS, Comparison, column
@@ -12,13 +12,14 @@ from ..models_access import zoo_module
 from ..present import comparison as present
 from ..present import html
 from ..study import AccuracyStudy, accuracy_study, read_accuracy
-from .shared import EXIT_ERROR, EXIT_OK, add_budget, add_settings, budget, input_shapes, say, write_output
+from .shared import (EXIT_ERROR, EXIT_OK, add_budget, add_settings, add_zoo_models, budget, input_shapes, say,
+                     write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("compare", help="compare the global metrics of several models, one row each")
     p.add_argument("models", nargs="*", metavar="MODEL", help="ONNX files")
-    p.add_argument("--zoo", metavar="all|NAME,NAME", help="add built-in zoo models (graph-only)")
+    add_zoo_models(p, "add built-in zoo models (graph-only)")
     add_settings(p)
     add_budget(p)
     p.add_argument("--sort", metavar="COLUMN", help=f"sort rows by a column: {', '.join(c.key for c in COLUMNS)} "
@@ -47,16 +48,21 @@ def study_of(cmp: Comparison, accuracy: dict[str, float] | None, args: argparse.
     return None if accuracy is None else accuracy_study(cmp, accuracy, args.accuracy)
 
 
-def zoo_sources(spec: str) -> list[str]:
-    """`all` or `NAME,NAME,...` → ["zoo:NAME", ...]; unknown names are a SettingsError."""
+def zoo_sources(specs: str | Sequence[str]) -> list[str]:
+    """`all` or `NAME,NAME,...` (or several such, from a repeated `--zoo`) → ["zoo:NAME", ...],
+    each model once, in the order given; unknown names are a SettingsError."""
     available = zoo_module().names()
-    if spec.strip() == "all":
-        return [ZOO_PREFIX + n for n in available]
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in available]
-    if unknown or not names:
-        raise SettingsError(f"--zoo {spec!r}: unknown model(s) {', '.join(unknown) or '(none given)'}; "
-                            f"give 'all' or names from: {', '.join(available)}")
+    names: dict[str, None] = {}
+    for spec in [specs] if isinstance(specs, str) else specs:
+        if spec.strip() == "all":
+            names.update(dict.fromkeys(available))
+            continue
+        given = [n.strip() for n in spec.split(",") if n.strip()]
+        unknown = [n for n in given if n not in available]
+        if unknown or not given:
+            raise SettingsError(f"--zoo {spec!r}: unknown model(s) {', '.join(unknown) or '(none given)'}; "
+                                f"give 'all' or names from: {', '.join(available)}")
+        names.update(dict.fromkeys(given))
     return [ZOO_PREFIX + n for n in names]
 
 

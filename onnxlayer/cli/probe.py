@@ -5,7 +5,8 @@ import argparse
 
 from ..api import probe
 from ..present import probe as present
-from .shared import EXIT_OK, add_fitting, add_input_shape, input_shapes, model_source, require_one_model, write_output
+from .shared import (EXIT_OK, add_fitting, add_input_shape, add_zoo, input_shapes, model_source, require_one_model,
+                     write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -16,7 +17,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "lines (with bisection), the Jacobian rank of each data tensor, and activation statistics.",
     )
     p.add_argument("model", nargs="?", help="path to an ONNX model")
-    p.add_argument("--zoo", metavar="NAME", help="probe a built-in zoo model (with random weights) instead of a file")
+    add_zoo(p, "probe a built-in zoo model (with random weights) instead of a file")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="onnxruntime execution provider (auto: CUDA when onnxruntime-gpu offers it, else CPU)")
     p.add_argument("--lines", type=int, default=4, metavar="N", help="random lines (default 4)")

@@ -9,8 +9,8 @@ from ..errors import SettingsError
 from ..models_access import zoo_input_shapes, zoo_model
 from ..present import html
 from .compare import accuracy_of, add_accuracy, study_of, zoo_sources
-from .shared import (EXIT_ERROR, EXIT_OK, add_budget, add_framework, add_settings, budget, framework_options,
-                     input_shapes, say, write_output)
+from .shared import (EXIT_ERROR, EXIT_OK, add_budget, add_framework, add_settings, add_zoo_models, budget,
+                     framework_options, input_shapes, say, write_output)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "and/or --zoo): the comparison table, the metrics plotted against each other, the profiles "
                     "overlaid, and with --accuracy the rank correlations with accuracy. The file needs no network.")
     p.add_argument("models", nargs="*", metavar="MODEL", help="ONNX or framework files")
-    p.add_argument("--zoo", metavar="all|NAME,NAME", help="add built-in zoo models (graph-only)")
+    add_zoo_models(p, "add built-in zoo models (graph-only)")
     add_settings(p)
     add_budget(p)
     add_accuracy(p)

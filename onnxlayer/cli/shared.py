@@ -22,6 +22,24 @@ def say(text: str) -> None:
     print("".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text), file=sys.stderr)
 
 
+def add_zoo(p: argparse.ArgumentParser, help: str) -> None:
+    """`--zoo NAME`: one built-in model instead of a file; given twice, an error (not the last one silently)."""
+    p.add_argument("--zoo", metavar="NAME", action=_Once, help=help)
+
+
+def add_zoo_models(p: argparse.ArgumentParser, help: str) -> None:
+    """`--zoo all|NAME,NAME`, repeatable: built-in models added to the files."""
+    p.add_argument("--zoo", metavar="all|NAME,NAME", action="append", help=f"{help} (repeatable)")
+
+
+class _Once(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice ({getattr(namespace, self.dest)!r} and {values!r}): give one model")
+        setattr(namespace, self.dest, values)
+
+
 def add_input_shape(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x224x224",
                    help="fix a graph input's shape (repeatable); batch dims default to 1")

@@ -21,8 +21,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     zoo = zoo_module()
     if args.action == "list":
-        for name in zoo.names():
-            print(f"{name:<22} {zoo.describe(name)}")
+        for name in zoo.names():  # the name once, as a column
+            print(f"{name:<22} {zoo.describe(name).removeprefix(f'{name}: ')}")
         return EXIT_OK
     if not args.name or not args.output:
         raise SettingsError("usage: onnxlayer zoo export NAME -o FILE.onnx")
