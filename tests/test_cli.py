@@ -147,6 +147,14 @@ def test_model_or_zoo_exactly_once(cnn_path, capsys):
         assert (code, out, err) == (2, "", "onnxlayer: error: give exactly one of MODEL or --zoo NAME\n")
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["analyze", "--zoo", "mlp", "--top", "-1"], "--top must be 0 or more, got -1"),  # [:-1] would list all leaves but one
+    (["convert", "model.h5", "-o", "out.onnx", "--opset", "0"], "--opset must be positive, got 0"),  # 0 read as no opset
+])
+def test_out_of_range_counts_are_one_line(argv, message, capsys):
+    assert run(capsys, *argv) == (2, "", f"onnxlayer: error: {message}\n")
+
+
 def test_bad_input_shape_is_one_line(cnn_path, capsys):
     code, out, err = run(capsys, "analyze", cnn_path, "--input-shape", "x=1xa")
     assert (code, out) == (2, "") and err == "onnxlayer: error: --input-shape 'x=1xa': dims must be integers separated by 'x'\n"

@@ -41,6 +41,8 @@ def parse_group_by(text: str | None) -> int | None | bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.top < 0:
+        raise SettingsError(f"--top must be 0 or more, got {args.top}")
     group_by = parse_group_by(args.group_by)
     source, label, shapes = model_source(args, input_shapes(args))
     if not args.zoo and str(source).lower().endswith(".onnx"):

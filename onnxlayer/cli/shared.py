@@ -133,7 +133,9 @@ def framework_options(args: argparse.Namespace) -> tuple[object, dict]:
     options: dict = {}
     if args.exporter:
         options["exporter"] = args.exporter
-    if args.opset:
+    if args.opset is not None:
+        if args.opset < 1:
+            raise SettingsError(f"--opset must be positive, got {args.opset}")
         options["opset"] = args.opset
     example = None
     if args.example_shape:
