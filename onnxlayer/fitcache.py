@@ -13,6 +13,11 @@ Files are written to a temporary name and renamed into place (`os.replace`), so 
 sharing the directory never read a partial entry; the same key always holds the same count, so
 a race only writes it twice. The disk cache is an optimisation: any error reading or writing it
 is ignored and the count is computed.
+
+Entries live in one folder per generation (the version and the code's fingerprint: no other
+generation reads them). A process that starts a new generation deletes the generations nothing
+has written to or read from for `STALE_DAYS` (a generation in use is touched once per process),
+so upgrades and edits do not pile up counts no one will read again.
 """
 from __future__ import annotations
 
@@ -24,8 +29,10 @@ from typing import Callable, Hashable
 
 from .version import __version__
 
-#: Bump when the meaning of an entry changes (its key or its content).
-CACHE_FORMAT = 1
+#: Bump when the meaning of an entry changes (its key, its content or where it is kept).
+CACHE_FORMAT = 2
+#: Days after which a generation that no process wrote to or read from is deleted.
+STALE_DAYS = 7
 #: The environment: where the cache lives (set and empty: nowhere), and a switch to bypass it.
 CACHE_DIR_ENV, NO_CACHE_ENV = "ONNXLAYER_CACHE_DIR", "ONNXLAYER_NO_CACHE"
 #: Entries kept in memory before the memo starts over (each is a small tuple and an int).
@@ -55,7 +62,7 @@ def remembered(key: Hashable, compute: Callable[[], int | float | None]) -> int 
         return found
     text = repr((CACHE_FORMAT, __version__, code_fingerprint(), key))
     directory = cache_dir()
-    path = directory / f"fits-{CACHE_FORMAT}" / (hashlib.sha256(text.encode()).hexdigest() + ".txt") if directory else None
+    path = _generation(directory) / (hashlib.sha256(text.encode()).hexdigest() + ".txt") if directory else None
     found = _read(path, text) if path else _MISSING
     if found is _MISSING:
         found = compute()
@@ -65,6 +72,45 @@ def remembered(key: Hashable, compute: Callable[[], int | float | None]) -> int 
         _memory.clear()
     _memory[key] = found
     return found
+
+
+_touched: set[Path] = set()
+
+
+def _generation(directory: Path) -> Path:
+    """This generation's folder of entries under the cache `directory`; the first time in the
+    process, marked as in use (its modification time), or made, and then the stale ones deleted."""
+    folder = directory / f"fits-{CACHE_FORMAT}" / f"{__version__}-{code_fingerprint()}"
+    if folder not in _touched:
+        _touched.add(folder)
+        try:
+            os.utime(folder)
+        except FileNotFoundError:
+            try:
+                folder.mkdir(parents=True)
+            except OSError:
+                return folder
+            _delete_stale(directory, keep=folder)
+        except OSError:
+            pass
+    return folder
+
+
+def _delete_stale(directory: Path, keep: Path) -> None:
+    """Delete the folders of older cache formats under `directory` (no version that writes this
+    one reads them), and the generations of this format but `keep` that no process has written to
+    or read from for `STALE_DAYS`; errors ignored (another process may be deleting them too)."""
+    import shutil
+    import time
+
+    limit = time.time() - STALE_DAYS * 86400
+    try:
+        older = [p for p in directory.glob("fits-*") if p.name[5:].isdigit() and int(p.name[5:]) < CACHE_FORMAT]
+        stale = [p for p in keep.parent.iterdir() if p != keep and p.is_dir() and p.stat().st_mtime < limit]
+    except OSError:
+        return
+    for folder in older + stale:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def function_fingerprint(fn: Callable) -> str:

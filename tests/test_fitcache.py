@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,10 @@ def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("ONNXLAYER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ONNXLAYER_NO_CACHE", raising=False)
     fitcache._memory.clear()
+    fitcache._touched.clear()
     yield tmp_path / "cache"
     fitcache._memory.clear()
+    fitcache._touched.clear()
 
 
 def entries(directory: Path) -> list[Path]:
@@ -64,6 +67,42 @@ def test_a_count_is_read_back_not_fitted_again(cache):
     assert calls == [1]
     assert fitcache.remembered(("test", "another key", 0.01, 8.0), fit) == 7
     assert calls == [1, 1] and len(entries(cache)) == 2
+
+
+def _aged(path: Path, days: float) -> Path:
+    """`path`, made (a folder holding one entry) and last modified `days` ago."""
+    path.mkdir(parents=True)
+    (path / "entry.txt").write_text("key\n3")
+    then = time.time() - days * 86400
+    os.utime(path, (then, then))
+    return path
+
+
+def test_a_new_generation_deletes_the_stale_ones(cache):
+    """Entries live in a folder per version and code fingerprint; the process that makes a new one
+    deletes the folders of older cache formats and the generations unused for STALE_DAYS (7)."""
+    generations = cache / f"fits-{fitcache.CACHE_FORMAT}"
+    older_format = _aged(cache / "fits-1" / "0.0.1-0123456789abcdef", 0)
+    stale = _aged(generations / "0.0.1-aaaaaaaaaaaaaaaa", 8)
+    recent = _aged(generations / "0.0.1-bbbbbbbbbbbbbbbb", 6)
+    newer_format = _aged(cache / f"fits-{fitcache.CACHE_FORMAT + 1}" / "9.9.9-cccccccccccccccc", 30)
+    assert fitcache.remembered(("test", "generations"), lambda: 5) == 5
+    current = generations / f"{fitcache.__version__}-{fitcache.code_fingerprint()}"
+    assert {p.parent for p in entries(cache)} == {newer_format, current, recent}
+    assert not older_format.parent.exists() and not stale.exists()
+
+
+def test_a_generation_in_use_is_kept(cache):
+    """A generation only read from (every count already on disk) is touched once per process, so
+    another version starting a generation does not take it for stale."""
+    assert fitcache.remembered(("test", "in use"), lambda: 5) == 5
+    current = entries(cache)[0].parent
+    then = time.time() - 30 * 86400
+    os.utime(current, (then, then))
+    fitcache._memory.clear()
+    fitcache._touched.clear()  # as a new process would start
+    assert fitcache.remembered(("test", "in use"), lambda: 6) == 5  # read back
+    assert current.stat().st_mtime > time.time() - 3600
 
 
 def test_a_fit_without_pieces_is_remembered_too(cache):
