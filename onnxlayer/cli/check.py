@@ -23,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "`check --init MODEL` writes a starter policy from the model's current numbers.")
     p.add_argument("models", nargs="*", metavar="MODEL",
                    help="ONNX or framework files, or zoo:NAME (with --init: the one model to start from)")
-    add_zoo_models(p, "add built-in zoo models")
+    add_zoo_models(p, "add built-in zoo models (repeatable)")
     p.add_argument("--policy", metavar="POLICY.toml", help="the policy to check against")
     p.add_argument("--init", action="store_true", help="write a commented starter policy for MODEL (to -o or stdout)")
     p.add_argument("--baseline", metavar="OLD", help="the model or `analyze --format json` result to compare with")

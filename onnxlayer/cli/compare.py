@@ -19,7 +19,7 @@ from .shared import (EXIT_ERROR, EXIT_OK, add_budget, add_settings, add_zoo_mode
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("compare", help="compare the global metrics of several models, one row each")
     p.add_argument("models", nargs="*", metavar="MODEL", help="ONNX files")
-    add_zoo_models(p, "add built-in zoo models (graph-only)")
+    add_zoo_models(p, "add built-in zoo models (graph-only; repeatable)")
     add_settings(p)
     add_budget(p)
     p.add_argument("--sort", metavar="COLUMN", help=f"sort rows by a column: {', '.join(c.key for c in COLUMNS)} "

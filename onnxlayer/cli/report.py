@@ -21,7 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "and/or --zoo): the comparison table, the metrics plotted against each other, the profiles "
                     "overlaid, and with --accuracy the rank correlations with accuracy. The file needs no network.")
     p.add_argument("models", nargs="*", metavar="MODEL", help="ONNX or framework files")
-    add_zoo_models(p, "add built-in zoo models (graph-only)")
+    add_zoo_models(p, "add built-in zoo models (graph-only; repeatable)")
     add_settings(p)
     add_budget(p)
     add_accuracy(p)

@@ -29,7 +29,7 @@ def add_zoo(p: argparse.ArgumentParser, help: str) -> None:
 
 def add_zoo_models(p: argparse.ArgumentParser, help: str) -> None:
     """`--zoo all|NAME,NAME`, repeatable: built-in models added to the files."""
-    p.add_argument("--zoo", metavar="all|NAME,NAME", action="append", help=f"{help} (repeatable)")
+    p.add_argument("--zoo", metavar="all|NAME,NAME", action="append", help=help)
 
 
 class _Once(argparse.Action):
