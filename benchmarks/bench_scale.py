@@ -7,7 +7,10 @@ whole process's wall time, peak RSS, and memory per node ((peak RSS − RSS afte
 pipeline) / nodes). Graphs below 1M nodes are measured `--repeat` times (default 3) and the run
 of median CPU time is reported: on a shared machine one run of a 10k graph can be off by 30 %.
 Printed beside them: the 100k/10k and 1M/100k time ratios (goal: 100k/10k ≤ 11) and the 1M goals
-(< 120 s, < 3 GB). All from one run on this machine; nothing is asserted.
+(< 120 s, < 3 GB). For scale, the same ratio of a bare pass in a fresh process with no analysis
+(a dict of 3n named tensor records, n nodes wiring them, five sweeps reading them; collector off):
+what this machine's caches alone do to Python's dicts and objects between 10k and 100k. All from
+one run on this machine; nothing is asserted.
 
     python benchmarks/bench_scale.py [--sizes 10000 100000 1000000] [--kinds chain dag] [--repeat 3] [--dir DIR]
 """
@@ -82,6 +85,46 @@ def measure(path: Path, nodes: int) -> dict:
     return record
 
 
+#: The bare pass (see the module docstring): its time in seconds for argv[1] nodes, as one line.
+BARE_PASS = """
+import gc, sys, time
+gc.disable()
+n = int(sys.argv[1])
+
+
+class Tensor:
+    __slots__ = ("name", "producer", "consumers", "dims")
+
+    def __init__(self, name):
+        self.name, self.producer, self.consumers, self.dims = name, None, [], (1, 16)
+
+
+start = time.perf_counter()
+names = [f"/block{k}/Gemm_output_0" for k in range(3 * n)]
+tensors = {name: Tensor(name) for name in names}
+nodes = [(k, names[3 * k], names[3 * k + 1], names[3 * k + 2]) for k in range(n)]
+for k, a, b, out in nodes:
+    tensors[out].producer = k
+    tensors[a].consumers.append(k)
+    tensors[b].consumers.append(k)
+total = 0
+for _ in range(5):
+    for k, a, b, out in nodes:
+        total += len(tensors[a].consumers) + (tensors[b].producer or 0) + tensors[out].dims[1]
+print(time.perf_counter() - start)
+"""
+
+
+def bare_ratio(repeat: int) -> float:
+    """Median 100k/10k time ratio of `BARE_PASS`, each size in fresh processes, interleaved."""
+    runs = {10_000: [], 100_000: []}
+    for _ in range(max(repeat, 3)):
+        for nodes in runs:
+            out = subprocess.run([sys.executable, "-c", BARE_PASS, str(nodes)], capture_output=True, text=True, check=True)
+            runs[nodes].append(float(out.stdout))
+    return float(np.median(runs[100_000]) / np.median(runs[10_000]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -113,6 +156,8 @@ def main() -> None:
                 goal = " (goal <= 11)" if small == 10_000 else ""
                 print(f"{kind:<8}time ratio {big // 1000}k/{small // 1000}k: {wall_big / wall_small:.1f} wall, "
                       f"{cpu_big / cpu_small:.1f} CPU{goal}")
+    if 10_000 in args.sizes and 100_000 in args.sizes:
+        print(f"for scale, a bare dict-and-records pass (no analysis): time ratio 100k/10k {bare_ratio(args.repeat):.1f}")
 
 
 if __name__ == "__main__":
