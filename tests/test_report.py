@@ -164,6 +164,37 @@ def test_opaque_leaves_are_highlighted():
     assert "com.example:Mystery ×1" in doc.find_all("p", class_="opaque-note")[0].text
 
 
+def test_a_large_model_is_shown_in_part_and_counted(monkeypatch):
+    """Past MOST_ROWS, MOST_BARS and MOST_TREE_LINES the page keeps the largest rows in network
+    order, groups consecutive blocks into bars and cuts the tree, and says what it left out. The
+    MLP's five leaves: Gemm (0 bits), ReLU (log2 163), Gemm, ReLU, Gemm."""
+    monkeypatch.setattr(html, "MOST_ROWS", 2)
+    monkeypatch.setattr(html, "MOST_BARS", 2)
+    monkeypatch.setattr(html, "MOST_TREE_LINES", 3)
+    doc = assert_self_contained(html.render_analysis(layer_expression(builders.mlp(), path="mlp.onnx")))
+    leaves = rows(doc, "leaves-table")
+    assert [(r.find_all("td")[0].text, r.attrs["data-op"]) for r in leaves] == [("2", "Relu"), ("4", "Relu")]
+    assert [r.find_all("td")[1].text for r in rows(doc, "blocks-table")] == ["act0", "act1"]
+    notes = [n.text for n in doc.find_all("p", class_="left-out")]
+    assert [n.split(" shown")[0] for n in notes] == ["2 of 5 blocks", "2 of 5 leaves"]
+    bars = doc.by_id("plot-blocks").find_all("rect", class_="bar")  # three blocks to a bar: 0 + R + 0, then R + 0
+    assert [b.find_all("title")[0].text.split(":")[0] for b in bars] == ["blocks 1–3", "blocks 4–5"]
+    assert [b.find_all("title")[0].text.split("= ")[1] for b in bars] == [f"{SPEC_EX1_RELU_BITS:,.1f} bits in all"] * 2
+    tree = doc.by_id("tree")  # the series and its first two leaves, then the other three counted
+    assert len(tree.find_all("div", class_="leaf")) == 3
+    assert tree.find_all("div", class_="left-out")[0].text.startswith("… 3 more blocks not shown")
+
+
+def test_opaque_leaves_are_never_left_out(monkeypatch):
+    monkeypatch.setattr(html, "MOST_ROWS", 1)
+    m = builders.mlp()
+    m.graph.node[3].op_type, m.graph.node[3].domain = "Mystery", "com.example"  # the second ReLU
+    m.opset_import.append(helper.make_opsetid("com.example", 1))
+    m.graph.value_info.append(helper.make_tensor_value_info("a1", onnx.TensorProto.FLOAT, [1, 8]))
+    doc = assert_self_contained(html.render_analysis(layer_expression(m)))
+    assert [r.attrs["data-op"] for r in rows(doc, "leaves-table")] == ["Mystery"]  # not the first ReLU, of more bits
+
+
 # ------------------------------------------------------------------------------ several models
 
 

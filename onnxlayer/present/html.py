@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from html import escape
 from importlib import resources
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from ..audit.result import AuditEntry, AuditResult
 from ..comparison import COLUMNS, Comparison, CompareRow, column
@@ -29,6 +29,8 @@ from .comparison import CELL_TEXT, CORRELATION_HEADERS, correlation_cells, study
 from .svg import Bar, Guide, Point, Series, bar_chart, chart
 from .tables import fmt_float, fmt_int
 
+T = TypeVar("T")
+
 #: No request of any kind: styles and scripts are inline, images are data: URIs at most.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 #: Longest formula shown on a tree line (the whole formula is in its tooltip).
@@ -37,6 +39,13 @@ FORMULA_CHARS = 90
 LABEL_POINTS = 15
 #: The scatter plots of a comparison: metric pairs (comparison column keys), and which use log axes.
 SCATTER_METRICS = ("complexity_bits", "intrinsic_power_mean", "macs", "params")
+#: What a one-model report shows at most: rows of its leaves and blocks tables, bars of the
+#: per-block chart, lines of the expression tree. A browser lays out a page of a few MB at once;
+#: a graph of 100k nodes shown whole made a 110 MB page. What is left out is counted on the page;
+#: `analyze --format csv` lists every leaf and `algebra` prints every block.
+MOST_ROWS = 2000
+MOST_BARS = 500
+MOST_TREE_LINES = 2000
 LOG_METRICS = frozenset({"complexity_bits", "macs", "params", "units"})
 
 
@@ -230,19 +239,49 @@ def _block_name(t: Term) -> str:
 
 def _blocks(expr: LayerExpression) -> str:
     blocks = [(k, b) for k, b in blocks_along(expr.root) if b.value is not None]
-    bars = [Bar(_block_name(b), b.value.complexity,
-                f"{_block_name(b)}: C = {_bits(b.value.complexity)} bits, P = {_power(b.power)}, "
-                f"d {b.value.d_in:,} → {b.value.d_out:,}; {formula(b)[:200]}", k) for k, b in blocks]
-    plot = bar_chart(bars, title="Complexity per block along the network", y_label="C (bits)",
-                     x_label="blocks in network order (colours alternate by top-level block)", css_id="plot-blocks")
+    if len(blocks) <= MOST_BARS:
+        bars = [Bar(_block_name(b), b.value.complexity,
+                    f"{_block_name(b)}: C = {_bits(b.value.complexity)} bits, P = {_power(b.power)}, "
+                    f"d {b.value.d_in:,} → {b.value.d_out:,}; {formula(b)[:200]}", k) for k, b in blocks]
+        x_label = "blocks in network order (colours alternate by top-level block)"
+    else:  # consecutive blocks in groups: the chart keeps the shape along the network
+        size = -(-len(blocks) // MOST_BARS)
+        bars = []
+        for first in range(0, len(blocks), size):
+            group = blocks[first:first + size]
+            total = sum(b.value.complexity for _, b in group)
+            span = f"blocks {first + 1:,}–{first + len(group):,}"
+            bars.append(Bar(span, total, f"{span}: C = {_bits(total)} bits in all", len(bars)))
+        x_label = f"blocks in network order, {size:,} to a bar ({len(blocks):,} blocks)"
+    plot = bar_chart(bars, title="Complexity per block along the network", y_label="C (bits)", x_label=x_label,
+                     css_id="plot-blocks")
+    shown = _largest(blocks, lambda kb: kb[1].value.complexity, MOST_ROWS)
     rows = [f'<tr>{_td(str(i), i, "num")}{_td(_block_name(b), cls="name", title=_block_name(b))}'
             f'{_td(_bits(b.value.complexity), b.value.complexity, "num")}{_td(_power(b.power), b.power, "num")}'
             f'{_td(fmt_int(b.value.d_in), b.value.d_in, "num")}{_td(fmt_int(b.value.d_out), b.value.d_out, "num")}'
             f'{_td(_clip(formula(b)), cls="mono", title=formula(b))}</tr>'
-            for i, (_, b) in enumerate(blocks, 1)]
+            for i, (_, b) in shown]
     table = _table("blocks-table", [("#", True), ("block", False), ("C bits", True), ("P", True), ("d_in", True),
                                     ("d_out", True), ("formula", False)], rows)
-    return f'<div class="plots">{plot}</div>{table}'
+    return f'<div class="plots">{plot}</div>{table}' + _left_out(len(shown), len(blocks), "blocks", "those of largest complexity",
+                                                                "onnxlayer algebra MODEL prints every block")
+
+
+def _largest(items: Sequence[T], key: Callable[[T], Any], most: int) -> list[tuple[int, T]]:
+    """(position from 1, item) of the `most` items of largest `key` (the first of equal ones), in their order."""
+    numbered = list(enumerate(items, 1))
+    if len(numbered) <= most:
+        return numbered
+    kept = sorted(numbered, key=lambda pair: key(pair[1]), reverse=True)[:most]  # a stable sort keeps the first
+    return sorted(kept, key=lambda pair: pair[0])
+
+
+def _left_out(shown: int, total: int, what: str, which: str, where: str) -> str:
+    """The note under a table that shows `shown` of `total` rows, or nothing when it shows them all."""
+    if shown == total:
+        return ""
+    return (f'<p class="note left-out">{shown:,} of {total:,} {what} shown: {which}, in network order '
+            f'(# is the position in the network); {escape(where)}.</p>')
 
 
 def _clip(text: str, width: int = FORMULA_CHARS) -> str:
@@ -263,12 +302,22 @@ def _tree(expr: LayerExpression) -> str:
         return (f'<span class="what" title="{escape(text)}">{what}</span><span class="num">{escape(c)}</span>'
                 f'<span class="num">{escape(_power(t.power))}</span><span class="num">{escape(dims)}</span>')
 
+    budget = [MOST_TREE_LINES]  # lines left to show; the rest is counted
+
     def node(t: Term, depth: int) -> str:
-        children = list(t.children) + ([t.merge] if t.merge is not None else [])
+        budget[0] -= 1
+        children = _children(t)
         if not children:
             return f'<div class="leaf">{line(t)}</div>'
-        inner = "".join(node(c, depth + 1) for c in children)
-        return f'<details{" open" if depth < 2 else ""}><summary>{line(t)}</summary>{inner}</details>'
+        inner = []
+        for k, c in enumerate(children):
+            if budget[0] <= 0:
+                hidden = sum(map(_count_terms, children[k:]))
+                inner.append(f'<div class="leaf left-out">… {hidden:,} more block{"s" if hidden > 1 else ""} not shown '
+                             f'(onnxlayer algebra MODEL prints them)</div>')
+                break
+            inner.append(node(c, depth + 1))
+        return f'<details{" open" if depth < 2 else ""}><summary>{line(t)}</summary>{"".join(inner)}</details>'
 
     head = ('<div class="tree-head tree"><div class="leaf"><span class="what">block (∘ series, ⊕ parallel, n× repeat, '
             'DAG region)</span><span class="num">C bits</span><span class="num">P</span><span class="num">d_in → d_out</span></div></div>')
@@ -277,9 +326,24 @@ def _tree(expr: LayerExpression) -> str:
     return buttons + head + f'<div class="tree" id="tree">{node(expr.root, 0)}</div>'
 
 
+def _children(t: Term) -> list[Term]:
+    return list(t.children) + ([t.merge] if t.merge is not None else [])
+
+
+def _count_terms(t: Term) -> int:
+    """The lines `t` and everything under it take in the tree."""
+    count, stack = 0, [t]
+    while stack:
+        count += 1
+        stack.extend(_children(stack.pop()))
+    return count
+
+
 def _leaves(result: AnalysisResult) -> str:
     rows = []
-    for i, leaf in enumerate(result.leaves, 1):
+    # opaque leaves first: what the analysis could not read is never left out
+    shown = _largest(result.leaves, lambda leaf: (leaf.kind == "opaque", leaf.complexity_bits), MOST_ROWS)
+    for i, leaf in shown:
         cls = ' class="opaque"' if leaf.kind == "opaque" else ""
         rows.append(
             f'<tr{cls} data-op="{escape(leaf.op_type)}" data-kind="{escape(leaf.kind)}" data-scope="{escape(leaf.scope)}" '
@@ -291,13 +355,15 @@ def _leaves(result: AnalysisResult) -> str:
             f'{_td(_power(leaf.intrinsic_power), leaf.intrinsic_power if leaf.intrinsic_power is not None else "", "num")}'
             f'{_td("exact" if leaf.exact else "approx.")}</tr>')
     filters = _filters("leaves-table",
-                       _select("leaves-table", "op", "op type", sorted({l.op_type for l in result.leaves})),
-                       _select("leaves-table", "kind", "kind", sorted({l.kind for l in result.leaves})),
+                       _select("leaves-table", "op", "op type", sorted({l.op_type for _, l in shown})),
+                       _select("leaves-table", "kind", "kind", sorted({l.kind for _, l in shown})),
                        _search("leaves-table", "scope", "scope"), _search("leaves-table", "name", "name"))
     table = _table("leaves-table", [("#", True), ("leaf", False), ("op", False), ("kind", False), ("scope", False),
                                     ("d_in", True), ("d_out", True), ("units × pieces", True), ("C bits", True),
                                     ("P", True), ("LTA", False)], rows)
-    return filters + table
+    return filters + table + _left_out(len(shown), len(result.leaves), "leaves",
+                                       "the opaque ones and those of largest complexity",
+                                       "onnxlayer analyze MODEL --format csv lists every leaf")
 
 
 # ------------------------------------------------------------------------------ several models
