@@ -185,6 +185,21 @@ def test_a_large_model_is_shown_in_part_and_counted(monkeypatch):
     assert tree.find_all("div", class_="left-out")[0].text.startswith("… 3 more blocks not shown")
 
 
+def test_a_dense_profile_is_drawn_as_its_envelope(monkeypatch):
+    """Past MOST_POINTS dots, the leaves in depth order are cut into MOST_POINTS // 2 runs, each
+    drawn as its lowest and highest d_in, or once where the run has one d_in."""
+    points = [html.Point(d, y, f"leaf {d}") for d, y in [(1, 5), (2, 3), (3, 3), (4, 7), (5, 7), (6, 7)]]
+    assert html._envelope(points, 6) == points
+    kept = html._envelope(points, 4)  # two runs of three: depths 1-3 (d_in 2^5, 2^3, 2^3), then 4-6 (2^7 each)
+    assert [(p.x, p.y) for p in kept] == [(2, 3), (1, 5), (4, 7)]
+    assert [p.tip for p in kept] == ["leaf 2 (lowest of the 3 leaves at depths 1–3)", "leaf 1 (highest of the 3 leaves at depths 1–3)",
+                                     "leaf 4 (the d_in of the 3 leaves at depths 4–6)"]
+    monkeypatch.setattr(html, "MOST_POINTS", 1)  # the MLP's two ReLUs (depths 1 and 2, d_in 4) as one dot
+    doc = assert_self_contained(html.render_analysis(layer_expression(builders.mlp(), path="mlp.onnx")))
+    assert len(doc.by_id("plot-profile").find_all("circle", class_="dot")) == 1
+    assert "The 2 leaves are drawn as 1 dot: in depth order, each run of 2 leaves" in doc.by_id("profile").all_text()
+
+
 def test_opaque_leaves_are_never_left_out(monkeypatch):
     monkeypatch.setattr(html, "MOST_ROWS", 1)
     m = builders.mlp()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from importlib import resources
 from typing import Any, Callable, Iterable, Sequence, TypeVar
@@ -46,6 +46,9 @@ SCATTER_METRICS = ("complexity_bits", "intrinsic_power_mean", "macs", "params")
 MOST_ROWS = 2000
 MOST_BARS = 500
 MOST_TREE_LINES = 2000
+#: Dots of the profile at most: past it, the leaves in depth order are cut into runs, each drawn
+#: as its lowest and highest d_in (the envelope a dense plot shows anyway).
+MOST_POINTS = 4000
 LOG_METRICS = frozenset({"complexity_bits", "macs", "params", "units"})
 
 
@@ -202,9 +205,10 @@ def _summary_card(result: AnalysisResult) -> str:
 def _profile(result: AnalysisResult) -> str:
     """log2 d_in of each nonlinear leaf that reaches an output against its nonlinear depth (SPEC §3)."""
     s = result.summary
-    points = tuple(Point(leaf.depth, math.log2(leaf.d_in),
-                         f"{leaf.name} ({leaf.op_type}): depth {leaf.depth}, d_in = {leaf.d_in:,}")
-                   for leaf in result.leaves if leaf.nonlinear and leaf.reaches_output and leaf.d_in > 0)
+    points = [Point(leaf.depth, math.log2(leaf.d_in),
+                    f"{leaf.name} ({leaf.op_type}): depth {leaf.depth}, d_in = {leaf.d_in:,}")
+              for leaf in result.leaves if leaf.nonlinear and leaf.reaches_output and leaf.d_in > 0]
+    drawn = _envelope(points, MOST_POINTS)
     guides = [Guide("y", math.log2(s.input_dim), f"D0 = {s.input_dim:,}")] if s.input_dim > 0 else []
     marks = []
     b = s.bottleneck
@@ -213,12 +217,36 @@ def _profile(result: AnalysisResult) -> str:
         where = b.leaf or f"input {b.tensor}"
         guides.append(Guide("y", math.log2(b.dim), f"bottleneck d = {b.dim:,}"))
         marks.append(Point(depth, math.log2(b.dim), f"bottleneck: d = {b.dim:,} at {where} (depth {depth})", "bottleneck"))
-    plot = chart([Series("nonlinear leaves", points)], title="Profile: effective input dimension of the nonlinear leaves",
+    plot = chart([Series("nonlinear leaves", tuple(drawn))], title="Profile: effective input dimension of the nonlinear leaves",
                  x_label="nonlinear depth", y_label="log2 d_in", css_id="plot-profile", guides=guides, marks=marks)
     note = ("Each dot is a nonlinear leaf; the dashed lines are the input dimension D0 and the bottleneck, the "
             "smallest effective dimension every path passes through (ringed at the leaf that produces it). "
             f"P̄ = {_power(s.intrinsic_power_mean)} is the mean of log2(d_in / D0) over these leaves.")
+    if len(drawn) < len(points):
+        dots = f"{len(drawn):,} dot{'s' if len(drawn) > 1 else ''}"
+        run = -(-len(points) // max(MOST_POINTS // 2, 1))
+        note += (f" The {len(points):,} leaves are drawn as {dots}: in depth order, each run of {run:,} leaves "
+                 "shows its lowest and highest d_in.")
     return f'<figure id="profile">{plot}<figcaption class="note">{escape(note)}</figcaption></figure>'
+
+
+def _envelope(points: list[Point], most: int) -> list[Point]:
+    """`points`, or past `most` of them, in order of depth (then d_in) cut into `most` // 2 runs,
+    each kept as its lowest and highest point (its first where all share one d_in)."""
+    if len(points) <= most:
+        return points
+    ordered = sorted(points, key=lambda p: (p.x, p.y))
+    size = -(-len(ordered) // max(most // 2, 1))
+    kept = []
+    for first in range(0, len(ordered), size):
+        run = ordered[first:first + size]
+        low, high = min(run, key=lambda p: p.y), max(run, key=lambda p: p.y)
+        where = f"of the {len(run):,} leaves at depths {run[0].x:g}–{run[-1].x:g}"
+        if low.y == high.y:
+            kept.append(replace(low, tip=f"{low.tip} (the d_in {where})"))
+        else:
+            kept += [replace(low, tip=f"{low.tip} (lowest {where})"), replace(high, tip=f"{high.tip} (highest {where})")]
+    return kept
 
 
 def blocks_along(root: Term) -> list[tuple[int, Term]]:
