@@ -338,6 +338,14 @@ def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
     assert message in err and err.count("\n") == 1
 
 
+def test_cli_report_to_a_terminal_asks_for_a_file(capsys, monkeypatch):
+    """Without -o the page goes to stdout, unless stdout is a terminal: then one line, exit 2, no work."""
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    assert main(["report", "--zoo", "mlp"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "onnxlayer: error: the report is an HTML page: give -o FILE.html, or redirect the output to a file\n"
+
+
 def test_cli_compare_report_and_accuracy(tmp_path, capsys):
     (tmp_path / "acc.csv").write_text("model,top1\nmlp,50\nlenet5,99\nresnet18,69.8\n")
     out = tmp_path / "c.html"

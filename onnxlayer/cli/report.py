@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..api import ZOO_PREFIX, compare, layer_expression, to_onnx_source
@@ -25,7 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_settings(p)
     add_budget(p)
     add_accuracy(p)
-    p.add_argument("-o", "--output", metavar="FILE.html", help="write the report to FILE (default: stdout)")
+    p.add_argument("-o", "--output", metavar="FILE.html",
+                   help="write the report to FILE (default: stdout, when it is not a terminal)")
     add_framework(p)
     p.set_defaults(run=run)
     return p
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsError("give a model file, several, and/or --zoo NAME[,NAME]")
     if args.accuracy is not None and len(sources) < 2:
         raise SettingsError("--accuracy correlates several models with their accuracy; give at least two")
+    if not args.output and sys.stdout.isatty():  # a page of HTML is no reading at a prompt
+        raise SettingsError("the report is an HTML page: give -o FILE.html, or redirect the output to a file")
     accuracy = accuracy_of(args)
     shapes = input_shapes(args)
     settings: dict[str, Any] = dict(tolerance=args.tolerance, domain=args.domain, strict=args.strict, fuse=not args.no_fuse,
