@@ -155,6 +155,14 @@ def test_out_of_range_counts_are_one_line(argv, message, capsys):
     assert run(capsys, *argv) == (2, "", f"onnxlayer: error: {message}\n")
 
 
+def test_opset_of_an_onnx_file_is_one_line(cnn_path, tmp_path, capsys):
+    """convert copies an ONNX file at its own opset: --opset would be ignored, so it is refused."""
+    code, out, err = run(capsys, "convert", cnn_path, "-o", str(tmp_path / "out.onnx"), "--opset", "13")
+    assert (code, out) == (2, "") and err == (f"onnxlayer: error: --opset sets the opset of a conversion from Keras, TensorFlow "
+                                              f"or PyTorch; {cnn_path} is an ONNX file already\n")
+    assert not (tmp_path / "out.onnx").exists()
+
+
 def test_bad_input_shape_is_one_line(cnn_path, capsys):
     code, out, err = run(capsys, "analyze", cnn_path, "--input-shape", "x=1xa")
     assert (code, out) == (2, "") and err == "onnxlayer: error: --input-shape 'x=1xa': dims must be integers separated by 'x'\n"
