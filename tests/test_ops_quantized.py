@@ -16,7 +16,8 @@ from onnx import TensorProto
 import onnxlayer
 import onnxlayer.ops  # noqa: F401  (registers the entries)
 from builders import region_bits, value
-from expansions import MS, RNG, computes_the_same, expanded, ms_model, node, op_types, random, same_numbers, summary, tensor
+from expansions import (MS, RNG, computes_the_same, expanded, ms_model, node, op_types, random, run, same_numbers, summary,
+                        tensor)
 from onnxlayer.registry import REGISTRY
 
 U8, I8, I32 = np.uint8, np.int8, np.int32
@@ -166,6 +167,24 @@ def test_per_channel_conv_integer_counts_no_scale():
                      [random("w", 4, 3, 3, 3)])
     assert same_numbers(quantized, plain)["params"] == 4 * 3 * 3 * 3
     computes_the_same(quantized, image_feed(), atol=0.05)
+
+
+def test_conv_integer_with_a_zero_point_per_channel_computes_its_definition():
+    """ONNX lets ConvInteger's weight zero point be one per output channel; onnxruntime runs only one
+    for all, so the expansion (a per-axis DequantizeLinear with unit scales of the zero point's
+    shape) is run against the op's definition in numpy: Conv(x − x_zp, w − w_zp[c]), in integers."""
+    x = RNG.integers(0, 255, IMAGE).astype(U8)
+    w = RNG.integers(-20, 20, (4, 3, 3, 3)).astype(I8)
+    w_zp = np.array([0, 3, -5, 7], dtype=I8)
+    inits = [tensor("wq", w, I8), tensor("xz", 128, U8), tensor("wz", w_zp, I8)]
+    nodes = [node("ConvInteger", ["x", "wq", "xz", "wz"], ["acc"], **CONV), node("Cast", ["acc"], ["y"], to=TensorProto.FLOAT)]
+    m = ms_model(nodes, [value("x", *IMAGE, elem=TensorProto.UINT8)], [value("y", 1, 4, 8, 8)], inits)
+    padded = np.pad(x.astype(np.int64) - 128, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    kernels = w.astype(np.int64) - w_zp.astype(np.int64)[:, None, None, None]
+    want = np.array([[[[np.sum(padded[0, :, i:i + 3, j:j + 3] * kernels[c]) for j in range(8)] for i in range(8)]
+                      for c in range(4)]], dtype=np.float64)
+    (got,) = run(expanded(m), {"x": x})
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("op", ["MatMulIntegerToFloat", "DynamicQuantizeMatMul"])
