@@ -334,13 +334,13 @@ def _tree(expr: LayerExpression) -> str:
 
     def node(t: Term, depth: int) -> str:
         budget[0] -= 1
-        children = _children(t)
+        children = list(t.children) + ([t.merge] if t.merge is not None else [])
         if not children:
             return f'<div class="leaf">{line(t)}</div>'
         inner = []
         for k, c in enumerate(children):
             if budget[0] <= 0:
-                hidden = sum(map(_count_terms, children[k:]))
+                hidden = sum(1 for c in children[k:] for _ in c.iter())
                 inner.append(f'<div class="leaf left-out">… {hidden:,} more block{"s" if hidden > 1 else ""} not shown '
                              f'(onnxlayer algebra MODEL prints them)</div>')
                 break
@@ -352,19 +352,6 @@ def _tree(expr: LayerExpression) -> str:
     buttons = ('<div class="filters"><button type="button" data-tree-action="expand" data-tree="tree">expand all</button>'
                '<button type="button" data-tree-action="collapse" data-tree="tree">collapse all</button></div>')
     return buttons + head + f'<div class="tree" id="tree">{node(expr.root, 0)}</div>'
-
-
-def _children(t: Term) -> list[Term]:
-    return list(t.children) + ([t.merge] if t.merge is not None else [])
-
-
-def _count_terms(t: Term) -> int:
-    """The lines `t` and everything under it take in the tree."""
-    count, stack = 0, [t]
-    while stack:
-        count += 1
-        stack.extend(_children(stack.pop()))
-    return count
 
 
 def _leaves(result: AnalysisResult) -> str:
